@@ -1,0 +1,45 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+FLASK  := $(BIN)/flask --app registry
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run serve test test-fast setup bench chromium clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(BIN)/pip install -q -r requirements-test.txt
+	touch $@
+
+# Debian's chromium drives the browser tests (never `playwright install`: it downloads).
+chromium:
+	@command -v /usr/bin/chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+# Creates the database, loads the seed and builds the search index when they are missing.
+setup: $(VENV)/.installed
+	$(FLASK) setup
+
+run: setup
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+# Production-style serving: gunicorn, several workers, configured from the environment.
+serve: setup
+	$(BIN)/gunicorn --config registry/gunicorn.conf.py "registry:create_app()"
+
+test: $(VENV)/.installed-test chromium
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-test chromium
+	$(BIN)/pip install -q -r bench/requirements.txt
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,94 @@
+"""The JSON API: one envelope, one error shape. Documented at /api/openapi.json and in docs/api.md."""
+from flask import Blueprint, jsonify, request, url_for
+
+from . import db as storage
+from . import geo
+from .errors import ApiError
+from .finder import find_organisations, find_projects, query_from_args
+from .openapi import OPENAPI
+from .validate import AREAS
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _countries(codes):
+    return [{"iso3": c, "name": geo.country_name(c)} for c in codes]
+
+
+def _facets(facets):
+    return {name: [{"value": f["value"], "label": f["label"], "count": f["count"]} for f in values]
+            for name, values in facets.items()}
+
+
+@bp.route("/projects")
+def projects():
+    db = storage.get_db()
+    query = query_from_args(db, request.args)
+    r = find_projects(db, query)
+    results = [{
+        "id": row["id"], "title": row["title"], "url": url_for("views.project", project_id=row["id"], _external=True),
+        "api_url": url_for("api.project", project_id=row["id"], _external=True),
+        "summary": row["summary"], "countries": _countries(row["countries"]), "area": row["area"],
+        "area_label": AREAS.get(row["area"]), "status": row["status"], "kind": row["kind"],
+        "start_year": row["start_year"], "end_year": row["end_year"],
+        "funders": [{"id": f["id"], "name": f["name"]} for f in row["funders"]],
+        "snippet": str(r.snippets[row["id"]]) if row["id"] in r.snippets else None,
+        "score": r.scores.get(row["id"]),
+    } for row in r.page_rows]
+    body = {"total": r.total, "page": query.page, "per_page": query.per_page, "results": results,
+            "facets": _facets(r.facets)}
+    if r.suggestion:
+        body["suggestion"] = r.suggestion
+    return jsonify(body)
+
+
+@bp.route("/projects/<project_id>")
+def project(project_id):
+    p = storage.get_project(storage.get_db(), project_id)
+    if p is None:
+        raise ApiError(404, "not_found", f"no project with id '{project_id[:100]}'; list ids at /api/projects")
+    p = dict(p, url=url_for("views.project", project_id=p["id"], _external=True),
+             countries=_countries(p["countries"]),
+             organisations=[{"id": o["id"], "name": o["name"], "acronym": o["acronym"], "role": o["role"]}
+                            for o in p["organisations"]])
+    return jsonify(p)
+
+
+@bp.route("/organisations")
+def organisations():
+    db = storage.get_db()
+    query, rows, page_rows, facets = find_organisations(db, request.args)
+    return jsonify({
+        "total": len(rows), "page": query.page, "per_page": query.per_page,
+        "results": [dict(o, url=url_for("views.organisation", org_id=o["id"], _external=True),
+                         country=({"iso3": o["country"], "name": geo.country_name(o["country"])}
+                                  if o["country"] else None)) for o in page_rows],
+        "facets": facets,
+    })
+
+
+@bp.route("/organisations/<org_id>")
+def organisation(org_id):
+    o = storage.get_organisation(storage.get_db(), org_id)
+    if o is None:
+        raise ApiError(404, "not_found", f"no organisation with id '{org_id[:100]}'; list ids at /api/organisations")
+    o = dict(o, url=url_for("views.organisation", org_id=o["id"], _external=True),
+             countries=_countries(o["countries"]))
+    return jsonify(o)
+
+
+@bp.route("/countries")
+def countries():
+    counts = storage.country_project_counts(storage.get_db())
+    return jsonify({"results": [{"iso3": c, "name": geo.country_name(c), "projects": n}
+                                for c, n in sorted(counts.items())]})
+
+
+@bp.route("/openapi.json")
+def openapi():
+    return jsonify(OPENAPI)
+
+
+@bp.route("/<path:anything>")
+def unknown(anything):
+    raise ApiError(404, "not_found", "no such API endpoint; see /api/openapi.json")

@@ -1,0 +1,424 @@
+"""Storage: the only module that writes SQL. SQLite (through sqlite-utils) is the source of truth.
+
+Connections are opened per request (and per process, after fork), with WAL, a busy timeout,
+synchronous=FULL and foreign keys. Every write is one `BEGIN IMMEDIATE` transaction: all or nothing.
+"""
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import sqlite_utils
+from flask import current_app, g
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS organisations (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, acronym TEXT, aliases TEXT NOT NULL DEFAULT '[]',
+    type TEXT NOT NULL, country TEXT, website TEXT, leads_areas TEXT NOT NULL DEFAULT '[]',
+    version INTEGER NOT NULL DEFAULT 1, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, summary TEXT, description TEXT,
+    kind TEXT NOT NULL, area TEXT NOT NULL, status TEXT NOT NULL,
+    start_year INTEGER, end_year INTEGER, parent_id TEXT, website TEXT,
+    keywords TEXT NOT NULL DEFAULT '[]',
+    version INTEGER NOT NULL DEFAULT 1, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS project_areas (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    area TEXT NOT NULL, is_main INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, area)
+);
+CREATE TABLE IF NOT EXISTS project_countries (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    iso3 TEXT NOT NULL, PRIMARY KEY (project_id, iso3)
+);
+CREATE TABLE IF NOT EXISTS locations (
+    id INTEGER PRIMARY KEY, project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, precision TEXT NOT NULL, lat REAL, lon REAL, country TEXT
+);
+CREATE TABLE IF NOT EXISTS roles (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    org_id TEXT NOT NULL REFERENCES organisations(id) ON DELETE RESTRICT,
+    role TEXT NOT NULL, PRIMARY KEY (project_id, org_id, role)
+);
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY, project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    document TEXT, section TEXT, quote TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE INDEX IF NOT EXISTS idx_roles_org ON roles(org_id, role);
+CREATE INDEX IF NOT EXISTS idx_countries_iso ON project_countries(iso3);
+CREATE INDEX IF NOT EXISTS idx_areas_area ON project_areas(area);
+CREATE INDEX IF NOT EXISTS idx_locations_project ON locations(project_id);
+CREATE INDEX IF NOT EXISTS idx_sources_project ON sources(project_id);
+CREATE INDEX IF NOT EXISTS idx_projects_parent ON projects(parent_id);
+"""
+
+DEFAULT_DOCUMENT = ("Report on activities undertaken within the UNEP Global Mercury Partnership "
+                    "(December 2020 to February 2022), UNEP/Hg/PAG.12")
+SORTS = {
+    "title": "p.title COLLATE NOCASE, p.id",
+    "start_year": "p.start_year IS NULL, p.start_year, p.title COLLATE NOCASE",
+    "-start_year": "p.start_year IS NULL, p.start_year DESC, p.title COLLATE NOCASE",
+    "updated": "p.updated_at DESC, p.id",
+}
+
+
+class StorageError(Exception):
+    """A write could not be applied (full disk, locked database...). Nothing was stored."""
+
+
+def connect(path, readonly=False):
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, timeout=5, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    return sqlite_utils.Database(conn)
+
+
+def get_db():
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(exc=None):
+    db = g.pop("db", None)
+    if db is not None:
+        db.conn.close()
+
+
+def init_app(app):
+    app.teardown_appcontext(close_db)
+
+
+def migrate(db):
+    db.conn.executescript(SCHEMA)
+
+
+@contextmanager
+def transaction(db):
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (safe after SQLite's own rollback)."""
+    conn = db.conn
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield db
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "locked" in str(exc)):
+            raise StorageError(f"storage problem, nothing was stored: {exc}") from exc
+        raise
+
+
+def now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+def _write_organisation(db, o, stamp):
+    row = dict(o, aliases=json.dumps(o["aliases"]), leads_areas=json.dumps(o["leads_areas"]), updated_at=stamp)
+    old = db.execute("SELECT version FROM organisations WHERE id = ?", [o["id"]]).fetchone()
+    row["version"] = old[0] + 1 if old else 1
+    db["organisations"].upsert(row, pk="id")
+
+
+def _write_project(db, p, stamp):
+    old = db.execute("SELECT version FROM projects WHERE id = ?", [p["id"]]).fetchone()
+    row = {k: p[k] for k in ("id", "title", "summary", "description", "kind", "area", "status",
+                             "start_year", "end_year", "website")}
+    row.update(parent_id=p["parent"], keywords=json.dumps(p["keywords"]), updated_at=stamp,
+               version=old[0] + 1 if old else 1)
+    db["projects"].upsert(row, pk="id")
+    for table in ("project_areas", "project_countries", "locations", "roles", "sources"):
+        db.execute(f"DELETE FROM {table} WHERE project_id = ?", [p["id"]])
+    areas = [{"project_id": p["id"], "area": p["area"], "is_main": 1}]
+    areas += [{"project_id": p["id"], "area": a, "is_main": 0} for a in p["other_areas"]]
+    db["project_areas"].insert_all(areas)
+    db["project_countries"].insert_all({"project_id": p["id"], "iso3": c} for c in p["countries"])
+    db["locations"].insert_all(dict(loc, project_id=p["id"]) for loc in p["locations"])
+    db["roles"].insert_all({"project_id": p["id"], "org_id": r["org"], "role": r["role"]}
+                           for r in p["organisations"])
+    db["sources"].insert_all(dict(s, project_id=p["id"], document=s.get("document") or DEFAULT_DOCUMENT)
+                             for s in p["sources"])
+
+
+def write_records(db, organisations=(), projects=(), replace_all=False):
+    """Store validated records in one transaction. Returns the new data version."""
+    stamp = now()
+    with transaction(db):
+        if replace_all:
+            for table in ("sources", "roles", "locations", "project_countries", "project_areas",
+                          "projects", "organisations"):
+                db.execute(f"DELETE FROM {table}")
+        for o in organisations:
+            _write_organisation(db, o, stamp)
+        # parents may come later in the list: defer nothing, parent_id is not a foreign key
+        for p in projects:
+            _write_project(db, p, stamp)
+        return _bump_version(db)
+
+
+def _bump_version(db):
+    version = int(get_meta(db, "data_version", "0")) + 1
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('data_version', ?)", [str(version)])
+    return version
+
+
+def get_meta(db, key, default=None):
+    if "meta" not in db.table_names():
+        return default
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(db, key, value):
+    with transaction(db):
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(value)])
+
+
+def data_version(db):
+    return int(get_meta(db, "data_version", "0"))
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+def existing_ids(db):
+    return ({r[0] for r in db.execute("SELECT id FROM projects")},
+            {r[0] for r in db.execute("SELECT id FROM organisations")})
+
+
+def counts(db):
+    q = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+    return {
+        "projects": q("SELECT count(*) FROM projects"),
+        "organisations": q("SELECT count(*) FROM organisations"),
+        "countries": q("SELECT count(DISTINCT iso3) FROM project_countries"),
+        "locations": q("SELECT count(*) FROM locations"),
+        "roles": q("SELECT count(*) FROM roles"),
+        "sources": q("SELECT count(*) FROM sources"),
+    }
+
+
+def _org_row(row):
+    o = dict(row)
+    o["aliases"] = json.loads(o["aliases"])
+    o["leads_areas"] = json.loads(o["leads_areas"])
+    return o
+
+
+def get_organisation(db, org_id):
+    rows = list(db.query("SELECT * FROM organisations WHERE id = ?", [org_id]))
+    if not rows:
+        return None
+    o = _org_row(rows[0])
+    o["projects"] = list(db.query(
+        """SELECT r.role, p.id, p.title, p.area, p.status FROM roles r JOIN projects p ON p.id = r.project_id
+           WHERE r.org_id = ? ORDER BY r.role, p.title""", [org_id]))
+    o["countries"] = [r["iso3"] for r in db.query(
+        """SELECT DISTINCT c.iso3 FROM roles r JOIN project_countries c ON c.project_id = r.project_id
+           WHERE r.org_id = ? ORDER BY c.iso3""", [org_id])]
+    return o
+
+
+def get_project(db, project_id):
+    rows = list(db.query("SELECT * FROM projects WHERE id = ?", [project_id]))
+    if not rows:
+        return None
+    p = dict(rows[0])
+    p["keywords"] = json.loads(p["keywords"])
+    p["other_areas"] = [r["area"] for r in db.query(
+        "SELECT area FROM project_areas WHERE project_id = ? AND is_main = 0 ORDER BY area", [project_id])]
+    p["countries"] = [r["iso3"] for r in db.query(
+        "SELECT iso3 FROM project_countries WHERE project_id = ? ORDER BY iso3", [project_id])]
+    p["locations"] = list(db.query(
+        "SELECT name, precision, lat, lon, country FROM locations WHERE project_id = ? ORDER BY id", [project_id]))
+    p["organisations"] = list(db.query(
+        """SELECT o.id, o.name, o.acronym, r.role FROM roles r JOIN organisations o ON o.id = r.org_id
+           WHERE r.project_id = ? ORDER BY CASE r.role WHEN 'lead' THEN 0 WHEN 'funder' THEN 1
+           WHEN 'implementer' THEN 2 ELSE 3 END, o.name""", [project_id]))
+    p["sources"] = list(db.query(
+        "SELECT document, section, quote FROM sources WHERE project_id = ? ORDER BY id", [project_id]))
+    p["parent"] = None
+    if p["parent_id"]:
+        parent = list(db.query("SELECT id, title FROM projects WHERE id = ?", [p["parent_id"]]))
+        p["parent"] = parent[0] if parent else None
+    p["children"] = list(db.query(
+        "SELECT id, title, status FROM projects WHERE parent_id = ? ORDER BY title", [project_id]))
+    return p
+
+
+def project_summaries(db, ids):
+    """List rows (id, title, area, status, kind, years, countries, funders) for ids, in that order."""
+    if not ids:
+        return []
+    rows = {r["id"]: r for r in db.query(
+        """SELECT p.id, p.title, p.summary, p.area, p.status, p.kind, p.start_year, p.end_year,
+                  (SELECT json_group_array(iso3) FROM project_countries c WHERE c.project_id = p.id) AS countries,
+                  (SELECT json_group_array(json_object('id', o.id, 'name', o.name, 'acronym', o.acronym))
+                     FROM roles r JOIN organisations o ON o.id = r.org_id
+                    WHERE r.project_id = p.id AND r.role = 'funder') AS funders
+           FROM projects p WHERE p.id IN (SELECT value FROM json_each(?))""", [json.dumps(list(ids))])}
+    out = []
+    for i in ids:
+        if i in rows:
+            r = dict(rows[i])
+            r["countries"] = sorted(json.loads(r["countries"]))
+            r["funders"] = json.loads(r["funders"])
+            out.append(r)
+    return out
+
+
+def resolve_organisations(db, texts):
+    """Map each text (id, name, acronym or alias) to an organisation id; unknown texts to None."""
+    from .validate import fold
+    index = {}
+    for r in db.query("SELECT id, name, acronym, aliases FROM organisations"):
+        for key in [r["id"], r["name"], r["acronym"], *json.loads(r["aliases"])]:
+            if key:
+                index.setdefault(fold(key), r["id"])
+    return {t: index.get(fold(t)) for t in texts}
+
+
+# --- filtered listing and facets -------------------------------------------------------------
+
+FACETS = ("country", "funder", "area", "status", "kind")
+
+
+def _where(f, skip=None, ids=None):
+    """SQL WHERE clause and parameters for a resolved ProjectQuery `f`; `skip` leaves out one facet."""
+    clauses, params = [], []
+
+    def add(sql, values):
+        clauses.append(sql)
+        params.append(json.dumps(list(values)))
+
+    if ids is not None:
+        add("p.id IN (SELECT value FROM json_each(?))", ids)
+    if f.countries and skip != "country":
+        add("p.id IN (SELECT project_id FROM project_countries WHERE iso3 IN (SELECT value FROM json_each(?)))",
+            f.countries)
+    if f.funders and skip != "funder":
+        add("p.id IN (SELECT project_id FROM roles WHERE role = 'funder' AND org_id IN "
+            "(SELECT value FROM json_each(?)))", f.funders)
+    if f.orgs:
+        role_sql = " AND role IN (SELECT value FROM json_each(?))" if f.roles else ""
+        clauses.append("p.id IN (SELECT project_id FROM roles WHERE org_id IN (SELECT value FROM json_each(?))"
+                       + role_sql + ")")
+        params.append(json.dumps(list(f.orgs)))
+        if f.roles:
+            params.append(json.dumps(list(f.roles)))
+    if f.areas and skip != "area":
+        add("p.id IN (SELECT project_id FROM project_areas WHERE area IN (SELECT value FROM json_each(?)))",
+            f.areas)
+    if f.statuses and skip != "status":
+        add("p.status IN (SELECT value FROM json_each(?))", f.statuses)
+    if f.kinds and skip != "kind":
+        add("p.kind IN (SELECT value FROM json_each(?))", f.kinds)
+    if f.year_from is not None:
+        clauses.append("COALESCE(p.end_year, p.start_year) >= ?")
+        params.append(f.year_from)
+    if f.year_to is not None:
+        clauses.append("COALESCE(p.start_year, p.end_year) <= ?")
+        params.append(f.year_to)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def filter_ids(db, f, ids=None, sort="title"):
+    """All project ids matching the filters (restricted to `ids` when given), in `sort` order."""
+    where, params = _where(f, ids=ids)
+    order = SORTS.get(sort, SORTS["title"])
+    return [r[0] for r in db.execute(f"SELECT p.id FROM projects p{where} ORDER BY {order}", params)]
+
+
+FACET_SQL = {
+    "country": "SELECT c.iso3 AS value, count(*) AS n FROM project_countries c "
+               "WHERE c.project_id IN (SELECT p.id FROM projects p{where}) GROUP BY c.iso3",
+    "funder": "SELECT r.org_id AS value, count(DISTINCT r.project_id) AS n FROM roles r "
+              "WHERE r.role = 'funder' AND r.project_id IN (SELECT p.id FROM projects p{where}) GROUP BY r.org_id",
+    "area": "SELECT a.area AS value, count(*) AS n FROM project_areas a "
+            "WHERE a.project_id IN (SELECT p.id FROM projects p{where}) GROUP BY a.area",
+    "status": "SELECT p.status AS value, count(*) AS n FROM projects p{where} GROUP BY p.status",
+    "kind": "SELECT p.kind AS value, count(*) AS n FROM projects p{where} GROUP BY p.kind",
+}
+
+
+def facet_counts(db, f, ids=None):
+    """Counts per facet value; each facet reflects every other active filter (not its own)."""
+    out = {}
+    for name in FACETS:
+        where, params = _where(f, skip=name, ids=ids)
+        rows = db.execute(FACET_SQL[name].format(where=where), params).fetchall()
+        out[name] = sorted(((v, n) for v, n in rows), key=lambda x: (-x[1], str(x[0])))
+    return out
+
+
+def org_labels(db, ids):
+    rows = db.execute("SELECT id, name, acronym FROM organisations WHERE id IN (SELECT value FROM json_each(?))",
+                      [json.dumps(list(ids))]).fetchall()
+    return {i: (a or n) for i, n, a in rows}
+
+
+def list_organisations(db, ids=None, org_type=None, country=None):
+    where, params = [], []
+    if ids is not None:
+        where.append("o.id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(ids)))
+    if org_type:
+        where.append("o.type IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(org_type)))
+    if country:
+        where.append("o.country IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(country)))
+    sql = ("SELECT o.*, (SELECT count(DISTINCT project_id) FROM roles r WHERE r.org_id = o.id) AS project_count "
+           "FROM organisations o" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY o.name COLLATE NOCASE")
+    return [_org_row(r) for r in db.query(sql, params)]
+
+
+def country_project_counts(db, f=None, ids=None):
+    from .query import ProjectQuery
+    where, params = _where(f or ProjectQuery(), ids=ids)
+    return dict(db.execute(
+        f"SELECT c.iso3, count(*) FROM project_countries c WHERE c.project_id IN (SELECT p.id FROM projects p{where}) "
+        "GROUP BY c.iso3", params).fetchall())
+
+
+def locations_for(db, project_ids):
+    """Every location of the given projects, with the project's title, area, status."""
+    return list(db.query(
+        """SELECT l.project_id, l.name, l.precision, l.lat, l.lon, l.country, p.title, p.area, p.status
+           FROM locations l JOIN projects p ON p.id = l.project_id
+           WHERE l.project_id IN (SELECT value FROM json_each(?)) ORDER BY l.id""", [json.dumps(list(project_ids))]))
+
+
+def index_documents(db, ids=None):
+    """Rows for the search index: one dict per project with every searchable text."""
+    where, params = "", []
+    if ids is not None:
+        where, params = " WHERE p.id IN (SELECT value FROM json_each(?))", [json.dumps(list(ids))]
+    projects = list(db.query(f"SELECT * FROM projects p{where}", params))
+    by_id = {p["id"]: dict(p, keywords=json.loads(p["keywords"]), countries=[], areas=[], locations=[],
+                           orgs=[], sources=[]) for p in projects}
+    sel = f" WHERE project_id IN (SELECT id FROM projects p{where})"
+    for r in db.query("SELECT project_id, iso3 FROM project_countries" + sel, params):
+        by_id[r["project_id"]]["countries"].append(r["iso3"])
+    for r in db.query("SELECT project_id, area FROM project_areas" + sel, params):
+        by_id[r["project_id"]]["areas"].append(r["area"])
+    for r in db.query("SELECT project_id, name FROM locations" + sel, params):
+        by_id[r["project_id"]]["locations"].append(r["name"])
+    for r in db.query("SELECT project_id, quote FROM sources" + sel, params):
+        by_id[r["project_id"]]["sources"].append(r["quote"])
+    for r in db.query("SELECT r.project_id, r.role, o.id, o.name, o.acronym, o.aliases FROM roles r "
+                      "JOIN organisations o ON o.id = r.org_id" + sel.replace("project_id", "r.project_id"), params):
+        by_id[r["project_id"]]["orgs"].append({"id": r["id"], "role": r["role"], "name": r["name"],
+                                               "acronym": r["acronym"], "aliases": json.loads(r["aliases"])})
+    return list(by_id.values())

@@ -1,0 +1,59 @@
+"""One error shape: JSON `{"error": {"code", "message"}}` under /api/, an HTML page elsewhere."""
+import logging
+import uuid
+
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .query import QueryError
+from .validate import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message, details=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def wants_json():
+    return request.path.startswith("/api/") or request.path.endswith((".json", ".geojson"))
+
+
+def error_response(status, code, message, details=None):
+    if wants_json():
+        body = {"error": {"code": code, "message": message}}
+        if details:
+            body["error"]["details"] = details
+        return jsonify(body), status
+    return render_template("error.html", status=status, code=code, message=message, details=details), status
+
+
+def init_app(app):
+    @app.errorhandler(ApiError)
+    def _api_error(exc):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(QueryError)
+    def _query_error(exc):
+        return error_response(400, exc.code, exc.message)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(exc):
+        return error_response(400, "invalid_data", "the data is not valid: nothing was stored", exc.errors[:200])
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        messages = {404: "not found: check the address, or search the registry",
+                    405: "this method is not allowed here",
+                    413: f"the upload is too large (the limit is {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB)"}
+        return error_response(exc.code, code, messages.get(exc.code, exc.description or exc.name))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc):
+        ref = uuid.uuid4().hex[:12]
+        log.exception("unexpected error (ref %s)", ref)
+        return error_response(500, "internal_error",
+                              f"something went wrong on our side (reference {ref}); please try again later")

@@ -1,0 +1,89 @@
+"""The OpenAPI 3.1 description of the JSON API (served at /api/openapi.json)."""
+from .query import MAX_PER_PAGE, MAX_Q, SORT_CHOICES
+from .validate import AREAS, KINDS, ROLES, STATUSES
+
+
+def _list(name, description, enum=None):
+    schema = {"type": "array", "items": {"type": "string", **({"enum": list(enum)} if enum else {})}}
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema, "style": "form", "explode": True}
+
+
+FILTERS = [
+    {"name": "q", "in": "query", "description": "Search words; phrases in double quotes. Max "
+     f"{MAX_Q} characters and 20 words.", "schema": {"type": "string", "maxLength": MAX_Q}},
+    _list("country", "ISO3, ISO2 or English name; repeat for OR."),
+    _list("funder", "Funder id, name, acronym or alias; repeat for OR."),
+    _list("org", "Organisation (any role) id, name, acronym or alias; repeat for OR."),
+    _list("role", "Restrict `org` to these roles.", ROLES),
+    _list("area", "Partnership area.", AREAS),
+    _list("status", "Project status.", STATUSES),
+    _list("kind", "Kind of project.", KINDS),
+    {"name": "year_from", "in": "query", "schema": {"type": "integer", "minimum": 1900, "maximum": 2100},
+     "description": "Active in or after this year."},
+    {"name": "year_to", "in": "query", "schema": {"type": "integer", "minimum": 1900, "maximum": 2100},
+     "description": "Active in or before this year."},
+    {"name": "sort", "in": "query", "schema": {"type": "string", "enum": list(SORT_CHOICES)}},
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}},
+]
+
+ERROR = {"description": "Bad request: the message says what to fix.",
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+NOT_FOUND = dict(ERROR, description="No such record.")
+FACET = {"type": "array", "items": {"type": "object", "required": ["value", "label", "count"], "properties": {
+    "value": {"type": "string"}, "label": {"type": "string"}, "count": {"type": "integer"}}}}
+COUNTRY = {"type": "object", "properties": {"iso3": {"type": "string"}, "name": {"type": "string"}}}
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "Mercury Partnership Registry API", "version": "1.0",
+             "description": "Projects and stakeholders of the UNEP Global Mercury Partnership. Every list "
+                            "endpoint returns {total, page, per_page, results, facets}; every error "
+                            "returns {error: {code, message}} with a 4xx status."},
+    "paths": {
+        "/api/projects": {"get": {
+            "summary": "Search and filter projects", "parameters": FILTERS,
+            "responses": {"200": {"description": "A page of projects with facet counts", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ProjectList"}}}}, "400": ERROR}}},
+        "/api/projects/{id}": {"get": {
+            "summary": "One project with countries, organisations and roles, locations and sources",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The project", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Project"}}}}, "404": NOT_FOUND}}},
+        "/api/organisations": {"get": {
+            "summary": "Search organisations", "parameters": [FILTERS[0], _list("type", "Organisation type"),
+                                                              _list("country", "Country"), FILTERS[-2], FILTERS[-1]],
+            "responses": {"200": {"description": "A page of organisations", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["total", "page", "per_page", "results"]}}}},
+                "400": ERROR}}},
+        "/api/organisations/{id}": {"get": {
+            "summary": "One organisation with its projects by role",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The organisation", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["id", "name", "projects"]}}}}, "404": NOT_FOUND}}},
+        "/api/countries": {"get": {"summary": "Countries with project counts", "responses": {
+            "200": {"description": "Countries", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    },
+    "components": {"schemas": {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+        "ProjectList": {"type": "object", "required": ["total", "page", "per_page", "results", "facets"],
+                        "properties": {
+                            "total": {"type": "integer"}, "page": {"type": "integer"},
+                            "per_page": {"type": "integer"}, "suggestion": {"type": "string"},
+                            "results": {"type": "array", "items": {"type": "object", "required": [
+                                "id", "title", "url", "countries", "area", "status", "snippet", "score"],
+                                "properties": {"id": {"type": "string"}, "title": {"type": "string"},
+                                               "url": {"type": "string"},
+                                               "countries": {"type": "array", "items": COUNTRY},
+                                               "area": {"type": "string"}, "status": {"type": "string"},
+                                               "snippet": {"type": ["string", "null"]},
+                                               "score": {"type": ["number", "null"]}}}},
+                            "facets": {"type": "object", "properties": {
+                                k: FACET for k in ("country", "funder", "area", "status", "kind")}}}},
+        "Project": {"type": "object", "required": ["id", "title", "countries", "organisations", "locations",
+                                                   "sources"]},
+    }},
+}

@@ -1,0 +1,193 @@
+"""One URL query string drives the list, the map, the embed, the PNG and the exports.
+
+`parse_query(args)` turns request arguments into a `ProjectQuery` (pure: no I/O); it raises
+`QueryError` with a message that says how to fix the request. `resolve(query, db)` then maps
+country names and organisation names to codes and ids.
+"""
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
+
+from .validate import AREAS, KINDS, ROLES, STATUSES
+
+MAX_Q = 200
+MAX_TERMS = 20
+MAX_PER_PAGE = 100
+MAX_PAGE = 10_000
+MAX_VALUES = 50
+SORT_CHOICES = ("relevance", "title", "start_year", "-start_year", "updated")
+LIST_PARAMS = ("country", "funder", "org", "role", "area", "status", "kind")
+
+
+class QueryError(ValueError):
+    def __init__(self, message, code="invalid_parameter"):
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+@dataclass(frozen=True)
+class ProjectQuery:
+    q: str = ""
+    countries: tuple = ()
+    funders: tuple = ()
+    orgs: tuple = ()
+    roles: tuple = ()
+    areas: tuple = ()
+    statuses: tuple = ()
+    kinds: tuple = ()
+    year_from: int | None = None
+    year_to: int | None = None
+    sort: str = ""
+    page: int = 1
+    per_page: int = 20
+    unresolved: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def has_filters(self):
+        return bool(self.countries or self.funders or self.orgs or self.areas or self.statuses
+                    or self.kinds or self.year_from is not None or self.year_to is not None)
+
+    @property
+    def effective_sort(self):
+        return self.sort or ("relevance" if self.q else "title")
+
+    def params(self, **changes):
+        """URL parameters for this query (with changes), in a stable order, without defaults."""
+        f = replace(self, **changes) if changes else self
+        pairs = [("q", f.q)] if f.q else []
+        for name, values in (("country", f.countries), ("funder", f.funders), ("org", f.orgs),
+                             ("role", f.roles), ("area", f.areas), ("status", f.statuses), ("kind", f.kinds)):
+            pairs += [(name, v) for v in values]
+        if f.year_from is not None:
+            pairs.append(("year_from", f.year_from))
+        if f.year_to is not None:
+            pairs.append(("year_to", f.year_to))
+        if f.sort:
+            pairs.append(("sort", f.sort))
+        if f.page != 1:
+            pairs.append(("page", f.page))
+        if f.per_page != 20:
+            pairs.append(("per_page", f.per_page))
+        return pairs
+
+    def url_query(self, **changes):
+        return urlencode(self.params(**changes))
+
+    def filter_params(self):
+        """Only the selection (no paging or sort): what the map, PNG and exports need."""
+        return urlencode(self.params(page=1, per_page=20, sort=""))
+
+    def toggled(self, facet, value):
+        """The query with a facet value added, or removed if it is already selected (page reset)."""
+        attr = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses",
+                "kind": "kinds", "org": "orgs", "role": "roles"}[facet]
+        current = getattr(self, attr)
+        new = tuple(v for v in current if v != value) if value in current else current + (value,)
+        return self.url_query(**{attr: new, "page": 1})
+
+
+def _first(args, name):
+    values = args.getlist(name) if hasattr(args, "getlist") else ([args[name]] if name in args else [])
+    return values[0] if values else None
+
+
+def _values(args, name):
+    values = args.getlist(name) if hasattr(args, "getlist") else ([args[name]] if name in args else [])
+    out = []
+    for v in values:
+        for part in str(v).split(","):
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    if len(out) > MAX_VALUES:
+        raise QueryError(f"too many values for '{name}' ({len(out)}); the maximum is {MAX_VALUES}")
+    for v in out:
+        if len(v) > MAX_Q or "\x00" in v:
+            raise QueryError(f"a value of '{name}' is too long or contains control characters")
+    return out
+
+
+def _int(args, name, low, high, default=None):
+    raw = _first(args, name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    text = str(raw).strip()
+    if not (text.isascii() and text.lstrip("-").isdigit()):
+        raise QueryError(f"'{name}' must be a whole number between {low} and {high}")
+    value = int(text)
+    if not low <= value <= high:
+        raise QueryError(f"'{name}' must be between {low} and {high}")
+    return value
+
+
+def _choices(args, name, allowed):
+    values = [v.lower() for v in _values(args, name)]
+    for v in values:
+        if v not in allowed:
+            raise QueryError(f"unknown {name} '{v[:40]}'; use one of: {', '.join(allowed)}")
+    return tuple(values)
+
+
+def check_text_query(q):
+    """Length and term limits, checked before any parsing."""
+    if q is None:
+        return ""
+    if "\x00" in q or any(0xD800 <= ord(ch) <= 0xDFFF for ch in q):
+        raise QueryError("the search text contains characters that are not allowed (NUL or broken unicode)",
+                         "invalid_query")
+    q = " ".join(q.split())
+    if len(q) > MAX_Q:
+        raise QueryError(f"the search text is too long ({len(q)} characters; the maximum is {MAX_Q})",
+                         "query_too_long")
+    if len(q.split()) > MAX_TERMS:
+        raise QueryError(f"the search has too many words ({len(q.split())}; the maximum is {MAX_TERMS})",
+                         "too_many_terms")
+    return q
+
+
+def parse_query(args, default_per_page=20):
+    """Request arguments -> ProjectQuery. Repeating a parameter means OR; commas also separate values."""
+    q = check_text_query(_first(args, "q"))
+    year_from = _int(args, "year_from", 1900, 2100)
+    year_to = _int(args, "year_to", 1900, 2100)
+    if year_from is not None and year_to is not None and year_to < year_from:
+        raise QueryError("'year_to' is before 'year_from'; swap them")
+    sort = (_first(args, "sort") or "").strip()
+    if sort and sort not in SORT_CHOICES:
+        raise QueryError(f"unknown sort '{sort[:40]}'; use one of: {', '.join(SORT_CHOICES)}", "unknown_sort")
+    return ProjectQuery(
+        q=q,
+        countries=tuple(_values(args, "country")),
+        funders=tuple(_values(args, "funder")),
+        orgs=tuple(_values(args, "org")),
+        roles=_choices(args, "role", ROLES),
+        areas=_choices(args, "area", tuple(AREAS)),
+        statuses=_choices(args, "status", STATUSES),
+        kinds=_choices(args, "kind", KINDS),
+        year_from=year_from,
+        year_to=year_to,
+        sort=sort,
+        page=_int(args, "page", 1, MAX_PAGE, 1),
+        per_page=_int(args, "per_page", 1, MAX_PER_PAGE, default_per_page),
+    )
+
+
+def resolve(query, lookup_country, resolve_orgs):
+    """Map country names/codes to ISO3 and organisation names/acronyms to ids.
+
+    `lookup_country(text) -> Country | None`; `resolve_orgs(texts) -> {text: id | None}`.
+    Unknown values raise QueryError naming the value and what would work instead."""
+    countries = []
+    for text in query.countries:
+        c = lookup_country(text)
+        if c is None:
+            raise QueryError(f"unknown country '{text[:60]}': use an ISO code or English name, e.g. KEN or Kenya",
+                             "unknown_country")
+        countries.append(c.iso3)
+    orgs = resolve_orgs(list(query.funders + query.orgs))
+    for text in query.funders + query.orgs:
+        if orgs.get(text) is None:
+            raise QueryError(f"unknown organisation '{text[:60]}': use its id, name, acronym or an alias "
+                             "(see /organisations)", "unknown_organisation")
+    dedupe = lambda xs: tuple(dict.fromkeys(xs))  # noqa: E731
+    return replace(query, countries=dedupe(countries), funders=dedupe(orgs[t] for t in query.funders),
+                   orgs=dedupe(orgs[t] for t in query.orgs))
