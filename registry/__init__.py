@@ -32,8 +32,9 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
 
-    from . import api, cli, db, errors, search, views
+    from . import api, cli, db, errors, search, security, views
     db.init_app(app)
+    security.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     app.register_blueprint(views.bp)
