@@ -56,7 +56,7 @@ def read_yaml_dir(folder):
 def _decode(data):
     if isinstance(data, str):
         return data
-    if data[:2] in (b"PK", b"\x89P") or data[:4] in (b"%PDF", b"\x1f\x8b\x08\x00") or b"\x00" in data[:1024]:
+    if data[:2] in (b"PK", b"\x89P") or data[:4] in (b"%PDF", b"\x1f\x8b\x08\x00"):
         raise ValidationError(["the file is not text (it looks like a ZIP, PNG, PDF or other binary file)"])
     try:
         return data.decode("utf-8-sig")

@@ -1,0 +1,89 @@
+"""The JSON API: one envelope, one error shape."""
+import pytest
+
+from registry import db as storage
+
+
+def test_project_list_envelope(client, db):
+    r = client.get("/api/projects?per_page=5&page=2")
+    body = r.get_json()
+    assert r.status_code == 200
+    assert body["total"] == db.execute("SELECT count(*) FROM projects").fetchone()[0]
+    assert body["page"] == 2 and body["per_page"] == 5 and len(body["results"]) == 5
+    first = body["results"][0]
+    assert {"id", "title", "url", "countries", "area", "status", "snippet", "score"} <= set(first)
+    assert set(body["facets"]) == {"country", "funder", "area", "status", "kind"}
+    assert {"value", "label", "count"} == set(body["facets"]["area"][0])
+
+
+def test_filters_combine_and_facets_match_the_database(client, db):
+    body = client.get("/api/projects?country=KEN&country=UGA&area=asgm&per_page=100").get_json()
+    expected = {r[0] for r in db.execute(
+        """SELECT DISTINCT p.id FROM projects p JOIN project_countries c ON c.project_id = p.id
+           JOIN project_areas a ON a.project_id = p.id WHERE c.iso3 IN ('KEN','UGA') AND a.area = 'asgm'""")}
+    assert {r["id"] for r in body["results"]} == expected and body["total"] == len(expected)
+    # the status facet reflects both active filters
+    status_counts = {f["value"]: f["count"] for f in body["facets"]["status"]}
+    assert sum(status_counts.values()) == len(expected)
+    # the country facet ignores its own filter but keeps the area filter
+    asgm_ken = db.execute("""SELECT count(*) FROM project_countries c JOIN project_areas a ON a.project_id = c.project_id
+                             WHERE c.iso3='KEN' AND a.area='asgm'""").fetchone()[0]
+    assert {f["value"]: f["count"] for f in body["facets"]["country"]}["KEN"] == asgm_ken
+
+
+def test_funder_by_name_acronym_or_id(client, db):
+    ids = {r[0] for r in db.execute("SELECT project_id FROM roles WHERE org_id='gef' AND role='funder'")}
+    for value in ("gef", "GEF", "Global Environment Facility"):
+        body = client.get(f"/api/projects?funder={value}&per_page=100").get_json()
+        assert body["total"] == len(ids)
+
+
+def test_org_with_role_and_years(client, db):
+    body = client.get("/api/projects?org=agc&role=implementer&year_from=2021&per_page=100").get_json()
+    for r in body["results"]:
+        p = storage.get_project(db, r["id"])
+        assert ("agc", "implementer") in {(o["id"], o["role"]) for o in p["organisations"]}
+        assert (p["end_year"] or p["start_year"]) >= 2021
+
+
+def test_sort_by_start_year(client):
+    body = client.get("/api/projects?sort=start_year&per_page=100").get_json()
+    years = [r["start_year"] for r in body["results"] if r["start_year"] is not None]
+    assert years == sorted(years)
+
+
+def test_project_record(client, db):
+    body = client.get("/api/projects/planetgold-kenya").get_json()
+    assert body["countries"] == [{"iso3": "KEN", "name": "Kenya"}]
+    assert all({"id", "name", "role"} <= set(o) for o in body["organisations"])
+    assert all({"name", "lat", "lon", "precision"} <= set(loc) for loc in body["locations"])
+    assert body["sources"] and all(s["quote"] for s in body["sources"])
+
+
+def test_organisations(client):
+    body = client.get("/api/organisations?per_page=100").get_json()
+    assert body["total"] > 100 and {"id", "name", "url"} <= set(body["results"][0])
+    org = client.get("/api/organisations/agc").get_json()
+    assert org["name"] == "Artisanal Gold Council" and org["projects"]
+
+
+@pytest.mark.parametrize("url, status, code", [
+    ("/api/projects/nope", 404, "not_found"),
+    ("/api/organisations/nope", 404, "not_found"),
+    ("/api/nothing-here", 404, "not_found"),
+    ("/api/projects?per_page=101", 400, "invalid_parameter"),
+    ("/api/projects?page=0", 400, "invalid_parameter"),
+    ("/api/projects?sort=__class__", 400, "unknown_sort"),
+    ("/api/projects?country=Atlantis", 400, "unknown_country"),
+    ("/api/projects?q=" + "x" * 201, 400, "query_too_long"),
+    ("/api/projects?q=" + "a+" * 30, 400, "too_many_terms"),
+])
+def test_one_error_shape(client, url, status, code):
+    r = client.get(url)
+    assert r.status_code == status and r.is_json
+    assert r.get_json()["error"]["code"] == code and r.get_json()["error"]["message"]
+
+
+def test_openapi_document(client):
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.") and "/api/projects" in doc["paths"]

@@ -1,0 +1,79 @@
+"""Pure functions: URL parameters -> ProjectQuery, with clear errors. Parametrized tables."""
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from registry.query import ProjectQuery, QueryError, parse_query, resolve
+
+
+def args(**kw):
+    return MultiDict([(k, v) for k, vs in kw.items() for v in (vs if isinstance(vs, list) else [vs])])
+
+
+@pytest.mark.parametrize("given, attr, expected", [
+    (args(q="  borax   gold "), "q", "borax gold"),
+    (args(country=["KEN", "UGA"]), "countries", ("KEN", "UGA")),
+    (args(country="KEN,UGA"), "countries", ("KEN", "UGA")),
+    (args(area="ASGM"), "areas", ("asgm",)),
+    (args(status=["ongoing", "planned"]), "statuses", ("ongoing", "planned")),
+    (args(year_from="2019", year_to="2021"), "year_from", 2019),
+    (args(page="3", per_page="50"), "per_page", 50),
+    (args(), "page", 1),
+    (args(q=["first", "second"]), "q", "first"),
+    (args(sort="-start_year"), "sort", "-start_year"),
+])
+def test_parse(given, attr, expected):
+    assert getattr(parse_query(given), attr) == expected
+
+
+@pytest.mark.parametrize("given, words", [
+    (args(page="-1"), "page"),
+    (args(page="1e9"), "page"),
+    (args(page="abc"), "page"),
+    (args(per_page="100000"), "per_page"),
+    (args(per_page="0"), "per_page"),
+    (args(sort="name;drop table projects"), "unknown sort"),
+    (args(sort="__class__"), "unknown sort"),
+    (args(area="mining"), "unknown area"),
+    (args(status="dead"), "unknown status"),
+    (args(role="owner"), "unknown role"),
+    (args(year_from="2020", year_to="2010"), "year_to"),
+    (args(year_from="１２"), "year_from"),
+    (args(q="x" * 201), "too long"),
+    (args(q="a " * 30), "too many words"),
+    (args(q="a\x00b"), "not allowed"),
+    (args(country=[f"C{i}" for i in range(60)]), "too many values"),
+])
+def test_parse_rejects_with_a_message(given, words):
+    with pytest.raises(QueryError) as exc:
+        parse_query(given)
+    assert words in exc.value.message
+
+
+def test_params_round_trip():
+    q = parse_query(args(q="gold", country=["KEN", "UGA"], area="asgm", year_from="2019", page="2"))
+    again = parse_query(MultiDict(q.params()))
+    assert again == q
+
+
+def test_toggle_adds_and_removes_a_facet_value():
+    q = ProjectQuery(countries=("KEN",), page=3)
+    assert "country=KEN&country=UGA" in q.toggled("country", "UGA")
+    assert "country" not in q.toggled("country", "KEN")
+    assert "page" not in q.toggled("country", "UGA")
+
+
+class Country:
+    def __init__(self, iso3):
+        self.iso3 = iso3
+
+
+def test_resolve_maps_names_and_reports_unknowns():
+    lookup = {"kenya": Country("KEN"), "KEN": Country("KEN")}.get
+    orgs = {"GEF": "gef", "Global Environment Facility": "gef"}
+    q = resolve(ProjectQuery(countries=("kenya", "KEN"), funders=("GEF", "Global Environment Facility")),
+                lookup, lambda texts: {t: orgs.get(t) for t in texts})
+    assert q.countries == ("KEN",) and q.funders == ("gef",)
+    with pytest.raises(QueryError, match="unknown country"):
+        resolve(ProjectQuery(countries=("Narnia",)), lookup, lambda t: {})
+    with pytest.raises(QueryError, match="unknown organisation"):
+        resolve(ProjectQuery(funders=("ACME",)), lookup, lambda texts: {t: None for t in texts})
