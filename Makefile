@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt bench/requirements.txt
 	$(BIN)/pip install -q -r requirements-test.txt
 	touch $@
 
@@ -37,9 +37,11 @@ serve: setup
 test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest -q
 
+# Benchmarks against Datasette + FTS5 (docs/benchmarks.md); wrk if apt can get it, else a Python client.
 bench: $(VENV)/.installed-test chromium
 	$(BIN)/pip install -q -r bench/requirements.txt
-	$(BIN)/python -m bench
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null || true
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "dev-only-change-me"  # gunicorn.conf.py refuses to serve with it
 
 
 def create_app(test_config=None):
@@ -13,7 +14,7 @@ def create_app(test_config=None):
     app = Flask(__name__, instance_relative_config=True,
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.from_mapping(
-        SECRET_KEY="dev-only-change-me",
+        SECRET_KEY=DEV_SECRET_KEY,
         DATABASE=os.path.join(app.instance_path, "registry.db"),
         INDEX_DIR=os.path.join(app.instance_path, "index"),
         CACHE_DIR=os.path.join(app.instance_path, "cache"),

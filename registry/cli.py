@@ -80,11 +80,14 @@ def import_command(file, fmt, dry_run):
         report = ingest.import_data(db, Path(file).read_bytes(), fmt, dry_run=dry_run)
     except ValidationError as exc:
         _fail(exc.errors, f"{file} was rejected; nothing was stored. Fix these rows and import again:")
+    except storage.StorageError as exc:
+        _fail([str(exc)], f"{file} could not be stored (disk full or database busy); nothing was stored. "
+                          "Free some disk space or wait for the other import, then try again:")
     verb = "Would add" if dry_run else "Added"
     click.echo(f"{verb} {len(report.added)}, {'would change' if dry_run else 'changed'} {len(report.changed)}, "
                f"unchanged {len(report.unchanged)} projects; {len(report.organisations)} organisations.")
     if not dry_run:
-        search.update_projects(report.added + report.changed, app=current_app)
+        search.update_projects(report.added + report.changed, app=current_app, organisations=report.organisations)
 
 
 @click.command("export")
@@ -122,3 +125,5 @@ def init_app(app):
     for command in (init_db_command, load_seed_command, setup_command, import_command, export_command,
                     stats_command, reindex_command):
         app.cli.add_command(command)
+    from . import backup
+    backup.init_app(app)

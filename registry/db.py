@@ -53,6 +53,27 @@ CREATE INDEX IF NOT EXISTS idx_areas_area ON project_areas(area);
 CREATE INDEX IF NOT EXISTS idx_locations_project ON locations(project_id);
 CREATE INDEX IF NOT EXISTS idx_sources_project ON sources(project_id);
 CREATE INDEX IF NOT EXISTS idx_projects_parent ON projects(parent_id);
+-- editing (registry/auth.py, registry/editor.py): accounts, lockout, rate limits, history, moderation
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, role TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1, must_change_password INTEGER NOT NULL DEFAULT 0,
+    session_version INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_attempts (
+    username TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0, first_failure REAL, locked_until REAL
+);
+CREATE TABLE IF NOT EXISTS rate_events (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_rate_events ON rate_events(key, at);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    entity TEXT NOT NULL, entity_id TEXT NOT NULL, before TEXT, after TEXT, version INTEGER,
+    batch TEXT, note TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_history_entity ON history(entity, entity_id);
+CREATE TABLE IF NOT EXISTS proposals (
+    id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+    data TEXT NOT NULL, decided_by TEXT, decided_at TEXT, project_id TEXT, note TEXT
+);
 """
 
 DEFAULT_DOCUMENT = ("Report on activities undertaken within the UNEP Global Mercury Partnership "
@@ -79,7 +100,12 @@ def connect(path, readonly=False):
     if not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
-    return sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn)
+    # Our SQLite has INSERT ... ON CONFLICT (3.24+). Say so, or sqlite-utils probes by creating a table, and
+    # when that write fails (disk full, busy) it falls back to INSERT OR IGNORE + UPDATE, which silently
+    # skips rows that violate NOT NULL: an organisation could be "imported" without being stored.
+    db._supports_on_conflict = sqlite3.sqlite_version_info >= (3, 24)
+    return db
 
 
 def get_db():
@@ -137,18 +163,37 @@ def _write_project(db, p, stamp):
                              "start_year", "end_year", "website")}
     row.update(parent_id=p["parent"], keywords=json.dumps(p["keywords"]), updated_at=stamp,
                version=old[0] + 1 if old else 1)
-    db["projects"].upsert(row, pk="id")
+    _upsert(db, "projects", row)
     for table in ("project_areas", "project_countries", "locations", "roles", "sources"):
         db.execute(f"DELETE FROM {table} WHERE project_id = ?", [p["id"]])
     areas = [{"project_id": p["id"], "area": p["area"], "is_main": 1}]
     areas += [{"project_id": p["id"], "area": a, "is_main": 0} for a in p["other_areas"]]
-    db["project_areas"].insert_all(areas)
-    db["project_countries"].insert_all({"project_id": p["id"], "iso3": c} for c in p["countries"])
-    db["locations"].insert_all(dict(loc, project_id=p["id"]) for loc in p["locations"])
-    db["roles"].insert_all({"project_id": p["id"], "org_id": r["org"], "role": r["role"]}
-                           for r in p["organisations"])
-    db["sources"].insert_all(dict(s, project_id=p["id"], document=s.get("document") or DEFAULT_DOCUMENT)
-                             for s in p["sources"])
+    _insert(db, "project_areas", areas)
+    _insert(db, "project_countries", ({"project_id": p["id"], "iso3": c} for c in p["countries"]))
+    _insert(db, "locations", (dict(loc, project_id=p["id"]) for loc in p["locations"]))
+    _insert(db, "roles", ({"project_id": p["id"], "org_id": r["org"], "role": r["role"]}
+                          for r in p["organisations"]))
+    _insert(db, "sources", (dict(s, project_id=p["id"], document=s.get("document") or DEFAULT_DOCUMENT)
+                            for s in p["sources"]))
+
+
+# Plain statements for the per-project rows: sqlite-utils' insert_all/upsert inspect the table on every
+# call, which made them ~80% of a 10,000-project import (bench/, docs/benchmarks.md).
+def _insert(db, table, rows):
+    """INSERT rows (dicts with the same keys) in one executemany."""
+    rows = list(rows)
+    if rows:
+        cols = list(rows[0])
+        db.conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            [[r[c] for c in cols] for r in rows])
+
+
+def _upsert(db, table, row):
+    """Insert the row, or update the given columns of the row with its id (never a delete: no cascade)."""
+    cols = list(row)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id")
+    db.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               f"ON CONFLICT(id) DO UPDATE SET {updates}", [row[c] for c in cols])
 
 
 def write_records(db, organisations=(), projects=(), replace_all=False):
@@ -422,3 +467,275 @@ def index_documents(db, ids=None):
         by_id[r["project_id"]]["orgs"].append({"id": r["id"], "role": r["role"], "name": r["name"],
                                                "acronym": r["acronym"], "aliases": json.loads(r["aliases"])})
     return list(by_id.values())
+
+
+# --- search index support (used by registry/search.py) ----------------------------------------
+
+def projects_of_organisations(db, org_ids):
+    """Ids of the projects in which any of these organisations has a role (their index text names it)."""
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT project_id FROM roles WHERE org_id IN (SELECT value FROM json_each(?))",
+        [json.dumps(list(org_ids))])]
+
+
+def index_stamps(db):
+    """{"projects": {id: "version:updated_at"}, "organisations": {...}}: what the index must reflect."""
+    return {table: dict(db.execute(f"SELECT id, version || ':' || updated_at FROM {table}").fetchall())
+            for table in ("projects", "organisations")}
+
+
+# --- editing: accounts, login lockout, rate limits, change history, moderation ----------------------
+# Used by registry/auth.py and registry/editor.py. History keeps records in the shape that
+# validate.clean_project / clean_organisation accept, so a revert goes through the same validation.
+
+class Conflict(Exception):
+    """A change that cannot be applied as asked. `reason`: stale (edited since it was loaded), exists,
+    missing, in_use (other records point at it), decided (proposal already handled), last_admin."""
+
+    def __init__(self, reason, entity, entity_id, detail=None):
+        super().__init__(f"{entity} {entity_id}: {reason}")
+        self.reason, self.entity, self.entity_id, self.detail = reason, entity, entity_id, detail
+
+
+def get_user(db, username=None, user_id=None):
+    column, value = ("id", user_id) if user_id is not None else ("username", username)
+    rows = list(db.query(f"SELECT * FROM users WHERE {column} = ?", [value]))
+    return rows[0] if rows else None
+
+
+def list_users(db):
+    return list(db.query("SELECT id, username, role, active, must_change_password, created_at "
+                         "FROM users ORDER BY username"))
+
+
+def _user_public(row):
+    return {"username": row["username"], "role": row["role"], "active": bool(row["active"])} if row else None
+
+
+def create_user(db, username, password_hash, role, actor, must_change_password=True):
+    with transaction(db):
+        if get_user(db, username):
+            raise Conflict("exists", "user", username)
+        user_id = db["users"].insert({"username": username, "password_hash": password_hash, "role": role,
+                                      "must_change_password": int(must_change_password), "created_at": now()}
+                                     ).last_pk
+        _log(db, now(), actor, "create", "user", username, None, _user_public(get_user(db, user_id=user_id)))
+    return user_id
+
+
+def update_user(db, user_id, actor, **changes):
+    """Change role, active, password_hash or must_change_password. A new password, role or deactivation
+    bumps session_version, which ends every session of that user."""
+    allowed = {"role", "active", "password_hash", "must_change_password"}
+    assert set(changes) <= allowed, set(changes) - allowed
+    with transaction(db):
+        before = get_user(db, user_id=user_id)
+        if before is None:
+            raise Conflict("missing", "user", user_id)
+        demoted = changes.get("role", before["role"]) != "admin" or not changes.get("active", before["active"])
+        if before["role"] == "admin" and before["active"] and demoted and db.execute(
+                "SELECT count(*) FROM users WHERE role = 'admin' AND active = 1 AND id != ?",
+                [user_id]).fetchone()[0] == 0:
+            raise Conflict("last_admin", "user", before["username"])
+        bump = any(k in changes and changes[k] != before[k] for k in ("password_hash", "role", "active"))
+        row = dict(changes, session_version=before["session_version"] + (1 if bump else 0))
+        db["users"].update(user_id, row)
+        after = get_user(db, user_id=user_id)
+        action = "password" if "password_hash" in changes else "update"
+        _log(db, now(), actor, action, "user", before["username"], _user_public(before), _user_public(after))
+    return after
+
+
+def end_sessions(db, user_id):
+    """Log a user out everywhere: every cookie carrying the old session_version stops working."""
+    with transaction(db):
+        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
+
+
+def login_locked_until(db, username, at):
+    """The time (epoch seconds) until which logins for `username` are refused, or None."""
+    row = db.execute("SELECT locked_until FROM login_attempts WHERE username = ?", [username]).fetchone()
+    return row[0] if row and row[0] and row[0] > at else None
+
+
+def record_login_failure(db, username, at, max_failures, window, lock_seconds):
+    """Count a failed login (atomically, shared by every worker process). After `max_failures` within
+    `window` seconds the username is locked for `lock_seconds`. Returns locked_until or None."""
+    with transaction(db):
+        db.execute("DELETE FROM login_attempts WHERE first_failure < ? AND (locked_until IS NULL "
+                   "OR locked_until < ?)", [at - max(window, 86400), at])
+        row = db.execute("SELECT failures, first_failure, locked_until FROM login_attempts WHERE username = ?",
+                         [username]).fetchone()
+        if row and row[2] and row[2] > at:
+            return row[2]          # locked already (another worker counted the last failure)
+        failures, first = (row[0], row[1]) if row and row[1] and row[1] > at - window else (0, at)
+        failures += 1
+        locked_until = at + lock_seconds if failures >= max_failures else None
+        db.execute("INSERT OR REPLACE INTO login_attempts (username, failures, first_failure, locked_until) "
+                   "VALUES (?, ?, ?, ?)", [username, 0 if locked_until else failures, first, locked_until])
+    return locked_until
+
+
+def clear_login_failures(db, username):
+    with transaction(db):
+        db.execute("DELETE FROM login_attempts WHERE username = ?", [username])
+
+
+def rate_limit_hit(db, key, limit, window, at):
+    """Count one event for `key`; False (and nothing counted) when `limit` events happened in `window` s."""
+    with transaction(db):
+        db.execute("DELETE FROM rate_events WHERE at < ?", [at - window])
+        if db.execute("SELECT count(*) FROM rate_events WHERE key = ?", [key]).fetchone()[0] >= limit:
+            return False
+        db.execute("INSERT INTO rate_events (key, at) VALUES (?, ?)", [key, at])
+        return True
+
+
+def project_record(db, project_id):
+    """(record, version) of a project in the shape clean_project accepts, or (None, None)."""
+    p = get_project(db, project_id)
+    if p is None:
+        return None, None
+    record = {k: p[k] for k in ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
+                                "start_year", "end_year", "countries", "keywords", "website")}
+    record.update(parent=p["parent_id"], locations=[dict(loc) for loc in p["locations"]],
+                  organisations=[{"org": o["id"], "role": o["role"]} for o in p["organisations"]],
+                  sources=[dict(s) for s in p["sources"]])
+    return record, p["version"]
+
+
+def organisation_record(db, org_id):
+    """(record, version) of an organisation in the shape clean_organisation accepts, or (None, None)."""
+    rows = list(db.query("SELECT * FROM organisations WHERE id = ?", [org_id]))
+    if not rows:
+        return None, None
+    o = _org_row(rows[0])
+    return {k: o[k] for k in ("id", "name", "acronym", "aliases", "type", "country", "website",
+                              "leads_areas")}, o["version"]
+
+
+RECORDS = {"project": project_record, "organisation": organisation_record}
+
+
+def _log(db, stamp, actor, action, entity, entity_id, before, after, version=None, batch=None, note=None):
+    db["history"].insert({"at": stamp, "actor": actor, "action": action, "entity": entity,
+                          "entity_id": entity_id, "version": version, "batch": batch, "note": note,
+                          "before": None if before is None else json.dumps(before, ensure_ascii=False),
+                          "after": None if after is None else json.dumps(after, ensure_ascii=False)})
+
+
+def log_event(db, actor, action, entity, entity_id, note=None):
+    """A history row for something that is not a record change (index rebuild, rejected proposal...)."""
+    with transaction(db):
+        _log(db, now(), actor, action, entity, str(entity_id), None, None, note=note)
+
+
+def save_change(db, actor, action, *, projects=(), organisations=(), delete_projects=(),
+                delete_organisations=(), expected=None, batch=None, note=None, proposal_id=None):
+    """Apply validated records and deletions in ONE transaction that also writes one history row per
+    record (before and after). `expected` maps (entity, id) to the version the editor loaded (0: the
+    record must not exist yet); any difference raises Conflict("stale"). Returns the data version."""
+    stamp = now()
+    with transaction(db):
+        for (entity, entity_id), version in (expected or {}).items():
+            current = RECORDS[entity](db, entity_id)[1] or 0
+            if current != version:
+                reason = "exists" if version == 0 else "missing" if current == 0 else "stale"
+                raise Conflict(reason, entity, entity_id, current)
+        done = []
+        for o in organisations:
+            done.append(("organisation", o["id"], organisation_record(db, o["id"])[0]))
+            _write_organisation(db, o, stamp)
+        for p in projects:
+            done.append(("project", p["id"], project_record(db, p["id"])[0]))
+            _write_project(db, p, stamp)
+        for pid in delete_projects:
+            before = project_record(db, pid)[0]
+            if before is None:
+                raise Conflict("missing", "project", pid)
+            children = [r[0] for r in db.execute("SELECT id FROM projects WHERE parent_id = ?", [pid])]
+            if children:
+                raise Conflict("in_use", "project", pid, children)
+            db.execute("DELETE FROM projects WHERE id = ?", [pid])
+            done.append(("project", pid, before))
+        for oid in delete_organisations:
+            before = organisation_record(db, oid)[0]
+            if before is None:
+                raise Conflict("missing", "organisation", oid)
+            used = [r[0] for r in db.execute("SELECT DISTINCT project_id FROM roles WHERE org_id = ?", [oid])]
+            if used:
+                raise Conflict("in_use", "organisation", oid, used)
+            db.execute("DELETE FROM organisations WHERE id = ?", [oid])
+            done.append(("organisation", oid, before))
+        for entity, entity_id, before in done:
+            after, version = RECORDS[entity](db, entity_id)
+            _log(db, stamp, actor, action, entity, entity_id, before, after, version, batch, note)
+        if proposal_id is not None:
+            decided = db.execute("UPDATE proposals SET status = 'approved', decided_by = ?, decided_at = ?, "
+                                 "project_id = ? WHERE id = ? AND status = 'pending'",
+                                 [actor, stamp, projects[0]["id"] if projects else None, proposal_id])
+            if decided.rowcount != 1:
+                raise Conflict("decided", "proposal", proposal_id)
+        return _bump_version(db)
+
+
+def _history_row(row):
+    h = dict(row)
+    h["before"] = json.loads(h["before"]) if h["before"] else None
+    h["after"] = json.loads(h["after"]) if h["after"] else None
+    return h
+
+
+def list_history(db, entity=None, entity_id=None, limit=50, offset=0):
+    """Newest first, optionally for one record. Returns (rows, total)."""
+    where, params = [], []
+    if entity:
+        where.append("entity = ?")
+        params.append(entity)
+    if entity_id:
+        where.append("entity_id = ?")
+        params.append(entity_id)
+    sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+    total = db.execute(f"SELECT count(*) FROM history{sql_where}", params).fetchone()[0]
+    rows = db.query(f"SELECT * FROM history{sql_where} ORDER BY id DESC LIMIT ? OFFSET ?", params + [limit, offset])
+    return [_history_row(r) for r in rows], total
+
+
+def get_history(db, change_id):
+    rows = list(db.query("SELECT * FROM history WHERE id = ?", [change_id]))
+    return _history_row(rows[0]) if rows else None
+
+
+def add_proposal(db, data):
+    with transaction(db):
+        return db["proposals"].insert({"created_at": now(), "status": "pending",
+                                       "data": json.dumps(data, ensure_ascii=False)}).last_pk
+
+
+def _proposal_row(row):
+    return dict(row, data=json.loads(row["data"]))
+
+
+def list_proposals(db, status="pending", limit=200):
+    return [_proposal_row(r) for r in db.query(
+        "SELECT * FROM proposals WHERE status = ? ORDER BY id DESC LIMIT ?", [status, limit])]
+
+
+def count_proposals(db, status="pending"):
+    return db.execute("SELECT count(*) FROM proposals WHERE status = ?", [status]).fetchone()[0]
+
+
+def get_proposal(db, proposal_id):
+    rows = list(db.query("SELECT * FROM proposals WHERE id = ?", [proposal_id]))
+    return _proposal_row(rows[0]) if rows else None
+
+
+def reject_proposal(db, proposal_id, actor, note=None):
+    stamp = now()
+    with transaction(db):
+        done = db.execute("UPDATE proposals SET status = 'rejected', decided_by = ?, decided_at = ?, note = ? "
+                          "WHERE id = ? AND status = 'pending'", [actor, stamp, note, proposal_id])
+        if done.rowcount != 1:
+            raise Conflict("decided", "proposal", proposal_id)
+        _log(db, stamp, actor, "reject", "proposal", str(proposal_id), {"status": "pending"},
+             {"status": "rejected"}, note=note)

@@ -2,9 +2,10 @@
 import logging
 import uuid
 
-from flask import jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, SecurityError
 
+from .db import StorageError
 from .query import QueryError
 from .validate import ValidationError
 
@@ -39,9 +40,27 @@ def init_app(app):
     def _query_error(exc):
         return error_response(400, exc.code, exc.message)
 
+    @app.errorhandler(StorageError)
+    def _storage_error(exc):
+        log.error("write refused by storage: %s", exc)
+        if "full" in str(exc):
+            return error_response(507, "storage_full", "the server's storage is full, so nothing was stored; "
+                                  "reading the registry still works. Please tell the administrators.")
+        response, status = error_response(503, "storage_busy", "the database is busy with another change, so "
+                                          "nothing was stored; please try again in a minute")
+        return response, status, {"Retry-After": "60"}
+
     @app.errorhandler(ValidationError)
     def _validation_error(exc):
         return error_response(400, "invalid_data", "the data is not valid: nothing was stored", exc.errors[:200])
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(exc):
+        # A Host outside TRUSTED_HOSTS: no page template, since no link may be built for that host.
+        message = "unknown host: this server only answers for its own host name"
+        if wants_json():
+            return jsonify({"error": {"code": "untrusted_host", "message": message}}), 400
+        return Response(message + "\n", 400, mimetype="text/plain")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):
@@ -49,7 +68,9 @@ def init_app(app):
         messages = {404: "not found: check the address, or search the registry",
                     405: "this method is not allowed here",
                     413: f"the upload is too large (the limit is {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB)"}
-        return error_response(exc.code, code, messages.get(exc.code, exc.description or exc.name))
+        response, status = error_response(exc.code, code, messages.get(exc.code, exc.description or exc.name))
+        allowed = getattr(exc, "valid_methods", None)     # a 405 must say what is allowed (RFC 9110)
+        return response, status, ({"Allow": ", ".join(allowed)} if allowed else {})
 
     @app.errorhandler(Exception)
     def _unexpected(exc):

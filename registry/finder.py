@@ -53,7 +53,7 @@ def find_projects(db, query, with_page=True, with_facets=True):
     snippets = search.snippets(query.q, page_ids) if (query.q and page_ids) else {}
     return Results(query=query, ids=ids, page_rows=rows, facets=facets,
                    scores=hits.scores if hits else {}, snippets=snippets,
-                   suggestion=hits.suggestion if (hits and not ids) else None)
+                   suggestion=hits.suggestion if hits else None)   # set when a word is unknown to the index
 
 
 def label_facets(db, query, counts):

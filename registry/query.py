@@ -98,8 +98,9 @@ def _values(args, name):
             part = part.strip()
             if part and part not in out:
                 out.append(part)
-    if len(out) > MAX_VALUES:
-        raise QueryError(f"too many values for '{name}' ({len(out)}); the maximum is {MAX_VALUES}")
+                if len(out) > MAX_VALUES:   # checked while collecting: `in out` is quadratic
+                    raise QueryError(f"too many values for '{name}' (more than {MAX_VALUES}); "
+                                     f"the maximum is {MAX_VALUES}")
     for v in out:
         if len(v) > MAX_Q or "\x00" in v:
             raise QueryError(f"a value of '{name}' is too long or contains control characters")

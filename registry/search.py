@@ -1,52 +1,562 @@
-"""TEMPORARY stand-in until the Whoosh index lands: substring search over SQLite.
-Interface (kept by the real module): search_projects(q) -> Hits; snippets(q, ids);
-search_organisations(q) -> [ids]; rebuild(); update_projects(ids); init_app(app)."""
+"""Full-text search over projects and organisations: the only module that imports whoosh.
+
+SQLite is the truth; the index is derived from it and can always be rebuilt.
+
+On disk (INDEX_DIR):
+    current        the name of the generation in use (a one-line file, replaced with os.replace)
+    gen-<ns>/      one Whoosh directory per build, holding two indexes: "projects" and "organisations"
+    write.lock     a cross-process file lock: one writer at a time (rebuild or update)
+A rebuild writes a new generation next to the current one and swaps the pointer, so searches never see
+a half-built index; the previous generation stays for searchers that still have it open, older ones go.
+Updates after an edit (`update_projects`) change the current generation in place (Whoosh commits are
+atomic for readers).
+
+Freshness: every indexed document stores the `version:updated_at` stamp of its row. `verify` compares
+those stamps with the database; start-up (CHECK_INDEX_ON_START), `flask setup` and `flask reindex`
+rebuild when the index is missing, unreadable (corrupt files raise all sorts of errors) or stale. A
+failed update leaves the edit in place and the index stale until that next check.
+
+Searching: one long-lived searcher per process and generation, refreshed when the index changes.
+User syntax is limited to words, "phrases", ( ), AND / OR / NOT and prefix wildcards with at least
+three letters (retort*); everything else is plain text. Words default to AND, with an OR fallback
+when AND finds nothing. A word the index has never seen is matched within one or two edits
+("Mongolai" finds Mongolia) and proposed as "did you mean". Acronyms and aliases (a list of ours and every
+organisation's in the database) are expanded at indexing time, so "ZMWG" and "Zero Mercury Working
+Group" find the same projects (registry/searchdocs.py). When the index cannot be used, searches raise SearchUnavailable, which
+the app answers with a 503 and a message (browsing without a search text keeps working).
+"""
+import itertools
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import filelock
+from flask import current_app
+from markupsafe import Markup, escape
+from tqdm import tqdm
+from whoosh import collectors, fields, highlight, index, qparser, query
+from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.lang.porter2 import stem
+from whoosh.support.charset import accent_map
 
 from . import db as storage
+from .query import QueryError
+from .searchdocs import organisation_document, project_document, synonyms_for
+from .validate import fold
+
+log = logging.getLogger(__name__)
+
+# Searched fields and their weights. Few fields on purpose: a search costs about one matcher per word
+# and field. "words" (every distinct word, unstemmed) feeds "did you mean" and prefixes like "minin*".
+PROJECT_FIELDS = {"title": 4.0, "names": 2.0, "text": 1.0}   # names: organisations, places, keywords, area
+ORG_FIELDS = {"name": 3.0, "aliases": 2.0, "about": 1.0}     # about: type and country
+KINDS = {"projects": PROJECT_FIELDS, "organisations": ORG_FIELDS}
+WAIT_REBUILD = 1800    # seconds a rebuild waits for another writer
+WAIT_UPDATE = 60       # seconds an update after an edit waits; then the index stays stale until verified
+MIN_PREFIX = 3
+
+TOKENS = r"\w+(\.?\w+)*"   # whoosh-reloaded's default also keeps '*' inside words
+ANALYZER = (RegexTokenizer(TOKENS) | LowercaseFilter() | CharsetFilter(accent_map) | StopFilter()
+            | StemFilter(stemfn=stem))
+WORDS = RegexTokenizer(TOKENS) | LowercaseFilter() | CharsetFilter(accent_map)
 
 
 class SearchUnavailable(Exception):
-    pass
+    """The index cannot be used (missing, unreadable, too slow). The app answers 503 with the message."""
+
+    def __init__(self, message, code="search_unavailable"):
+        super().__init__(message)
+        self.message, self.code = message, code
 
 
 @dataclass
 class Hits:
-    ids: list
-    scores: dict = field(default_factory=dict)
-    suggestion: str | None = None
+    ids: list                                   # every matching id, best first
+    scores: dict = field(default_factory=dict)  # id -> score
+    suggestion: str | None = None               # the query with unknown words corrected
 
 
-def init_app(app):
-    pass
+def _schema(names):
+    text = {name: fields.TEXT(analyzer=ANALYZER) for name in names}
+    # id and stamp are columns: reading them for every document is fast (stored fields are not)
+    return fields.Schema(id=fields.ID(unique=True, sortable=True), stamp=fields.COLUMN(),
+                         words=fields.TEXT(analyzer=WORDS, phrase=False), **text)
+
+
+SCHEMAS = {kind: _schema(names) for kind, names in KINDS.items()}
+
+
+# --- generations on disk, building and updating ----------------------------------------------
+
+def _root(app):
+    return Path((app or current_app).config["INDEX_DIR"])
+
+
+def _current(root):
+    try:
+        name = (root / "current").read_text("utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name if name and (root / name).is_dir() else None
+
+
+def _lock(root, timeout):
+    root.mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(str(root / "write.lock"), timeout=timeout)
+
+
+@contextmanager
+def _database(app):
+    """A connection to the registry database, or None while it does not exist yet (before setup)."""
+    path = (app or current_app).config["DATABASE"]
+    if not os.path.exists(path):
+        yield None
+        return
+    db = storage.connect(path)
+    try:
+        yield db if "projects" in db.table_names() else None
+    finally:
+        db.conn.close()
+
+
+def _read_db(app, project_ids=None, org_ids=()):
+    """Rows to index: every project, or these ids plus the projects of these organisations (their text
+    names them); and every organisation. -> (projects, organisations, project ids)"""
+    with _database(app) as db:
+        if db is None:
+            return [], [], set()
+        if project_ids is not None:
+            project_ids = set(project_ids) | set(storage.projects_of_organisations(db, org_ids))
+        projects = storage.index_documents(db, None if project_ids is None else sorted(project_ids))
+        return projects, storage.list_organisations(db), project_ids
+
+
+def _stamps(app):
+    with _database(app) as db:
+        return storage.index_stamps(db) if db is not None else {kind: {} for kind in SCHEMAS}
+
+
+def _add(writer, doc):
+    writer.add_document(**dict(doc, stamp=doc["stamp"].encode("utf-8")))
+
+
+def rebuild(app=None, progress=False, wait=WAIT_REBUILD):
+    """Build a new generation from SQLite and swap it in. Returns the number of projects indexed."""
+    root = _root(app)
+    with _lock(root, wait):
+        return _build(app, root, progress)
+
+
+def _build(app, root, progress):
+    projects, orgs, _ = _read_db(app)
+    synonyms = synonyms_for(orgs)
+    name = f"gen-{time.time_ns()}"
+    tmp = root / f"{name}.tmp"
+    tmp.mkdir(parents=True)
+    docs = {"projects": (project_document(p, synonyms) for p in projects),
+            "organisations": (organisation_document(o, synonyms) for o in orgs)}
+    with tqdm(total=len(projects) + len(orgs), desc="Indexing", unit="doc", disable=not progress) as bar:
+        for kind, schema in SCHEMAS.items():
+            writer = index.create_in(str(tmp), schema, indexname=kind).writer(limitmb=128)
+            try:
+                for doc in docs[kind]:
+                    _add(writer, doc)
+                    bar.update()
+            except BaseException:
+                writer.cancel()
+                raise
+            writer.commit()
+    previous = _current(root)
+    os.replace(tmp, root / name)
+    pointer = root / "current.tmp"
+    pointer.write_text(name, "utf-8")
+    os.replace(pointer, root / "current")
+    for old in root.iterdir():   # keep the new and the previous generation; drop the rest and leftovers
+        if old.is_dir() and old.name.startswith("gen-") and old.name not in (name, previous):
+            shutil.rmtree(old, ignore_errors=True)
+    log.info("search index generation %s: %d projects, %d organisations", name, len(projects), len(orgs))
+    return len(projects)
+
+
+def verify(app=None):
+    """None when the index matches the database, else why not ("missing", "stale", "unreadable: ...")."""
+    root = _root(app)
+    name = _current(root)
+    if name is None:
+        return "missing"
+    expected = _stamps(app)
+    try:
+        for kind in SCHEMAS:
+            with index.open_dir(str(root / name), indexname=kind).searcher() as s:
+                reader = s.reader()
+                ids, stamps = list(reader.column_reader("id")), list(reader.column_reader("stamp"))
+                found = {ids[d]: stamps[d].decode("utf-8") for d in reader.all_doc_ids()}
+                if found != expected[kind]:
+                    return "stale"
+                first = next(iter(KINDS[kind]))
+                for term in itertools.islice(reader.lexicon(first), 1):   # touch the postings too
+                    s.search(query.Term(first, term), limit=1)
+    except Exception as exc:  # corrupt or truncated files surface as unrelated errors
+        return f"unreadable: {type(exc).__name__}: {exc}"[:300]
+    return None
+
+
+def ensure_index(app=None, progress=False, wait=WAIT_REBUILD):
+    """Rebuild when the index is missing, unreadable or stale. Returns the reason it was rebuilt, or None.
+    With wait=0 it gives up at once when another process holds the write lock (it is rebuilding)."""
+    if verify(app) is None:
+        return None
+    root = _root(app)
+    try:
+        with _lock(root, wait):
+            reason = verify(app)          # another process may have rebuilt it meanwhile
+            if reason is not None:
+                log.warning("search index %s: rebuilding from the database", reason)
+                _build(app, root, progress)
+            return reason
+    except filelock.Timeout:
+        log.warning("search index is being written by another process; not checked now")
+        return None
+
+
+def update_projects(ids, app=None, organisations=(), wait=WAIT_UPDATE):
+    """Bring these projects (and organisations, with their projects) up to date after a commit; ids no
+    longer in the database are removed. Never raises: on failure the edit stands, the index stays stale
+    and the next check (start-up, `flask setup`, `flask reindex`) rebuilds it."""
+    root = _root(app)
+    try:
+        with _lock(root, wait):
+            name = _current(root)
+            if name is None:
+                _build(app, root, progress=False)
+                return
+            projects, orgs, project_ids = _read_db(app, ids, organisations)
+            synonyms = synonyms_for(orgs)
+            org_ids = set(organisations)
+            _replace(root / name, "projects", project_ids, [project_document(p, synonyms) for p in projects])
+            _replace(root / name, "organisations", org_ids,
+                     [organisation_document(o, synonyms) for o in orgs if o["id"] in org_ids])
+    except Exception:
+        log.exception("search index update failed for %d projects; it will be rebuilt at the next check",
+                      len(ids))
+
+
+def update_organisations(ids, app=None, wait=WAIT_UPDATE):
+    update_projects((), app, organisations=ids, wait=wait)
+
+
+def _replace(path, kind, ids, docs):
+    if not ids:
+        return
+    writer = index.open_dir(str(path), indexname=kind).writer(timeout=WAIT_UPDATE)
+    try:
+        for i in ids:
+            writer.delete_by_term("id", i)
+        for doc in docs:
+            _add(writer, doc)
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+
+
+# --- the long-lived searcher (one per process and index directory) --------------------------
+
+_lock_searching = threading.RLock()   # Whoosh searchers are not meant for concurrent threads
+_engines = OrderedDict()   # index directory -> _Engine (one in production; tests use many)
+CACHE_HITS = 200_000   # ids kept in each process's cache of recent results (paging repeats a search)
+
+
+class _Engine:
+    """The open indexes of one generation: a long-lived searcher each, docnum -> id arrays and a small
+    cache of recent results; all refreshed when an update commits to the generation."""
+
+    def __init__(self, path, name):
+        self.name = name
+        self.searchers = {kind: index.open_dir(str(path), indexname=kind).searcher() for kind in SCHEMAS}
+        self.ids, self.cache = {}, OrderedDict()
+        for kind in SCHEMAS:
+            self._load(kind)
+
+    def _load(self, kind):
+        """docnum -> id, from the id column (stored_fields per hit is slow)."""
+        self.ids[kind] = list(self.searchers[kind].reader().column_reader("id"))
+
+    def searcher(self, kind):
+        s = self.searchers[kind]
+        fresh = s.refresh()
+        if fresh is not s:
+            self.searchers[kind] = fresh
+            self._load(kind)
+            self.cache.clear()
+        return fresh
+
+    def remember(self, key, hits):
+        self.cache[key] = hits
+        while sum(len(h.ids) for h in self.cache.values()) > CACHE_HITS and len(self.cache) > 1:
+            self.cache.popitem(last=False)
+
+    def close(self):
+        for s in self.searchers.values():
+            s.close()
+
+
+def _engine():
+    root = _root(None)
+    name = _current(root)
+    if name is None:
+        raise SearchUnavailable("search is not available yet: the index has not been built "
+                                "(run `flask --app registry setup`); browsing works meanwhile")
+    engine = _engines.get(root)
+    if engine is None or engine.name != name:
+        try:
+            fresh = _Engine(root / name, name)
+        except Exception as exc:
+            log.exception("search index %s cannot be opened", name)
+            raise SearchUnavailable("search is temporarily unavailable (the index cannot be read); please "
+                                    "try again later — browsing without search text still works") from exc
+        if engine is not None:
+            engine.close()
+        _engines[root] = engine = fresh
+        while len(_engines) > 4:
+            _engines.popitem(last=False)[1].close()
+    return engine
+
+
+def _forget_engine():
+    engine = _engines.pop(_root(None), None)
+    if engine is not None:
+        engine.close()
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+class _StarOnly(qparser.WildcardPlugin):
+    """Only '*' is a wildcard; '?' is punctuation ("what is mercury?")."""
+    expr = "(?P<text>[*])"
+
+
+@lru_cache(maxsize=None)
+def _parser(kind, conjunctive):
+    group = qparser.AndGroup if conjunctive else qparser.OrGroup.factory(0.9)
+    parser = qparser.MultifieldParser(list(KINDS[kind]), SCHEMAS[kind], fieldboosts=KINDS[kind], group=group)
+    for plugin in (qparser.FieldsPlugin, qparser.RangePlugin, qparser.BoostPlugin, qparser.WildcardPlugin,
+                   qparser.EveryPlugin, qparser.SingleQuotePlugin):
+        parser.remove_plugin_class(plugin)
+    parser.add_plugin(_StarOnly())
+    return parser
+
+
+def _unknown_words(searcher, kind, text):
+    """Query words (stem, original, start, end) that no searched field contains."""
+    reader, out = searcher.reader(), []
+    for t in ANALYZER(text, chars=True, keeporiginal=True, mode="query"):
+        if text[t.endchar:t.endchar + 1] == "*" or len(t.text) < 4 or not t.text.isalpha():
+            continue
+        if not any(reader.doc_frequency(f, t.text) for f in KINDS[kind]):
+            out.append((t.text, t.original, t.startchar, t.endchar))
+    return out
+
+
+def _check_and_widen(q, fuzzy, primary):
+    """Reject costly wildcards, stem prefixes, and let unknown words match within one or two edits."""
+    if isinstance(q, query.Every) or (isinstance(q, query.Wildcard) and not isinstance(q, query.Prefix)):
+        raise QueryError(f"wildcards need at least {MIN_PREFIX} leading characters and go at the end "
+                         "of a word, e.g. retort*", "invalid_query")
+    if isinstance(q, query.Prefix):   # its text went through the field's analyzer: folded and stemmed
+        if len(q.text) < MIN_PREFIX:
+            raise QueryError(f"wildcards need at least {MIN_PREFIX} leading characters, e.g. retort*",
+                             "invalid_query")
+        if q.fieldname == primary:   # once per word: also the unstemmed words ("minin*" -> mining)
+            return query.Or([q, query.Prefix("words", q.text, boost=q.boost / 4)])
+        return q
+    if type(q) is query.Term and q.text in fuzzy:
+        return query.FuzzyTerm(q.fieldname, q.text, boost=q.boost, maxdist=1 if len(q.text) < 6 else 2,
+                               prefixlength=1)
+    if q.is_leaf():
+        return q
+    return q.apply(lambda sub: _check_and_widen(sub, fuzzy, primary))
+
+
+def _compile(searcher, kind, text, conjunctive=True):
+    try:
+        q = _parser(kind, conjunctive).parse(text)
+    except Exception as exc:
+        raise QueryError(f"this search text cannot be understood ({type(exc).__name__}); "
+                         "try plain words, or \"a phrase\" in quotes", "invalid_query") from exc
+    fuzzy = {stemmed for stemmed, *_ in _unknown_words(searcher, kind, text)}
+    return _check_and_widen(q, fuzzy, primary=next(iter(KINDS[kind])))
+
+
+def _suggest(searcher, kind, text):
+    """The text with each unknown word replaced by the most frequent indexed word one or two edits away."""
+    reader, out, changed = searcher.reader(), text, False
+    for _, original, start, end in reversed(_unknown_words(searcher, kind, text)):
+        word = fold(original).replace(" ", "")
+        if not word:   # nothing left after folding (non-Latin script): Whoosh's automaton needs a letter
+            continue
+        for dist in (1, 2):
+            near = [w for w in reader.terms_within("words", word, dist, prefix=1) if w != word]
+            if near:
+                best = max(near, key=lambda w: (reader.doc_frequency("words", w), w))
+                if original.isupper() and len(original) > 1:
+                    best = best.upper()
+                elif original[:1].isupper():
+                    best = best.capitalize()
+                out, changed = out[:start] + best + out[end:], True
+                break
+    return out if changed else None
+
+
+class _AllScored(collectors.UnlimitedCollector):
+    """Every match with its score, giving up with TimeLimit after `seconds`. (Whoosh's
+    TimeLimitCollector does the same but adds a generator step per match: about 30% slower.)"""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def prepare(self, top_searcher, q, context):
+        super().prepare(top_searcher, q, context)
+        self.deadline = time.monotonic() + self.seconds
+
+    def _collect(self, global_docnum, score):
+        self.items.append((score, global_docnum))
+        if not len(self.items) % 256 and time.monotonic() > self.deadline:
+            raise collectors.TimeLimit
+        return 0
+
+
+def _run(searcher, ids, q):
+    """All matching ids, best first, with their scores. One scored pass over every match costs about
+    the same as a top-N pass (Whoosh's block skipping gains little on OR-of-fields queries)."""
+    collector = _AllScored(current_app.config.get("SEARCH_TIME_LIMIT") or 2.0)
+    try:
+        searcher.search_with_collector(q, collector)
+    except collectors.TimeLimit:
+        raise SearchUnavailable("this search took too long; try more specific words or a filter",
+                                "search_timeout") from None
+    hits = sorted(collector.items, key=lambda hit: (-hit[0], hit[1]))
+    return [ids[d] for _, d in hits], {ids[d]: score for score, d in hits}
+
+
+_OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b|[\"()]")
+
+
+def _search(kind, text):
+    with _lock_searching:
+        engine = _engine()
+        try:
+            searcher = engine.searcher(kind)
+            hits = engine.cache.get((kind, text))
+            if hits is None:
+                ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text))
+                if not ids and len(text.split()) > 1 and not _OPERATOR.search(text):
+                    ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text, False))
+                hits = Hits(ids=ids, scores=scores, suggestion=_suggest(searcher, kind, text))
+                engine.remember((kind, text), hits)
+            return Hits(ids=list(hits.ids), scores=hits.scores, suggestion=hits.suggestion)
+        except (QueryError, SearchUnavailable):
+            raise
+        except Exception as exc:   # an index damaged since it was opened, or a Whoosh surprise
+            log.exception("search failed for %r", text)
+            _forget_engine()
+            raise SearchUnavailable("the search could not be completed; try other words, or try again "
+                                    "later", "search_failed") from exc
 
 
 def search_projects(q):
-    db = storage.get_db()
-    like = f"%{q}%"
-    ids = [r[0] for r in db.execute("SELECT id FROM projects WHERE title LIKE ? OR description LIKE ? "
-                                    "OR summary LIKE ?", [like, like, like])]
-    return Hits(ids=ids)
-
-
-def snippets(q, ids):
-    return {}
+    """Every project matching the search text, best first (filters and facets are applied on these ids)."""
+    return _search("projects", q)
 
 
 def search_organisations(q):
-    db = storage.get_db()
-    like = f"%{q}%"
-    return [r[0] for r in db.execute("SELECT id FROM organisations WHERE name LIKE ? OR acronym LIKE ? "
-                                     "OR aliases LIKE ?", [like, like, like])]
+    """Organisation ids matching name, acronym, aliases, type or country, best first."""
+    return _search("organisations", q).ids
 
 
-def rebuild(app=None, progress=False):
-    return 0
+# --- snippets --------------------------------------------------------------------------------
+
+class _Mark(highlight.Formatter):
+    """Matched words in <mark>; everything else HTML-escaped (the text is user-supplied)."""
+    between = " … "
+
+    def _text(self, text):
+        return str(escape(text))
+
+    def format_token(self, text, token, replace=False):
+        return f"<mark>{escape(highlight.get_text(text, token, replace))}</mark>"
+
+    def format(self, fragments, replace=False):
+        out = super().format(fragments, replace)
+        if fragments and fragments[0].startchar > 0:
+            out = "… " + out
+        if fragments and fragments[-1].endchar < len(fragments[-1].text):
+            out += " …"
+        return out
 
 
-def update_projects(ids, app=None):
-    pass
+def snippets(q, ids):
+    """{id: Markup} for these projects: the passages that match, matched words highlighted."""
+    if not q or not ids:
+        return {}
+    with _lock_searching:
+        try:
+            searcher = _engine().searcher("projects")
+            compiled = _compile(searcher, "projects", q, conjunctive=False)
+            # (Query.existing_terms skips fields after the first one: a Whoosh bug)
+            terms = {t.decode("utf-8") if isinstance(t, bytes) else t for leaf in compiled.leaves()
+                     for f, t in leaf.expanded_terms(searcher.reader()) if f in PROJECT_FIELDS}
+        except Exception:   # snippets are a nicety: the list falls back to summaries
+            log.warning("no snippets for %r", q, exc_info=True)
+            return {}
+    if not terms:
+        return {}
+    fragmenter, formatter = highlight.ContextFragmenter(maxchars=240, surround=60), _Mark()
+    out = {}
+    for p in storage.index_documents(storage.get_db(), list(ids)):
+        for text in (p["description"], p["summary"], *p["sources"]):
+            if text:
+                found = highlight.highlight(text, terms, ANALYZER, fragmenter, formatter, top=2)
+                if found:
+                    out[p["id"]] = Markup(found)
+                    break
+    return out
 
 
-def ensure_index(app=None, progress=False):
-    pass
+# --- the app ---------------------------------------------------------------------------------
+
+def init_app(app):
+    from .errors import error_response
+
+    @app.errorhandler(SearchUnavailable)
+    def _unavailable(exc):
+        response, status = error_response(503, exc.code, exc.message)
+        return response, status, {"Retry-After": "30"}
+
+    if app.config.get("CHECK_INDEX_ON_START"):
+        try:
+            ensure_index(app, wait=0)
+        except Exception:   # start-up must not fail because of the index
+            log.exception("search index check failed at start-up; run `flask --app registry reindex`")
+
+
+def stats(app=None):
+    """The current generation and its document counts (for `flask stats` and checks)."""
+    root = _root(app)
+    name = _current(root)
+    if name is None:
+        return {"generation": None}
+    out = {"generation": name}
+    for kind in SCHEMAS:
+        out[kind] = index.open_dir(str(root / name), indexname=kind).doc_count()
+    return out
+

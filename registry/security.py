@@ -1,5 +1,5 @@
 """Security headers on every response. Only views marked `@embeddable` may be framed by other sites."""
-from flask import current_app, request
+from flask import abort, current_app, request
 
 EMBEDDABLE = set()
 
@@ -16,6 +16,23 @@ def _is_embeddable():
 
 
 def init_app(app):
+    # Host header: with TRUSTED_HOSTS set (REGISTRY_TRUSTED_HOSTS="registry.example.org,www.example.org"
+    # or a JSON list) any other Host gets a 400, so absolute links never carry a forged host.
+    hosts = app.config.get("TRUSTED_HOSTS")
+    if isinstance(hosts, str):
+        app.config["TRUSTED_HOSTS"] = [h.strip() for h in hosts.split(",") if h.strip()]
+    # X-Forwarded-For/-Proto are trusted only behind a reverse proxy that sets them (REGISTRY_PROXY_FIX=1).
+    if app.config.get("PROXY_FIX"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
+
+    @app.before_request
+    def refuse_oversized_body():
+        # A declared body over the limit gets 413 at once, on every route, before anything reads it.
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if limit and (request.content_length or 0) > limit:
+            abort(413)
+
     @app.after_request
     def headers(response):
         origins = app.config.get("EMBED_ORIGINS") or "*"

@@ -1,0 +1,171 @@
+"""The result tables (Markdown, printed and written to bench/results/) and the goals for this machine."""
+import json
+import os
+import platform
+import sqlite3
+from datetime import date
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# section -> [(key, header, format)]
+COLUMNS = {
+    "build": [
+        ("records", "records", "{:,}"), ("locations", "locations", "{:,}"), ("import_files", "files", "{}"),
+        ("import_s", "CLI import s", "{:.1f}"), ("import_rec_s", "import rec/s", "{:,.0f}"),
+        ("import_peak_mb", "import peak MB", "{:.0f}"), ("reindex_s", "reindex s", "{:.1f}"),
+        ("reindex_docs_s", "reindex docs/s", "{:,.0f}"), ("reindex_peak_mb", "reindex peak MB", "{:.0f}"),
+        ("peer_build_s", "peer build s", "{:.1f}"), ("db_mb", "registry.db MB", "{:.0f}"),
+        ("index_mb", "index MB", "{:.0f}"), ("peer_mb", "peer.db MB", "{:.0f}"),
+    ],
+    "search": [
+        ("records", "records", "{:,}"), ("queries", "queries", "{}"),
+        ("ours_p50_ms", "ours p50 ms", "{:.0f}"), ("ours_p95_ms", "ours p95 ms", "{:.0f}"),
+        ("peer_p50_ms", "peer p50 ms", "{:.0f}"), ("peer_p95_ms", "peer p95 ms", "{:.0f}"),
+        ("p50_ratio", "p50 ours/peer", "{:.2f}"), ("p95_ratio", "p95 ours/peer", "{:.2f}"),
+        ("ours_repeat_p50_ms", "ours repeat p50 ms", "{:.0f}"), ("peer_repeat_p50_ms", "peer repeat p50 ms", "{:.0f}"),
+        ("worker_peak_mb", "worker peak MB", "{:.0f}"), ("ours_errors", "ours errors", "{}"),
+        ("peer_errors", "peer errors", "{}"), ("ours_slowest", "ours slowest query", "{}"),
+    ],
+    "throughput": [
+        ("records", "records", "{:,}"), ("ours_req_s", "ours req/s", "{:.1f}"), ("ours_p50_ms", "ours p50 ms", "{:.0f}"),
+        ("ours_p95_ms", "ours p95 ms", "{:.0f}"), ("ours_errors", "ours errors", "{}"),
+        ("peer_req_s", "peer req/s", "{:.1f}"), ("peer_p50_ms", "peer p50 ms", "{:.0f}"),
+        ("peer_p95_ms", "peer p95 ms", "{:.0f}"), ("peer_errors", "peer errors", "{}"), ("tool", "client", "{}"),
+    ],
+    "map": [
+        ("records", "records", "{:,}"), ("target", "target points", "{:,}"), ("selection", "selection", "{}"),
+        ("points", "points", "{:,}"), ("html_kb", "HTML KB", "{:.0f}"), ("data_kb", "data KB", "{:.0f}"),
+        ("total_kb", "transferred KB", "{:.0f}"), ("first_s", "first load s", "{:.2f}"),
+        ("drawn_s", "drawn s (median)", "{:.2f}"), ("all_drawn_s", "all markers s", "{:.2f}"),
+    ],
+    "png": [
+        ("records", "records", "{:,}"), ("first_s", "first render s", "{:.2f}"), ("cold_p50_s", "cold p50 s", "{:.2f}"),
+        ("cold_max_s", "cold max s", "{:.2f}"), ("cached_p50_ms", "cached p50 ms", "{:.1f}"),
+        ("cached_max_ms", "cached max ms", "{:.1f}"),
+    ],
+}
+TITLES = {
+    "build": "Build: CLI import, CLI reindex, peer build (sqlite-utils + FTS5)",
+    "search": "Search latency: /api/projects with facets vs Datasette, interleaved, gunicorn 1 worker",
+    "throughput": "Throughput: search API under concurrency",
+    "map": "Interactive map /map in headless chromium",
+    "png": "PNG map /map.png",
+}
+
+
+def machine():
+    def pkg(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+    return {"date": date.today().isoformat(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "commit": git_commit(), "sqlite": sqlite3.sqlite_version,
+            "whoosh": pkg("whoosh-reloaded"), "datasette": pkg("datasette"), "gunicorn": pkg("gunicorn")}
+
+
+def git_commit():
+    """The checked-out commit, read from .git (the harness runs no git command)."""
+    git = ROOT / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head[:12]
+        ref = head[5:]
+        if (git / ref).exists():
+            return (git / ref).read_text().strip()[:12]
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0][:12]
+    except OSError:
+        pass
+    return "unknown"
+
+
+def goals(results):
+    """[(goal, measured, met)] for this 2-core machine; met is None when the size was not measured."""
+    def row(section, records):
+        found = [r for r in results.get(section, []) if r.get("records") == records and "error" not in r]
+        return found[0] if found else None
+
+    def map_row(target):
+        found = [r for r in results.get("map", []) if r.get("target") == target and "error" not in r]
+        return max(found, key=lambda r: r["records"]) if found else None
+
+    out = []
+
+    def goal(text, r, measured, test):
+        out.append((text, measured(r) if r else "not measured", test(r) if r else None))
+
+    s10, s100 = row("search", 10_000), row("search", 100_000)
+    goal("search with facets, 10k: p50 <= peer p50", s10,
+         lambda r: f"{r['ours_p50_ms']:.0f} ms vs {r['peer_p50_ms']:.0f} ms (x{r['p50_ratio']:.2f})",
+         lambda r: r["ours_p50_ms"] <= r["peer_p50_ms"])
+    goal("search with facets, 10k: p95 < 150 ms", s10, lambda r: f"{r['ours_p95_ms']:.0f} ms",
+         lambda r: r["ours_p95_ms"] < 150)
+    goal("search with facets, 100k: p95 < 1 s", s100,
+         lambda r: f"{r['ours_p95_ms']:.0f} ms (peer {r['peer_p95_ms']:.0f} ms, x{r['p95_ratio']:.2f})",
+         lambda r: r["ours_p95_ms"] < 1000)
+    m10, m50 = map_row(10_000), map_row(50_000)
+    goal("map, 10k points: drawn < 1 s", m10, lambda r: f"{r['drawn_s']:.2f} s ({r['points']:,} points)",
+         lambda r: r["drawn_s"] < 1)
+    goal("map, 10k points: < 1 MB transferred", m10, lambda r: f"{r['total_kb'] / 1024:.2f} MB",
+         lambda r: r["total_kb"] < 1024)
+    goal("map, 50k points: drawn < 2 s", m50, lambda r: f"{r['drawn_s']:.2f} s ({r['points']:,} points)",
+         lambda r: r["drawn_s"] < 2)
+    p10 = row("png", 10_000)
+    goal("PNG map, 10k: cold < 1.5 s", p10, lambda r: f"{r['cold_p50_s']:.2f} s (max {r['cold_max_s']:.2f} s)",
+         lambda r: r["cold_max_s"] < 1.5)
+    goal("PNG map, 10k: cached < 20 ms", p10, lambda r: f"{r['cached_p50_ms']:.1f} ms",
+         lambda r: r["cached_p50_ms"] < 20)
+    b10 = row("build", 10_000)
+    goal("reindex 10k < 60 s", b10, lambda r: f"{r['reindex_s']:.1f} s", lambda r: r["reindex_s"] < 60)
+    goal("CLI import 10k < 30 s", b10, lambda r: f"{r['import_s']:.1f} s", lambda r: r["import_s"] < 30)
+    return out
+
+
+def table(section, rows):
+    columns = COLUMNS[section]
+    lines = ["| " + " | ".join(h for _, h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['records']:,} | error: {r['error']} |" + " |" * (len(columns) - 2))
+            continue
+        lines.append("| " + " | ".join(_cell(fmt, r.get(key)) for key, _, fmt in columns) + " |")
+    return "\n".join(lines)
+
+
+def _cell(fmt, value):
+    if value is None:
+        return "-"
+    return fmt.format(value).replace("|", "\\|")
+
+
+def markdown(results):
+    m = results["machine"]
+    lines = [f"# Benchmark {m['date']}: {', '.join(f'{n:,}' for n in results['sizes'])} records", "",
+             f"{m['cores']} cores, Python {m['python']}, SQLite {m['sqlite']}, whoosh-reloaded {m['whoosh']}, "
+             f"datasette {m['datasette']}, gunicorn {m['gunicorn']}, commit {m['commit']}, {m['platform']}.", "",
+             results["settings"], "", "## Goals (this 2-core machine)", "", "| goal | measured | met |", "|---|---|---|"]
+    for text, measured, met in goals(results):
+        lines.append(f"| {text} | {measured} | {'-' if met is None else 'met' if met else '**not met**'} |")
+    for section in COLUMNS:
+        lines += ["", f"## {TITLES[section]}", "", table(section, results.get(section, []))]
+    return "\n".join(lines) + "\n"
+
+
+def write(results, out):
+    """Write <date>-<sizes>.md and .json into `out`; returns the Markdown path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{results['machine']['date']}-{'-'.join(size_label(n) for n in results['sizes'])}"
+    md = out / f"{stem}.md"
+    md.write_text(markdown(results), "utf-8")
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), "utf-8")
+    return md
+
+
+def size_label(n):
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)

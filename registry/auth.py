@@ -1,0 +1,337 @@
+"""Accounts, roles and sessions: log in and out, a per-username lockout kept in the database, CSRF,
+the first admin from the command line, and the admin pages for users.
+
+Roles: `editor` (create, edit, import, moderate) and `admin` (all of that, plus users, deletes and index
+rebuilds). The public reads without an account. Every view of the editing blueprints declares what it
+needs with `@requires(role)` or `@public`; tests walk `app.url_map` against those declarations.
+
+Sessions hold the user id, the user's `session_version` (bumped on a new password, a role change or a
+deactivation: old cookies stop working at once), the login time and the last activity time.
+"""
+import logging
+import re
+import secrets
+import time
+from functools import cache, wraps
+from urllib.parse import urlsplit
+
+import click
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask.cli import with_appcontext
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import db as storage
+from .errors import error_response
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+log = logging.getLogger(__name__)
+
+ROLES = ("editor", "admin")
+RANK = {"editor": 1, "admin": 2}
+MIN_PASSWORD, MAX_PASSWORD = 12, 1024
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+DEFAULTS = {
+    "LOGIN_MAX_FAILURES": 5,          # failures within LOGIN_WINDOW seconds lock the username ...
+    "LOGIN_WINDOW": 15 * 60,
+    "LOGIN_LOCK_SECONDS": 15 * 60,    # ... for this long, in every worker process
+    "SESSION_MAX_AGE": 8 * 3600,      # absolute session lifetime
+    "SESSION_IDLE": 30 * 60,          # idle timeout
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,  # a form stays valid as long as the session
+}
+
+
+# --- pure checks ------------------------------------------------------------------------------
+
+def check_username(name):
+    if not USERNAME_RE.match(name or ""):
+        return "a username has 2-40 characters: lower-case letters, digits, dots, hyphens or underscores"
+    return None
+
+
+def check_password(password, username=""):
+    if len(password) < MIN_PASSWORD:
+        return f"the password is too short: use at least {MIN_PASSWORD} characters (a few words work well)"
+    if len(password) > MAX_PASSWORD:
+        return f"the password is too long: use at most {MAX_PASSWORD} characters"
+    if username and username.lower() in password.lower():
+        return "the password must not contain the username"
+    return None
+
+
+def one_time_password():
+    return secrets.token_urlsafe(15)
+
+
+def safe_next(target, default=None):
+    """`target` if it is a path on this site, else `default`: no scheme, host, backslash or control
+    characters (browsers drop tabs and read backslashes as slashes: %09//evil, /\\evil)."""
+    default = default or "/"
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//") or len(target) > 2000:
+        return default
+    if "\\" in target or any(ord(ch) < 0x21 or ord(ch) == 0x7f for ch in target):
+        return default
+    parts = urlsplit(target)
+    return default if parts.scheme or parts.netloc else target
+
+
+@cache
+def _dummy_hash():
+    """Checked against when the username is unknown, so both cases take the same time."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+# --- who is asking ----------------------------------------------------------------------------
+
+@bp.before_app_request
+def load_user():
+    g.user = None
+    if "uid" not in session:
+        return
+    cfg, now = current_app.config, time.time()
+    user = storage.get_user(storage.get_db(), user_id=session["uid"])
+    if (user is None or not user["active"] or user["session_version"] != session.get("sv")
+            or now - session.get("t0", 0) > cfg["SESSION_MAX_AGE"]
+            or now - session.get("seen", 0) > cfg["SESSION_IDLE"]):
+        session.clear()
+        return
+    if now - session.get("seen", 0) > 60:
+        session["seen"] = now
+    g.user = user
+
+
+@bp.app_context_processor
+def current_user():
+    return {"current_user": g.get("user")}
+
+
+def has_role(role):
+    user = g.get("user")
+    return user is not None and RANK.get(user["role"], 0) >= RANK[role]
+
+
+def requires(role):
+    """The view needs a logged-in user with `role` (admin includes editor). Anonymous users are sent
+    to the login page; users without the role get a 403 page."""
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = g.get("user")
+            if user is None:
+                target = request.full_path.rstrip("?") if request.method == "GET" else None
+                return redirect(url_for("auth.login", next=target))
+            if not has_role(role):
+                return error_response(403, "forbidden", f"this page needs the {role} role; ask an administrator")
+            if user["must_change_password"] and request.endpoint not in ("auth.password", "auth.account"):
+                flash("Choose your own password before you go on.")
+                return redirect(url_for("auth.password"))
+            return view(*args, **kwargs)
+        wrapped.required_role = role
+        return wrapped
+    return decorate
+
+
+def public(view):
+    """Declares that a view of the editing blueprints is open to everyone (CSRF still applies)."""
+    view.required_role = None
+    return view
+
+
+# --- log in and out ---------------------------------------------------------------------------
+
+def _login_page(status, error=None, next_url=None):
+    return render_template("auth/login.html", error=error, next=next_url), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    default = url_for("editor.index") if "editor.index" in current_app.view_functions else "/"
+    target = safe_next(request.values.get("next"), default)
+    if request.method == "GET":
+        return _login_page(200, next_url=target)
+    cfg, db, now = current_app.config, storage.get_db(), time.time()
+    username = (request.form.get("username") or "").strip().lower()[:100]
+    password = request.form.get("password") or ""
+    locked = "Too many failed logins for this username: wait 15 minutes and try again, or ask an administrator."
+    if storage.login_locked_until(db, username, now):
+        return _login_page(429, locked, target)
+    user = storage.get_user(db, username) if username else None
+    ok = len(password) <= MAX_PASSWORD and check_password_hash(user["password_hash"] if user else _dummy_hash(),
+                                                               password)
+    if not (ok and user and user["active"]):
+        log.info("failed login for %r from %s", username, request.remote_addr)
+        if storage.record_login_failure(db, username, now, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW"],
+                                        cfg["LOGIN_LOCK_SECONDS"]):
+            return _login_page(429, locked, target)
+        return _login_page(401, "Wrong username or password.", target)
+    storage.clear_login_failures(db, username)
+    session.clear()
+    session.update(uid=user["id"], sv=user["session_version"], t0=now, seen=now)
+    log.info("login %r from %s", username, request.remote_addr)
+    if user["must_change_password"]:
+        return redirect(url_for("auth.password"))
+    return redirect(target)
+
+
+@bp.post("/logout")
+@public
+def logout():
+    session.clear()
+    return redirect(url_for("views.home"))
+
+
+# --- own account ------------------------------------------------------------------------------
+
+@bp.get("/account")
+@requires("editor")
+def account():
+    return render_template("auth/account.html")
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires("editor")
+def password():
+    if request.method == "GET":
+        return render_template("auth/password.html", error=None)
+    user, db = g.user, storage.get_db()
+    current, new = request.form.get("current_password") or "", request.form.get("new_password") or ""
+    error = None
+    if len(current) > MAX_PASSWORD or not check_password_hash(user["password_hash"], current):
+        error = "the current password is not right"
+    elif new != request.form.get("confirm_password"):
+        error = "the two new passwords differ: type the same password twice"
+    else:
+        error = check_password(new, user["username"])
+    if error:
+        return render_template("auth/password.html", error=error), 400
+    updated = storage.update_user(db, user["id"], user["username"], password_hash=generate_password_hash(new),
+                                  must_change_password=0)
+    session["sv"] = updated["session_version"]   # this session goes on; every other one ends
+    flash("Password changed. Your other sessions have been logged out.")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/sessions")
+@requires("editor")
+def end_sessions():
+    storage.end_sessions(storage.get_db(), g.user["id"])
+    session.clear()
+    return redirect(url_for("views.home"))
+
+
+# --- admin: users -----------------------------------------------------------------------------
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@requires("admin")
+def users():
+    db, error, created = storage.get_db(), None, None
+    if request.method == "POST":
+        username = (request.form.get("username") or "").strip().lower()
+        role = request.form.get("role")
+        error = check_username(username) or (None if role in ROLES else f"choose a role: {', '.join(ROLES)}")
+        if not error:
+            secret = one_time_password()
+            try:
+                storage.create_user(db, username, generate_password_hash(secret), role, g.user["username"])
+                created = {"username": username, "password": secret}
+            except storage.Conflict:
+                error = f"the username '{username}' is taken: choose another one"
+    status = 400 if error else 200
+    return render_template("auth/users.html", users=storage.list_users(db), error=error, created=created,
+                           roles=ROLES), status
+
+
+@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@requires("admin")
+def user(user_id):
+    db = storage.get_db()
+    row = storage.get_user(db, user_id=user_id)
+    if row is None:
+        return error_response(404, "not_found", "no such user: see the list of users")
+    error, secret = None, None
+    if request.method == "POST":
+        changes = {}
+        if request.form.get("action") == "reset_password":
+            secret = one_time_password()
+            changes = {"password_hash": generate_password_hash(secret), "must_change_password": 1}
+        else:
+            role = request.form.get("role")
+            if role not in ROLES:
+                error = f"choose a role: {', '.join(ROLES)}"
+            changes = {"role": role, "active": 1 if request.form.get("active") else 0}
+        if not error:
+            try:
+                row = storage.update_user(db, user_id, g.user["username"], **changes)
+                if user_id == g.user["id"]:
+                    session["sv"] = row["session_version"]
+                if not secret:
+                    flash(f"Saved {row['username']}.")
+                    return redirect(url_for("auth.users"))
+            except storage.Conflict:
+                error = "this is the last active admin: make someone else admin first"
+    return render_template("auth/user.html", row=row, roles=ROLES, error=error, secret=secret), 400 if error else 200
+
+
+# --- command line -----------------------------------------------------------------------------
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="editor", show_default=True)
+@click.option("--prompt", is_flag=True, help="Type the password instead of getting a generated one-time one.")
+@with_appcontext
+def create_user_command(username, role, prompt):
+    """Create an account. Prints a one-time password, to be changed at the first login."""
+    username = username.strip().lower()
+    problem = check_username(username)
+    if problem:
+        raise click.BadParameter(problem, param_hint="USERNAME")
+    secret = click.prompt("Password", hide_input=True, confirmation_prompt=True) if prompt else one_time_password()
+    problem = check_password(secret, username)
+    if problem:
+        raise click.UsageError(problem)
+    db = storage.connect(current_app.config["DATABASE"])
+    storage.migrate(db)
+    try:
+        storage.create_user(db, username, generate_password_hash(secret), role, "cli", must_change_password=not prompt)
+    except storage.Conflict:
+        raise click.UsageError(f"the user '{username}' exists already; use reset-password") from None
+    click.echo(f"Created {role} '{username}'.")
+    if not prompt:
+        click.echo(f"One-time password (to be changed at the first login): {secret}")
+
+
+@click.command("reset-password")
+@click.argument("username")
+@with_appcontext
+def reset_password_command(username):
+    """Give an account a new one-time password, reactivate it and lift its login lockout."""
+    db = storage.connect(current_app.config["DATABASE"])
+    storage.migrate(db)
+    row = storage.get_user(db, username.strip().lower())
+    if row is None:
+        raise click.UsageError(f"no user '{username}'; create it with create-user")
+    secret = one_time_password()
+    storage.update_user(db, row["id"], "cli", password_hash=generate_password_hash(secret), must_change_password=1,
+                        active=1)
+    storage.clear_login_failures(db, row["username"])
+    click.echo(f"One-time password for '{row['username']}' (to be changed at the next login): {secret}")
+
+
+def _csrf_failed(exc):
+    log.warning("CSRF check failed: %s %s (%s)", request.method, request.path, exc.description)
+    return error_response(400, "csrf_failed", "this form has expired or did not come from this site: "
+                                              "go back, reload the page and send it again")
+
+
+def init_app(app):
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    if app.config.get("SESSION_COOKIE_SECURE") and app.config.get("SESSION_COOKIE_NAME") == "session":
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"   # Secure, Path=/, no Domain
+    csrf.init_app(app)
+    app.register_error_handler(CSRFError, _csrf_failed)
+    app.register_blueprint(bp)
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(reset_password_command)

@@ -1,0 +1,183 @@
+"""Backups of the SQLite database, the registry's only truth (the search index is rebuilt from it).
+
+    flask --app registry backup [DEST] [--keep N]     online copy, safe while the app serves and writes
+    flask --app registry restore FILE [--yes]         verify the copy, put it in place, rebuild the index
+
+Both directions go through SQLite's backup API, never through file copies: a backup is one consistent
+snapshot (a read transaction, so writers carry on in WAL mode), and a restore replaces the live
+database's pages in one write transaction, so every reader sees the old or the new registry, never a
+mix. Replacing the file on disk instead would be unsafe while a `-wal` file of the old database exists.
+"""
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from flask import current_app
+
+from . import db as storage
+
+REQUIRED_TABLES = ("projects", "organisations", "meta")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class BackupError(Exception):
+    """The backup or restore could not be done; the message says why and what to do."""
+
+
+def verify(path):
+    """Check that `path` is an intact registry database. Returns its counts; raises BackupError."""
+    path = Path(path)
+    if not path.is_file():
+        raise BackupError(f"{path} does not exist or is not a file")
+    with path.open("rb") as f:
+        if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise BackupError(f"{path} is not an SQLite database")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        problems = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            raise BackupError(f"{path} is damaged (integrity check: {'; '.join(problems[:5])})")
+        if conn.execute("PRAGMA foreign_key_check").fetchall():
+            raise BackupError(f"{path} has rows that point at missing records (foreign key check failed)")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for t in REQUIRED_TABLES if t not in tables]
+        if missing:
+            raise BackupError(f"{path} is not a registry database (missing tables: {', '.join(missing)})")
+        count = lambda table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
+        version = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return {"projects": count("projects"), "organisations": count("organisations"),
+                "data_version": int(version[0]) if version else 0}
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path} cannot be read as an SQLite database: {exc}") from None
+    finally:
+        conn.close()
+
+
+def backup_database(db_path, dest):
+    """Copy the live database at `db_path` to the file `dest` (written aside, verified, then renamed)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    partial.unlink(missing_ok=True)
+    if not Path(db_path).is_file():
+        raise BackupError(f"there is no database at {db_path}")
+    source = sqlite3.connect(db_path, timeout=30)
+    target = sqlite3.connect(partial)
+    try:
+        source.backup(target)                     # all pages in one step: one consistent snapshot
+        target.execute("PRAGMA journal_mode = DELETE")  # a single self-contained file
+    finally:
+        target.close()
+        source.close()
+    _fsync(partial)
+    verify(partial)
+    os.replace(partial, dest)
+    _fsync(dest.parent)
+    return dest
+
+
+def restore_database(backup_path, db_path):
+    """Replace the live database's content with the verified backup, in one write transaction.
+    The data version moves forward (never back), so caches keyed on it cannot serve old pages."""
+    info = verify(backup_path)
+    if Path(db_path).exists() and Path(backup_path).resolve() == Path(db_path).resolve():
+        raise BackupError("the backup file is the live database itself; choose a backup file")
+    live = storage.connect(db_path)
+    before = storage.data_version(live)
+    source = sqlite3.connect(f"file:{backup_path}?mode=ro", uri=True)
+    try:
+        source.backup(live.conn)
+    except sqlite3.OperationalError as exc:
+        raise BackupError(f"the database could not be replaced ({exc}); nothing was changed") from None
+    finally:
+        source.close()
+    try:
+        storage.set_meta(live, "data_version", max(before, info["data_version"]) + 1)
+    finally:
+        live.conn.close()
+    return info
+
+
+def prune(folder, keep):
+    """Delete all but the newest `keep` registry-*.db backups in `folder`. Returns the deleted paths."""
+    backups = sorted(Path(folder).glob("registry-*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
+    old = backups[keep:] if keep > 0 else []
+    for path in old:
+        path.unlink()
+    return old
+
+
+def default_name(folder):
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path, n = Path(folder) / f"registry-{stamp}.db", 1
+    while path.exists():
+        path, n = Path(folder) / f"registry-{stamp}-{n}.db", n + 1
+    return path
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+def _backup_dir():
+    return current_app.config.get("BACKUP_DIR") or os.path.join(current_app.instance_path, "backups")
+
+
+@click.command("backup")
+@click.argument("destination", required=False, type=click.Path())
+@click.option("--keep", type=int, default=0, show_default=True,
+              help="Afterwards keep only the newest N backups in the folder (0 keeps all).")
+def backup_command(destination, keep):
+    """Back up the database while the registry keeps serving (to DESTINATION: a .db file or a folder;
+    default: instance/backups or REGISTRY_BACKUP_DIR)."""
+    db_path = current_app.config["DATABASE"]
+    if not Path(db_path).is_file():
+        raise click.ClickException(f"there is no database at {db_path}; run `flask --app registry setup` first")
+    if destination and destination.endswith(".db"):
+        dest = Path(destination)
+    else:
+        dest = default_name(destination or _backup_dir())
+    try:
+        backup_database(db_path, dest)
+        info = verify(dest)
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        raise click.ClickException(f"backup failed, no backup was written: {exc}") from None
+    click.echo(f"Backed up {info['projects']} projects and {info['organisations']} organisations "
+               f"(data version {info['data_version']}) to {dest}")
+    for path in prune(dest.parent, keep):
+        click.echo(f"Removed old backup {path}")
+
+
+@click.command("restore")
+@click.argument("backup_file", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_command(backup_file, yes):
+    """Replace the registry's data with BACKUP_FILE (verified first), then rebuild the search index."""
+    from . import search
+    try:
+        info = verify(backup_file)
+    except BackupError as exc:
+        raise click.ClickException(f"{exc}; nothing was changed") from None
+    if not yes:
+        click.confirm(f"Replace the registry's data with {backup_file} ({info['projects']} projects, "
+                      f"{info['organisations']} organisations)?", abort=True)
+    try:
+        restore_database(backup_file, current_app.config["DATABASE"])
+    except (BackupError, storage.StorageError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored {info['projects']} projects and {info['organisations']} organisations; rebuilding the index...")
+    search.rebuild(current_app, progress=True)
+    click.echo("Restore complete.")
+
+
+def init_app(app):
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)

@@ -1,0 +1,327 @@
+"""Editing the registry: forms for projects and organisations, deletes, the change history and reverts,
+and the index rebuild. Web imports live in registry/webimport.py and the public "propose a project"
+form with its moderation queue in registry/moderation.py; both add their routes to this blueprint.
+
+Every write follows one path: forms.py turns the form into a raw record, ingest.prepare validates it
+(the importer's validation), db.save_change writes it with its history rows in ONE transaction (and
+refuses stale versions), then the search index follows after the commit.
+"""
+import json
+import logging
+import os
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+
+from . import db as storage
+from . import forms, ingest, search
+from .auth import has_role, requires
+from .errors import error_response
+from .validate import PRECISIONS, ValidationError
+
+bp = Blueprint("editor", __name__)
+log = logging.getLogger(__name__)
+ENTITIES = ("project", "organisation")
+HISTORY_PAGE = 50
+
+
+# --- helpers shared by the editing views --------------------------------------------------------
+
+def actor():
+    return g.user["username"]
+
+
+def reindex(project_ids=(), org_ids=()):
+    """After the commit, the search index follows (organisations bring their projects along). If that
+    fails, the edit stands and the index catches up at the next check or rebuild."""
+    project_ids, org_ids = sorted(set(project_ids)), sorted(set(org_ids))
+    if not (project_ids or org_ids):
+        return
+    try:
+        search.update_projects(project_ids, app=current_app, **({"organisations": org_ids} if org_ids else {}))
+    except Exception:
+        log.exception("search index update failed for %d project(s); the edit is saved", len(project_ids))
+
+
+def reindex_record(entity, entity_id):
+    return reindex([entity_id]) if entity == "project" else reindex(org_ids=[entity_id])
+
+
+def conflict_page(exc):
+    """A 409 page for a db.Conflict, saying what happened and what to do."""
+    what = f"{exc.entity} '{exc.entity_id}'"
+    detail = exc.detail if isinstance(exc.detail, list) else []
+    message = {
+        "stale": f"The {what} was edited by someone else since you opened it. Your changes were NOT saved: "
+                 "open the current version and make your changes again.",
+        "exists": f"There is already a {what}: choose another id.",
+        "missing": f"The {what} no longer exists: someone deleted it since you opened it.",
+        "in_use": (f"The {what} is still used by {len(detail)} project(s) ({', '.join(detail[:5])}): "
+                   + ("give them another parent first." if exc.entity == "project"
+                      else "remove it from those projects first.")),
+        "decided": "This proposal was already approved or rejected by someone else.",
+    }.get(exc.reason, f"The {what} cannot be changed like this.")
+    return render_template("editor/conflict.html", message=message, entity=exc.entity,
+                           entity_id=exc.entity_id), 409
+
+
+def form_version():
+    """The record version the form was loaded with (0 for a new record), or None if it is missing."""
+    text = (request.form.get("version") or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+
+
+def bad_version():
+    return error_response(400, "missing_version", "the form is incomplete (its version is missing): "
+                                                  "open the edit page again")
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+@bp.get("/editor")
+@requires("editor")
+def index():
+    db = storage.get_db()
+    changes, _ = storage.list_history(db, limit=15)
+    return render_template("editor/index.html", changes=changes, pending=storage.count_proposals(db),
+                           counts=storage.counts(db))
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+def project_form(values, counts, errors, mode, status=200, **extra):
+    orgs = storage.list_organisations(storage.get_db())
+    return render_template("editor/project_form.html", v=values, counts=counts, errors=errors, mode=mode,
+                           orgs=orgs, PRECISIONS=PRECISIONS, **extra), status
+
+
+@bp.route("/editor/projects/new", methods=["GET", "POST"])
+@requires("editor")
+def project_new():
+    if request.method == "POST":
+        return save_project("new")
+    counts = {prefix: forms.EXTRA_ROWS for prefix in ("loc", "org", "src")}
+    return project_form({"version": "0", "kind": "project", "status": "ongoing"}, counts, {}, "new")
+
+
+@bp.route("/editor/projects/<project_id>/edit", methods=["GET", "POST"])
+@requires("editor")
+def project_edit(project_id):
+    record, version = storage.project_record(storage.get_db(), project_id)
+    if record is None:
+        return error_response(404, "not_found", "no project with this id: it may have been deleted")
+    if request.method == "POST":
+        return save_project("edit", project_id)
+    values, counts = forms.project_values(record)
+    values["version"] = str(version)
+    return project_form(values, counts, {}, "edit", project_id=project_id)
+
+
+def save_project(mode, project_id=None, proposal=None):
+    """Create ("new"), edit ("edit") or publish a proposal ("approve"): validate like the importer,
+    then write the record and its history row in one transaction."""
+    db = storage.get_db()
+    version = form_version()
+    if version is None:
+        return bad_version()
+    raw, rows, errors = forms.project_from_form(request.form, lambda texts: storage.resolve_organisations(db, texts))
+    raw["id"] = project_id if mode == "edit" else (raw["id"] or forms.slugify(raw["title"]))
+    known_projects, known_orgs = storage.existing_ids(db)
+    if mode != "edit" and raw["id"] in known_projects:
+        errors.setdefault("id", []).append(f"'{raw['id']}' is already the id of another project: choose another id")
+    try:
+        _, projects = ingest.prepare([], [("", raw)], known_projects, known_orgs)
+    except ValidationError as exc:
+        errors = forms.place_errors(exc.errors, rows, raw, found=errors)
+    if errors:
+        values, counts = forms.submitted_values(request.form)
+        return project_form(values, counts, errors, mode, 400, project_id=project_id, proposal=proposal)
+    try:
+        storage.save_change(db, actor(), {"new": "create", "edit": "edit", "approve": "approve"}[mode],
+                            projects=projects, expected={("project", raw["id"]): version},
+                            proposal_id=proposal["id"] if proposal else None,
+                            note=f"proposal #{proposal['id']}" if proposal else None)
+    except storage.Conflict as exc:
+        return conflict_page(exc)
+    reindex([raw["id"]])
+    return redirect(url_for("views.project", project_id=raw["id"]))
+
+
+@bp.route("/editor/projects/<project_id>/delete", methods=["GET", "POST"])
+@requires("admin")
+def project_delete(project_id):
+    return delete("project", project_id)
+
+
+# --- organisations ----------------------------------------------------------------------------
+
+def organisation_form(values, errors, mode, status=200, **extra):
+    return render_template("editor/organisation_form.html", v=values, errors=errors, mode=mode, **extra), status
+
+
+@bp.route("/editor/organisations/new", methods=["GET", "POST"])
+@requires("editor")
+def organisation_new():
+    if request.method == "POST":
+        return save_organisation("new")
+    return organisation_form({"version": "0", "type": "other"}, {}, "new")
+
+
+@bp.route("/editor/organisations/<org_id>/edit", methods=["GET", "POST"])
+@requires("editor")
+def organisation_edit(org_id):
+    record, version = storage.organisation_record(storage.get_db(), org_id)
+    if record is None:
+        return error_response(404, "not_found", "no organisation with this id: it may have been deleted")
+    if request.method == "POST":
+        return save_organisation("edit", org_id)
+    return organisation_form(dict(forms.organisation_values(record), version=str(version)), {}, "edit",
+                             org_id=org_id)
+
+
+def save_organisation(mode, org_id=None):
+    db = storage.get_db()
+    version = form_version()
+    if version is None:
+        return bad_version()
+    raw, errors = forms.organisation_from_form(request.form)
+    raw["id"] = org_id if mode == "edit" else (raw["id"] or forms.slugify(raw["acronym"] or raw["name"]))
+    known_projects, known_orgs = storage.existing_ids(db)
+    if mode == "new" and raw["id"] in known_orgs:
+        errors.setdefault("id", []).append(f"'{raw['id']}' is already the id of another organisation: "
+                                           "choose another id")
+    try:
+        orgs, _ = ingest.prepare([("", raw)], [], known_projects, known_orgs)
+    except ValidationError as exc:
+        errors = forms.place_errors(exc.errors, found=errors)
+    if errors:
+        values, _ = forms.submitted_values(request.form)
+        return organisation_form(values, errors, mode, 400, org_id=org_id)
+    try:
+        storage.save_change(db, actor(), "create" if mode == "new" else "edit", organisations=orgs,
+                            expected={("organisation", raw["id"]): version})
+    except storage.Conflict as exc:
+        return conflict_page(exc)
+    reindex(org_ids=[raw["id"]])
+    return redirect(url_for("views.organisation", org_id=raw["id"]))
+
+
+@bp.route("/editor/organisations/<org_id>/delete", methods=["GET", "POST"])
+@requires("admin")
+def organisation_delete(org_id):
+    return delete("organisation", org_id)
+
+
+def delete(entity, entity_id):
+    db = storage.get_db()
+    record, version = storage.RECORDS[entity](db, entity_id)
+    if record is None:
+        return error_response(404, "not_found", f"no {entity} with this id: it may have been deleted already")
+    if request.method == "GET":
+        return render_template("editor/delete.html", entity=entity, record=record, version=version)
+    version = form_version()
+    if version is None:
+        return bad_version()
+    try:
+        storage.save_change(db, actor(), "delete", expected={(entity, entity_id): version},
+                            **{f"delete_{entity}s": [entity_id]})
+    except storage.Conflict as exc:
+        return conflict_page(exc)
+    reindex_record(entity, entity_id)
+    flash(f"Deleted the {entity} '{entity_id}'. The history keeps it: it can be restored from there.")
+    return redirect(url_for("editor.index"))
+
+
+# --- history and revert ---------------------------------------------------------------------------
+
+@bp.get("/editor/history")
+@requires("editor")
+def history():
+    entity = request.args.get("entity") if request.args.get("entity") in ENTITIES + ("user", "proposal") else None
+    entity_id = (request.args.get("id") or "").strip()[:100] or None
+    page = request.args.get("page", "1")
+    page = min(int(page), 100_000) if page.isascii() and page.isdigit() and int(page) > 0 else 1
+    rows, total = storage.list_history(storage.get_db(), entity, entity_id, HISTORY_PAGE, (page - 1) * HISTORY_PAGE)
+    return render_template("editor/history.html", rows=rows, total=total, page=page, entity=entity,
+                           entity_id=entity_id, pages=max(1, -(-total // HISTORY_PAGE)))
+
+
+def _diff(before, after):
+    """[(field, old as JSON text, new as JSON text)] for the fields that differ."""
+    before, after = before or {}, after or {}
+    show = lambda value: "—" if value is None else json.dumps(value, ensure_ascii=False, indent=1)  # noqa: E731
+    return [(k, show(before.get(k)), show(after.get(k))) for k in dict.fromkeys([*before, *after])
+            if before.get(k) != after.get(k)]
+
+
+@bp.get("/editor/history/<int:change_id>")
+@requires("editor")
+def change(change_id):
+    h = storage.get_history(storage.get_db(), change_id)
+    if h is None:
+        return error_response(404, "not_found", "no such change: see the history")
+    revertable = h["entity"] in ENTITIES and (h["before"] is not None or h["after"] is not None)
+    return render_template("editor/change.html", h=h, diff=_diff(h["before"], h["after"]), revertable=revertable)
+
+
+@bp.post("/editor/history/<int:change_id>/revert")
+@requires("editor")
+def revert(change_id):
+    """Undo one change with a new change that restores its "before" (or deletes what it created)."""
+    db = storage.get_db()
+    h = storage.get_history(db, change_id)
+    if h is None:
+        return error_response(404, "not_found", "no such change: see the history")
+    entity, entity_id, before = h["entity"], h["entity_id"], h["before"]
+    if entity not in ENTITIES or (before is None and h["after"] is None):
+        return error_response(400, "not_revertable", "only changes to projects and organisations can be reverted")
+    current, version = storage.RECORDS[entity](db, entity_id)
+    if current != h["after"]:
+        return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, message=(
+            f"The {entity} '{entity_id}' has changed since change #{change_id}: revert the later changes "
+            "first (newest first), or edit the record directly.")), 409
+    if before is None and not has_role("admin"):
+        return error_response(403, "forbidden", "reverting this change deletes the record: that needs the admin role")
+    changes = {f"delete_{entity}s": [entity_id]}
+    if before is not None:
+        known_projects, known_orgs = storage.existing_ids(db)
+        try:
+            orgs, projects = ingest.prepare([("", before)] if entity == "organisation" else [],
+                                            [("", before)] if entity == "project" else [],
+                                            known_projects, known_orgs)
+        except ValidationError as exc:
+            return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, details=exc.errors,
+                                   message=f"Change #{change_id} cannot be reverted: the old version is no "
+                                           "longer valid."), 409
+        changes = {"projects": projects} if entity == "project" else {"organisations": orgs}
+    try:
+        storage.save_change(db, actor(), "revert", expected={(entity, entity_id): version or 0},
+                            note=f"reverts change #{change_id}", **changes)
+    except storage.Conflict as exc:
+        return conflict_page(exc)
+    reindex_record(entity, entity_id)
+    flash(f"Reverted change #{change_id}.")
+    return redirect(url_for("editor.history", entity=entity, id=entity_id))
+
+
+# --- search index -------------------------------------------------------------------------------
+
+@bp.post("/admin/reindex")
+@requires("admin")
+def rebuild_index():
+    try:
+        n = search.rebuild(current_app)
+    except Exception:
+        log.exception("index rebuild failed")
+        flash("The index rebuild failed (see the server log). Search keeps using the previous index.")
+        return redirect(url_for("editor.index"))
+    storage.log_event(storage.get_db(), actor(), "reindex", "index", "projects", note=f"{n} projects indexed")
+    flash(f"Search index rebuilt: {n} projects.")
+    return redirect(url_for("editor.index"))
+
+
+def init_app(app):
+    app.config.setdefault("UPLOAD_DIR", os.path.join(app.instance_path, "uploads"))
+    app.config.setdefault("PROPOSE_LIMIT", 10)       # proposals per client address ...
+    app.config.setdefault("PROPOSE_WINDOW", 3600)    # ... per this many seconds
+    from . import moderation, webimport  # noqa: F401  (they add their routes to bp)
+    app.register_blueprint(bp)

@@ -1,0 +1,71 @@
+"""Production serving: `make serve`, i.e. gunicorn --config registry/gunicorn.conf.py "registry:create_app()".
+
+Everything comes from the environment (see docs/deployment.md):
+  REGISTRY_BIND             where to listen (default 127.0.0.1:$PORT, PORT default 8000): keep it on
+                            loopback behind a reverse proxy
+  REGISTRY_WORKERS          worker processes (default 2 x cores)
+  REGISTRY_TIMEOUT          seconds before a silent worker is killed and replaced (default 120)
+  REGISTRY_ACCESS_LOG       access log file, "-" for standard output (default), "" for none
+  REGISTRY_SECRET_KEY       required: the server refuses to start with the development default
+                            (REGISTRY_ALLOW_DEV_SECRET=1 overrides, for a local try-out only)
+  REGISTRY_TRUSTED_HOSTS    comma-separated host names; any other Host header gets 400
+  REGISTRY_PROXY_FIX=1      trust X-Forwarded-For/-Proto from the reverse proxy (one hop)
+  REGISTRY_DATABASE, REGISTRY_INDEX_DIR, REGISTRY_EMBED_ORIGINS ... read by create_app itself.
+"""
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+chdir = str(ROOT)
+bind = os.environ.get("REGISTRY_BIND") or f"127.0.0.1:{os.environ.get('PORT') or 8000}"
+workers = int(os.environ.get("REGISTRY_WORKERS") or 2 * multiprocessing.cpu_count())
+worker_class = "sync"
+timeout = int(os.environ.get("REGISTRY_TIMEOUT") or 120)   # longer than the slowest request (an import)
+graceful_timeout = 30
+keepalive = 5
+preload_app = False            # each worker imports the app and opens its connections after the fork
+max_requests = 5000            # recycle workers now and then: bounds slow memory growth
+max_requests_jitter = 500
+# Request limits (gunicorn's defaults, stated): a longer request line or more headers get a 400.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = os.environ.get("REGISTRY_ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("REGISTRY_LOG_LEVEL", "info")
+proc_name = "mercury-registry"
+control_socket_disable = True  # gunicorn's admin socket in $HOME: unused, and it would clash between instances
+
+
+def production_problems(environ=os.environ):
+    """What stops the registry from serving safely with this environment (empty list: all good)."""
+    from flask import Config
+    from flask.helpers import get_debug_flag
+
+    from registry import DEV_SECRET_KEY
+    config = Config(str(ROOT / "instance"))
+    config.from_pyfile("config.py", silent=True)
+    config.from_prefixed_env("REGISTRY")
+    problems = []
+    if config.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY) and environ.get("REGISTRY_ALLOW_DEV_SECRET") != "1":
+        problems.append("REGISTRY_SECRET_KEY is not set: set it to a long random value, e.g. "
+                        "`export REGISTRY_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')` "
+                        "(or REGISTRY_ALLOW_DEV_SECRET=1 for a local try-out only)")
+    if config.get("DEBUG") or get_debug_flag():
+        problems.append("DEBUG is on: unset REGISTRY_DEBUG / FLASK_DEBUG; the debugger must never face the network")
+    return problems
+
+
+def on_starting(server):
+    problems = production_problems()
+    for problem in problems:
+        server.log.error("refusing to start: %s", problem)
+    if problems:
+        sys.exit(1)
+    if not os.environ.get("REGISTRY_TRUSTED_HOSTS"):
+        server.log.warning("REGISTRY_TRUSTED_HOSTS is not set: any Host header is accepted; set it to the "
+                           "public host name(s) unless the reverse proxy already drops unknown hosts")

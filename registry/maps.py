@@ -1,0 +1,314 @@
+"""The maps: /map, /embed/map, small maps on record pages, the data they draw (/map/data.json), the PNG
+(/map.png), the newsletter snippet and a self-contained HTML download. The only module that imports folium.
+
+How a map is made: folium builds the shell (a Leaflet map without tiles whose assets are the vendored
+files under static/vendor, so no request leaves the app) and hands it to static/map.js with a JSON
+configuration. map.js loads the country boundaries (the offline base layer) and the selection's compact
+data, then draws clusters of canvas circle markers, a choropleth of projects per country, one overlay per
+partnership area, a legend, and popups built with textContent. No data ever goes through folium's
+Popup/Tooltip: they insert text as raw HTML (see the field notes).
+
+Every map takes the list's query string and goes through `finder`, so it shows exactly the list's selection.
+"""
+import base64
+import gzip
+import hashlib
+import json
+from functools import lru_cache
+
+import folium
+from flask import Blueprint, Response, current_app, render_template, request, send_file, url_for
+from folium.template import Template
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
+
+from . import ROOT, geo, mapdata, staticmap
+from . import db as storage
+from .errors import ApiError
+from .finder import find_projects, query_from_args
+from .query import ProjectQuery
+from .security import embeddable
+from .validate import AREAS
+
+bp = Blueprint("maps", __name__)
+
+STATIC = ROOT / "static"
+SCRIPTS = ("vendor/leaflet/leaflet.js", "vendor/leaflet.markercluster/leaflet.markercluster.js", "map.js")
+STYLES = ("vendor/leaflet/leaflet.css", "vendor/leaflet.markercluster/MarkerCluster.css",
+          "vendor/leaflet.markercluster/MarkerCluster.Default.css", "map.css")
+MAX_ZOOM = 10
+NEWSLETTER_ITEMS = 10
+
+
+class ShellMap(folium.Map):
+    """folium's Map without the page-wide styles it normally adds (html/body at 100%, a viewport that
+    forbids zooming), so that it fits inside our pages; the wrapper element sets the size."""
+    _template = Template("""
+        {% macro header(this, kwargs) %}
+            <style>#{{ this.get_name() }} { position: relative; width: 100%; height: 100%; }</style>
+        {% endmacro %}
+        {% macro html(this, kwargs) %}
+            <div class="folium-map" id={{ this.get_name()|tojson }}></div>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.map({{ this.get_name()|tojson }}, {
+                center: {{ this.location|tojson }},
+                crs: L.CRS.{{ this.crs }},
+                ...{{ this.options|tojavascript }}
+            });
+        {% endmacro %}
+    """)
+
+
+class RegistryLayers(folium.MacroElement):
+    """Hands the map to static/map.js with its configuration, serialised as HTML-safe JSON."""
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            RegistryMap.init({{ this._parent.get_name() }}, {{ this.config|tojson }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, config):
+        super().__init__()
+        self._name = "RegistryLayers"
+        self.config = config
+
+
+def shell(config, inline=False):
+    """The map's HTML: asset links (none when `inline`: the page inlines them), the map element and the
+    script that creates it. Safe to put in any page: data only appears inside HTML-safe JSON."""
+    m = ShellMap(location=[20, 10], zoom_start=2, tiles=None, prefer_canvas=True, max_bounds=True,
+                 min_lat=-85, max_lat=85, min_lon=-200, max_lon=200,
+                 minZoom=0, maxZoom=MAX_ZOOM, zoomSnap=0.5, worldCopyJump=False, maxBoundsViscosity=0.8)
+    m.default_js = [] if inline else [(f, url_for("static", filename=f)) for f in SCRIPTS]
+    m.default_css = [] if inline else [(f, url_for("static", filename=f)) for f in STYLES]
+    RegistryLayers(config).add_to(m)
+    root = m.get_root()
+    root.header._children.pop("meta_http", None)   # our pages declare their charset themselves
+    root.render()
+    return Markup(root.header.render() + root.html.render() + "<script>" + root.script.render() + "</script>")
+
+
+def _config(mode, query=None, data=None, external=False, inline_countries=False):
+    """What static/map.js needs: where the data and boundaries come from, links, areas and colours."""
+    filters = query.filter_params() if query is not None else ""
+    suffix = f"?{filters}" if filters else ""
+    config = {
+        "mode": mode,
+        "projectUrl": url_for("views.project", project_id="x", _external=external)[:-1],
+        "listUrl": url_for("views.projects", _external=external) + suffix,
+        "areas": {key: [label, mapdata.AREA_COLOURS[key]] for key, label in AREAS.items()},
+        "palette": list(mapdata.PALETTE),
+        "precisions": mapdata.PRECISION_LABELS,
+        "newTab": mode in ("embed", "download"),
+    }
+    if data is not None:
+        config["data"] = data
+    else:
+        config["dataUrl"] = url_for("maps.data") + suffix
+    if inline_countries:
+        config["countries"] = _countries_geojson()
+    else:
+        config["countriesUrl"] = url_for("maps.countries")
+    return config
+
+
+@lru_cache(maxsize=1)
+def _countries_geojson():
+    return json.loads(geo.countries_geojson_path().read_text("utf-8"))
+
+
+def _selection():
+    db = storage.get_db()
+    query = query_from_args(db, request.args)
+    return db, query
+
+
+def _chips(db, query):
+    """Active filters as (label, URL of the map without it)."""
+    base = url_for("maps.map_page") + "?"
+    labels = storage.org_labels(db, query.funders + query.orgs)
+    chips = [(f"“{query.q}”", base + query.url_query(q="", page=1))] if query.q else []
+    for facet, values, label in (
+            ("area", query.areas, lambda v: AREAS.get(v, v).split(" (")[0]),
+            ("country", query.countries, geo.country_name),
+            ("funder", query.funders, lambda v: "funded by " + labels.get(v, v)),
+            ("org", query.orgs, lambda v: "with " + labels.get(v, v)),
+            ("role", query.roles, lambda v: "as " + v),
+            ("status", query.statuses, str.capitalize),
+            ("kind", query.kinds, lambda v: v.replace("-", " ").capitalize())):
+        chips += [(label(v), base + query.toggled(facet, v)) for v in values]
+    if query.year_from is not None or query.year_to is not None:
+        chips.append((f"{query.year_from or '…'}–{query.year_to or '…'}",
+                      base + query.url_query(year_from=None, year_to=None, page=1)))
+    return chips
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+@bp.route("/map")
+def map_page():
+    db, query = _selection()
+    config = dict(_config("full", query), summaryId="map-summary", listId="map-unplaced", legendId="map-legend")
+    return render_template("map.html", q=query, shell=shell(config), chips=_chips(db, query))
+
+
+@bp.route("/embed/map")
+@embeddable
+def embed_map():
+    db, query = _selection()
+    config = dict(_config("embed", query), summaryId="map-summary", listId="map-unplaced")
+    return render_template("embed_map.html", q=query, shell=shell(config),
+                           description=mapdata.describe(db, query))
+
+
+@bp.route("/map/download.html")
+def download():
+    """One HTML file with everything inlined (Leaflet, clusters, our script, the data, the boundaries)."""
+    db, query = _selection()
+    results = find_projects(db, query, with_page=False, with_facets=False)
+    data = mapdata.map_data(db, results.ids)
+    config = dict(_config("download", query, data=data, external=True, inline_countries=True),
+                  summaryId="map-summary", listId="map-unplaced", legendId="map-legend")
+    html = render_template("map_download.html", q=query, shell=shell(config, inline=True), assets=_inline_assets(),
+                           description=mapdata.describe(db, query), total=results.total,
+                           version=storage.data_version(db))
+    return Response(html, mimetype="text/html", headers={
+        "Content-Disposition": "attachment; filename=mercury-registry-map.html", "Cache-Control": "no-store"})
+
+
+@lru_cache(maxsize=1)
+def _inline_assets():
+    """The vendored CSS and JS as text for inlining; Leaflet's CSS images become data: URIs."""
+    css = []
+    for name in STYLES:
+        text = (STATIC / name).read_text("utf-8")
+        folder = (STATIC / name).parent
+        for image in sorted(folder.glob("images/*.png")):
+            uri = "data:image/png;base64," + base64.b64encode(image.read_bytes()).decode("ascii")
+            text = text.replace(f"url(images/{image.name})", f"url({uri})")
+        css.append(text)
+    js = [(STATIC / name).read_text("utf-8") for name in SCRIPTS]
+    for text in css + js:
+        if "</style" in text.lower() or "</script" in text.lower():
+            raise RuntimeError("a vendored asset contains a closing tag and cannot be inlined")
+    return {"css": Markup("\n".join(css)), "js": [Markup(t) for t in js]}
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+@bp.route("/map/data.json")
+def data():
+    """The selection's compact drawing data (see registry/mapdata.py), HTML-safe, cached by ETag."""
+    db, query = _selection()
+    etag = hashlib.sha256(f"{storage.data_version(db)}|{mapdata.cache_key(query)}".encode()).hexdigest()[:24]
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers=headers)
+    results = find_projects(db, query, with_page=False, with_facets=False)
+    body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids), ensure_ascii=False,
+                               separators=(",", ":")).encode("utf-8")
+    if "gzip" in request.accept_encodings and len(body) > 1400:
+        body = gzip.compress(body, 6)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, mimetype="application/json", headers=headers)
+
+
+@bp.route("/map/countries.geojson")
+def countries():
+    """The 110m country boundaries: the maps' offline base layer (cached by the browser)."""
+    return send_file(geo.countries_geojson_path(), mimetype="application/geo+json", max_age=86400)
+
+
+# --- image and newsletter -------------------------------------------------------------------------
+
+@bp.route("/map.png")
+def png():
+    db, query = _selection()
+    width, height = staticmap.parse_size(request.args)
+    version = storage.data_version(db)
+    key = f"{mapdata.cache_key(query)}|{width}x{height}|v{version}"
+
+    def render():
+        results = find_projects(db, query, with_page=False, with_facets=False)
+        data = mapdata.map_data(db, results.ids)
+        return staticmap.render_png(
+            {c: n for c, (_, n) in data["countries"].items()}, data["breaks"], data["points"],
+            _headline(results.total), mapdata.describe(db, query), width, height)
+
+    try:
+        body, _ = staticmap.cached_png(current_app.config["CACHE_DIR"], key, render)
+    except staticmap.Busy as exc:
+        raise ApiError(503, "busy", str(exc)) from None
+    return Response(body, mimetype="image/png", headers={
+        "Cache-Control": "public, max-age=600", "ETag": f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"'})
+
+
+def _headline(total):
+    return f"Mercury Partnership Registry: {total} project{'' if total == 1 else 's'}"
+
+
+def _newsletter(db, query):
+    results = find_projects(db, query, with_page=False, with_facets=False)
+    links = map_share_links(query)
+    width, height = staticmap.DEFAULT_WIDTH, staticmap.default_height(staticmap.DEFAULT_WIDTH)
+    description = mapdata.describe(db, query)
+    return dict(
+        q=query, total=results.total, headline=_headline(results.total), description=description,
+        items=storage.project_summaries(db, results.ids[:NEWSLETTER_ITEMS]), more=max(0, results.total - NEWSLETTER_ITEMS),
+        links=links, width=width, height=height,
+        project_url=lambda pid: url_for("views.project", project_id=pid, _external=True),
+        alt=f"Map of {results.total} Mercury Partnership project{'' if results.total == 1 else 's'}"
+            + (f" ({description})" if description else "") + ", shaded by country")
+
+
+@bp.route("/map/newsletter")
+def newsletter():
+    """A snippet for e-mail newsletters: an image linked to the live map, and a plain-text version."""
+    db, query = _selection()
+    context = _newsletter(db, query)
+    snippet = render_template("map_newsletter_snippet.html", **context)
+    text = render_template("map_newsletter.txt", **context)
+    return render_template("map_newsletter.html", snippet=Markup(snippet), snippet_code=str(snippet), text=text,
+                           **context)
+
+
+@bp.route("/map/newsletter.txt")
+def newsletter_text():
+    db, query = _selection()
+    return Response(render_template("map_newsletter.txt", **_newsletter(db, query)),
+                    mimetype="text/plain")
+
+
+# --- template helpers ------------------------------------------------------------------------------
+
+@bp.app_template_global()
+def map_share_links(query):
+    """Absolute links to the map of this selection, its embed, PNG, newsletter snippet and download."""
+    filters = query.filter_params()
+    suffix = f"?{filters}" if filters else ""
+    url = lambda endpoint: url_for(endpoint, _external=True) + suffix  # noqa: E731
+    width = staticmap.DEFAULT_WIDTH
+    return {"map": url("maps.map_page"), "embed": url("maps.embed_map"), "list": url("views.projects"),
+            "png": url("maps.png") + ("&" if suffix else "?") + f"width={width}",
+            "newsletter": url("maps.newsletter"), "download": url("maps.download")}
+
+
+@bp.app_template_global()
+def small_map(project=None, org=None, country=None):
+    """A small map for a record page: a project's own locations (inline), or an organisation's or a
+    country's projects (fetched). Empty when a project has nothing to draw."""
+    if project is not None:
+        db = storage.get_db()
+        data = mapdata.map_data(db, [project])
+        if not data["points"]:
+            return ""
+        config, query = _config("small", data=data), None
+    else:
+        query = ProjectQuery(orgs=(org,)) if org else ProjectQuery(countries=(country,))
+        config = _config("small", query)
+    return Markup(render_template("map_small.html", shell=shell(config), q=query))
+
+
+def init_app(app):
+    app.register_blueprint(bp)

@@ -1,0 +1,109 @@
+"""Propose a project: a public form (no account) with spam protection that needs no outside service -
+a honeypot field and a rate limit per client address kept in the database - landing in a moderation
+queue. Editors open a proposal as a prefilled project form, then approve it (the same validation and
+write as any edit, recorded as "approve") after any changes, or reject it.
+"""
+import hashlib
+import hmac
+import logging
+import time
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from . import db as storage
+from . import forms
+from .auth import public, requires
+from .editor import actor, bp, conflict_page, project_form, save_project
+from .errors import error_response
+from .validate import PRECISIONS, Checker, clean_project
+
+log = logging.getLogger(__name__)
+PROJECT_FIELDS = ("title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
+                  "countries", "website", "keywords", "loc-1-name", "loc-1-precision", "loc-1-lat", "loc-1-lon")
+EXTRA_FIELDS = {"who": 2000, "evidence": 5000, "contact_name": 200, "contact_email": 200}
+HONEYPOT = "homepage"   # hidden from people by CSS; bots fill it in
+DOCUMENT = "Proposed through the registry's public form"
+
+
+def proposal_from_form(form):
+    """-> (proposal data: project form values plus who/evidence/contact, {field: [messages]})."""
+    data = {k: (form.get(k) or "").strip() for k in PROJECT_FIELDS}
+    c = Checker()
+    for name, limit in EXTRA_FIELDS.items():
+        data[name] = c.text(form.get(name), name, max_len=limit) or ""
+    if data["evidence"]:
+        data.update({"src-1-document": DOCUMENT, "src-1-quote": data["evidence"]})
+    raw, rows, errors = forms.project_from_form(MultiDict(data), lambda texts: {})
+    raw["id"] = forms.slugify(raw["title"]) or "proposal"
+    _, messages = clean_project(raw)
+    for key, texts in forms.place_errors(c.errors + messages, rows, raw).items():
+        errors.setdefault("evidence" if key.startswith("src-") else key, []).extend(texts)
+    return data, errors
+
+
+def client_key():
+    """The client address, keyed with the secret: counted, never stored in clear."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, (request.remote_addr or "").encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@bp.route("/propose", methods=["GET", "POST"])
+@public
+def propose():
+    if request.method == "GET":
+        return render_template("editor/propose.html", v={}, errors={}, PRECISIONS=PRECISIONS)
+    db, cfg = storage.get_db(), current_app.config
+    if not storage.rate_limit_hit(db, f"propose:{client_key()}", cfg["PROPOSE_LIMIT"], cfg["PROPOSE_WINDOW"],
+                                  time.time()):
+        return error_response(429, "too_many_proposals", "too many proposals were sent from your network in the "
+                                                         "last hour: please try again later")
+    if request.form.get(HONEYPOT):
+        log.info("proposal dropped: honeypot filled")
+        return render_template("editor/propose_thanks.html")
+    data, errors = proposal_from_form(request.form)
+    if errors:
+        return render_template("editor/propose.html", v=request.form, errors=errors, PRECISIONS=PRECISIONS), 400
+    storage.add_proposal(db, data)
+    return render_template("editor/propose_thanks.html")
+
+
+@bp.get("/editor/proposals")
+@requires("editor")
+def proposals():
+    status = request.args.get("status") if request.args.get("status") in ("approved", "rejected") else "pending"
+    return render_template("editor/proposals.html", rows=storage.list_proposals(storage.get_db(), status),
+                           status=status)
+
+
+@bp.route("/editor/proposals/<int:proposal_id>", methods=["GET", "POST"])
+@requires("editor")
+def proposal(proposal_id):
+    p = storage.get_proposal(storage.get_db(), proposal_id)
+    if p is None:
+        return error_response(404, "not_found", "no such proposal: see the moderation queue")
+    if p["status"] != "pending":
+        return render_template("editor/proposal_done.html", p=p)
+    if request.method == "POST":
+        return save_project("approve", proposal=p)
+    values = dict(p["data"], id=forms.slugify(p["data"].get("title")), version="0")
+    counts = {"loc": 1 + forms.EXTRA_ROWS, "org": forms.EXTRA_ROWS, "src": 1 + forms.EXTRA_ROWS}
+    return project_form(values, counts, {}, "approve", proposal=p)
+
+
+@bp.post("/editor/proposals/<int:proposal_id>/reject")
+@requires("editor")
+def proposal_reject(proposal_id):
+    c = Checker()
+    note = c.text(request.form.get("note"), "note", max_len=500)
+    if c.errors:
+        return error_response(400, "invalid_note", c.errors[0])
+    db = storage.get_db()
+    if storage.get_proposal(db, proposal_id) is None:
+        return error_response(404, "not_found", "no such proposal: see the moderation queue")
+    try:
+        storage.reject_proposal(db, proposal_id, actor(), note)
+    except storage.Conflict as exc:
+        return conflict_page(exc)
+    flash(f"Proposal #{proposal_id} rejected.")
+    return redirect(url_for("editor.proposals"))

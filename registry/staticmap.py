@@ -1,0 +1,176 @@
+"""PNG maps for e-mail newsletters and previews: geopandas + matplotlib (Agg), no browser, no network.
+
+Countries are shaded by the number of matching projects, located points are drawn on top (the shape
+shows the precision), with a title and the registry's attribution. Equal Earth (EPSG:8857) projection,
+reduced to a 64-colour palette to stay small. Rendered images are cached on disk under
+CACHE_DIR/maps, keyed by the selection, the size and the data version.
+
+geopandas and matplotlib are imported lazily (about 1.5 s), on the first render only.
+"""
+import hashlib
+import io
+import os
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from . import geo
+from .mapdata import PALETTE, class_of
+from .query import QueryError
+
+ATTRIBUTION = "Mercury Partnership Registry · UNEP Global Mercury Partnership"
+DEFAULT_WIDTH = 600
+WIDTHS = (200, 1200)
+HEIGHTS = (150, 1200)
+MAX_CACHE_FILES = 500
+EMPTY = "#eceff1"        # countries without matching projects
+OCEAN = "#ffffff"
+POINT = "#b2182b"
+# precision code -> (matplotlib marker, size in points^2, label)
+MARKERS = {0: ("o", 14, "exact site"), 1: ("^", 22, "sub-national area"), 2: ("D", 16, "country")}
+
+_render_lock = threading.Lock()
+
+
+class Busy(Exception):
+    """Another render is taking too long in this process: try again shortly."""
+
+
+def default_height(width):
+    return round(width * 0.6)
+
+
+def parse_size(args):
+    """(width, height) from request arguments; QueryError with the allowed ranges otherwise."""
+    def number(name, bounds, default):
+        raw = args.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        text = raw.strip()
+        if not (text.isascii() and text.isdigit()) or not bounds[0] <= int(text) <= bounds[1]:
+            raise QueryError(f"'{name}' must be a whole number of pixels between {bounds[0]} and {bounds[1]} "
+                             f"(e.g. {name}={default if default else bounds[0]})", "invalid_size")
+        return int(text)
+    width = number("width", WIDTHS, DEFAULT_WIDTH)
+    height = number("height", HEIGHTS, None)
+    return width, height if height is not None else max(HEIGHTS[0], min(HEIGHTS[1], default_height(width)))
+
+
+@lru_cache(maxsize=1)
+def _world():
+    """Country polygons in Equal Earth, without Antarctica (it would take a fifth of the image)."""
+    import geopandas
+    world = geopandas.read_file(geo.countries_geojson_path())
+    world = world[world["iso3"] != "ATA"].set_crs(4326, allow_override=True)
+    return world.to_crs(8857)
+
+
+def _project_points(points):
+    import geopandas
+    from shapely.geometry import Point
+    series = geopandas.GeoSeries([Point(lon, lat) for lat, lon, *_ in points], crs=4326).to_crs(8857)
+    return [(p.x, p.y) for p in series]
+
+
+def render_png(counts, breaks, points, title, subtitle, width, height):
+    """PNG bytes, exactly width x height pixels.
+
+    counts: {iso3: projects}; breaks: class lower bounds (mapdata.class_breaks);
+    points: [[lat, lon, project, precision code, name], ...] as in mapdata.map_data."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from PIL import Image
+
+    world = _world()
+    dpi = 100
+    scale = max(0.45, min(1.6, width / DEFAULT_WIDTH))
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(fig)
+    header, footer = 0.11 if subtitle else 0.075, 0.12
+    ax = fig.add_axes((0.01, footer, 0.98, 1 - header - footer))
+    ax.set_axis_off()
+    ax.set_facecolor(OCEAN)
+    classes = [class_of(counts.get(c, 0), breaks) for c in world["iso3"]]
+    colours = [EMPTY if k is None else PALETTE[k] for k in classes]
+    world.plot(ax=ax, color=colours, edgecolor="#9aa7b0", linewidth=0.25 * scale)
+    xmin, ymin, xmax, ymax = world.total_bounds
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    ax.set_aspect("equal", adjustable="box", anchor="C")
+
+    drawn = _project_points(points) if points else []
+    for code, (marker, size, _) in MARKERS.items():
+        xy = [p for p, raw in zip(drawn, points) if raw[3] == code]
+        if xy:
+            xs, ys = zip(*xy)
+            ax.scatter(xs, ys, s=size * scale, marker=marker, c=POINT, edgecolors="white",
+                       linewidths=0.5 * scale, zorder=3)
+
+    text = dict(parse_math=False, color="#1d2a33")  # never let '$' in a search start mathtext
+    fig.text(0.5, 1 - 0.045, _fit(title, width, 8.5 * scale), ha="center", va="center", fontsize=11 * scale, weight="bold", **text)
+    if subtitle:
+        fig.text(0.5, 1 - 0.095, _fit(subtitle, width, 6.5 * scale), ha="center", va="center",
+                 fontsize=8 * scale, **text)
+    handles = [Patch(facecolor=PALETTE[i], edgecolor="#9aa7b0", linewidth=0.3,
+                     label=f"{low}+" if i == len(breaks) - 1 else (
+                         f"{low}" if breaks[i + 1] - 1 == low else f"{low}–{breaks[i + 1] - 1}"))
+               for i, low in enumerate(breaks)]
+    handles += [Line2D([], [], marker=m, linestyle="", markersize=(s ** 0.5) * 0.9, markerfacecolor=POINT,
+                       markeredgecolor="white", label=lbl) for m, s, lbl in MARKERS.values()]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.045), ncol=len(handles),
+                   fontsize=6.5 * scale, frameon=False, handlelength=1.0, handletextpad=0.3, columnspacing=0.9,
+                   title="Projects per country · points: located activities" if breaks else None,
+                   title_fontsize=6.5 * scale)
+    fig.text(0.5, 0.015, ATTRIBUTION, ha="center", va="bottom", fontsize=6.5 * scale, color="#5b6b75",
+             parse_math=False)
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="png", dpi=dpi, facecolor="white")
+    image = Image.open(io.BytesIO(raw.getvalue())).convert("RGB").quantize(colors=64)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _fit(text, width, font_px):
+    """Shorten text so that it fits on one line of the image (a rough average glyph width)."""
+    limit = max(20, int(width / (font_px * 0.62)))
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def cached_png(cache_dir, key, render, timeout=30):
+    """Bytes of the PNG for `key` (a string naming selection, size and data version), rendering it
+    with `render()` on a miss. Returns (bytes, path). Raises Busy if this process is still rendering
+    another image after `timeout` seconds."""
+    folder = Path(cache_dir) / "maps"
+    path = folder / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".png")
+    if path.exists():
+        return path.read_bytes(), path
+    if not _render_lock.acquire(timeout=timeout):
+        raise Busy("the map image service is busy; please try again in a minute")
+    try:
+        if path.exists():                  # rendered by the request we waited for
+            return path.read_bytes(), path
+        data = render()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        _trim(folder)
+        return data, path
+    finally:
+        _render_lock.release()
+
+
+def _trim(folder):
+    """Keep the cache bounded: drop the oldest images beyond MAX_CACHE_FILES."""
+    files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime)
+    for old in files[:-MAX_CACHE_FILES]:
+        old.unlink(missing_ok=True)

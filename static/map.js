@@ -1,0 +1,358 @@
+/* The registry's interactive maps (see registry/maps.py and registry/mapdata.py).
+ *
+ * folium creates the Leaflet map and calls RegistryMap.init(map, config). This script loads the country
+ * boundaries and the selection's compact data (or takes them inline), then draws:
+ *   - the countries as the offline base layer, plain or shaded by matching projects (a choropleth),
+ *   - the located activities as canvas circle markers in clusters, one overlay per partnership area,
+ *     the symbol showing the precision (exact site, sub-national area, country),
+ *   - a legend, popups, a summary and the list of regional and global projects beside the map.
+ * Anything that comes from data goes into the page through textContent or DOM properties, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  // Symbols per precision code (0 site, 1 sub-national area, 2 country): shape by size and border.
+  var SYMBOLS = [
+    {radius: 5, weight: 1.5, fillOpacity: 0.95, dashArray: null, white: true},
+    {radius: 7, weight: 1.5, fillOpacity: 0.55, dashArray: "3 2", white: false},
+    {radius: 9, weight: 2.5, fillOpacity: 0.2, dashArray: null, white: false}
+  ];
+  var PRECISION_KEYS = ["site", "subnational", "country"];
+  var PLAIN = {color: "#aab6bd", weight: 0.6, fillColor: "#f3f1ec", fillOpacity: 1};
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  // Only for the few constant labels that Leaflet's layer control inserts as HTML.
+  function esc(text) {
+    return String(text).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; });
+  }
+
+  function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
+
+  function load(inline, url) {
+    if (inline) return Promise.resolve(inline);
+    return fetch(url, {credentials: "same-origin"}).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) throw new Error((body.error && body.error.message) || ("HTTP " + r.status));
+        return body;
+      });
+    });
+  }
+
+  function link(ctl, href, text, className) {
+    var a = el("a", className, text);
+    a.href = href;
+    if (ctl.cfg.newTab) { a.target = "_blank"; a.rel = "noopener"; }
+    return a;
+  }
+
+  function projectHref(ctl, id) { return ctl.cfg.projectUrl + encodeURIComponent(id); }
+
+  function withParam(url, name, value) {
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + name + "=" + encodeURIComponent(value);
+  }
+
+  function areaOf(ctl, key) { return ctl.cfg.areas[key] || [key, "#666666"]; }
+
+  function shadeStyle(ctl, iso3) {
+    var entry = ctl.data.countries[iso3], n = entry ? entry[1] : 0, breaks = ctl.data.breaks, k = -1;
+    for (var i = 0; i < breaks.length; i++) if (n >= breaks[i]) k = i;
+    if (k < 0) return PLAIN;
+    return {color: "#7d8f99", weight: 0.7, fillColor: ctl.cfg.palette[k], fillOpacity: 1};
+  }
+
+  function markerStyle(ctl, point) {
+    var s = SYMBOLS[point[3]], colour = areaOf(ctl, ctl.data.projects[point[2]][2])[1];
+    return {radius: s.radius, weight: s.weight, dashArray: s.dashArray, fillOpacity: s.fillOpacity,
+            fillColor: colour, color: s.white ? "#ffffff" : colour, opacity: 1};
+  }
+
+  // --- popups -------------------------------------------------------------------------------------
+
+  function projectPopup(ctl, point) {
+    var d = ctl.data, p = d.projects[point[2]], box = el("div", "map-popup"), area = areaOf(ctl, p[2]);
+    box.appendChild(link(ctl, projectHref(ctl, p[0]), p[1], "map-popup-title"));
+    var areaLine = el("div", "map-popup-area");
+    var swatch = el("span", "map-swatch");
+    swatch.style.background = area[1];
+    areaLine.appendChild(swatch);
+    areaLine.appendChild(document.createTextNode(area[0]));
+    box.appendChild(areaLine);
+    var facts = el("dl", "map-popup-facts");
+    function fact(label, value) {
+      if (!value) return;
+      facts.appendChild(el("dt", null, label));
+      facts.appendChild(el("dd", null, value));
+    }
+    fact("Where", point[4] + " (" + (ctl.cfg.precisions[PRECISION_KEYS[point[3]]] || "").toLowerCase() + ")");
+    fact("Funded by", p[5].map(function (i) { return d.orgs[i]; }).join(", "));
+    fact("Countries", p[4].map(function (c) { return d.countries[c] ? d.countries[c][0] : c; }).join(", "));
+    fact("Status", p[3]);
+    box.appendChild(facts);
+    box.appendChild(link(ctl, projectHref(ctl, p[0]), "View the project →", "map-popup-more"));
+    return box;
+  }
+
+  function countryPopup(ctl, feature) {
+    var iso3 = feature.properties.iso3, entry = ctl.data.countries[iso3], n = entry ? entry[1] : 0;
+    var box = el("div", "map-popup");
+    box.appendChild(el("strong", null, feature.properties.name));
+    box.appendChild(el("div", null, plural(n, "matching project", "matching projects")));
+    if (n) box.appendChild(link(ctl, withParam(ctl.cfg.listUrl, "country", iso3), "Show them in the list →",
+                                "map-popup-more"));
+    return box;
+  }
+
+  // --- layers -------------------------------------------------------------------------------------
+
+  function drawCountries(ctl, world) {
+    var map = ctl.map;
+    ctl.plain = L.geoJSON(world, {style: PLAIN, interactive: false});
+    ctl.shaded = L.geoJSON(world, {
+      style: function (f) { return shadeStyle(ctl, f.properties.iso3); },
+      onEachFeature: function (f, layer) {
+        layer.bindTooltip(function () {
+          var entry = ctl.data.countries[f.properties.iso3];
+          return el("span", null, f.properties.name + ": " + plural(entry ? entry[1] : 0, "project", "projects"));
+        }, {sticky: true});
+        layer.on("click", function (e) {
+          L.popup({maxWidth: 260}).setLatLng(e.latlng).setContent(countryPopup(ctl, f)).openOn(map);
+        });
+      }
+    });
+    ctl.shaded.addTo(map);
+  }
+
+  // Neutral cluster badges: the default green/yellow/orange would read as partnership-area colours.
+  function clusterIcon(cluster) {
+    var n = cluster.getChildCount(), size = n < 10 ? 30 : n < 100 ? 36 : 44;
+    return L.divIcon({html: "<div><span>" + Number(n) + "</span></div>", className: "marker-cluster map-cluster",
+                      iconSize: L.point(size, size)});
+  }
+
+  function drawPoints(ctl) {
+    var d = ctl.data, map = ctl.map, byArea = {};
+    ctl.cluster = L.markerClusterGroup({
+      chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45, spiderfyOnMaxZoom: true,
+      iconCreateFunction: clusterIcon,
+      // data-drawn tells tests and benchmarks that every marker is in (chunked loading is done)
+      chunkProgress: function (done, total) { if (done === total) ctl.container.setAttribute("data-drawn", "1"); }
+    });
+    ctl.markers = d.points.map(function (point, i) {
+      var options = markerStyle(ctl, point);
+      options.pointIndex = i;
+      var marker = L.circleMarker([point[0], point[1]], options);
+      var area = d.projects[point[2]][2];
+      (byArea[area] = byArea[area] || []).push(marker);
+      return marker;
+    });
+    ctl.cluster.on("click", function (e) {
+      var point = d.points[e.layer.options.pointIndex];
+      L.popup({maxWidth: 280, offset: [0, -4]}).setLatLng(e.layer.getLatLng())
+        .setContent(projectPopup(ctl, point)).openOn(map);
+    });
+    ctl.cluster.addTo(map);
+    // One overlay per partnership area: an empty stand-in layer that adds its markers to the cluster group
+    // (all at once at the start: one chunked load for the whole selection).
+    var areaLayers = {};
+    Object.keys(byArea).sort(function (a, b) { return areaOf(ctl, a)[0].localeCompare(areaOf(ctl, b)[0]); })
+      .forEach(function (area) {
+        var proxy = L.layerGroup();
+        proxy.on("add", function () { if (ctl.areaLayers) ctl.cluster.addLayers(byArea[area]); });
+        proxy.on("remove", function () { ctl.cluster.removeLayers(byArea[area]); });
+        areaLayers[area] = {layer: proxy, count: byArea[area].length};
+        proxy.addTo(map);
+      });
+    ctl.areaLayers = areaLayers;
+    ctl.cluster.addLayers(ctl.markers);
+  }
+
+  function addControls(ctl) {
+    var map = ctl.map, overlays = {};
+    Object.keys(ctl.areaLayers).forEach(function (area) {
+      var a = areaOf(ctl, area);
+      overlays['<span class="map-swatch" style="background:' + esc(a[1]) + '"></span>' + esc(a[0]) +
+               ' <span class="map-count">(' + ctl.areaLayers[area].count + ")</span>"] = ctl.areaLayers[area].layer;
+    });
+    var bases = {"Countries shaded by number of projects": ctl.shaded, "Countries only": ctl.plain};
+    L.control.layers(bases, overlays, {collapsed: true, position: "topright"})
+      .addTo(map);
+    // Countries and points share one canvas: a newly chosen base layer must go back under the points.
+    map.on("baselayerchange", function (e) { e.layer.bringToBack(); });
+    var outside = ctl.cfg.legendId && document.getElementById(ctl.cfg.legendId);
+    if (outside) {                       // the full page has room for the legend beside the map
+      outside.textContent = "";
+      outside.appendChild(buildLegend(ctl, false));
+    } else {
+      var legend = L.control({position: "bottomleft"});
+      legend.onAdd = function () { return buildLegend(ctl, true); };   // small and embedded maps: on demand
+      legend.addTo(map);
+    }
+    map.attributionControl.setPrefix(false);
+    map.attributionControl.addAttribution("Boundaries: Natural Earth · Mercury Partnership Registry");
+  }
+
+  function symbolSvg(code) {
+    var ns = "http://www.w3.org/2000/svg", s = SYMBOLS[code], size = 22;
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("width", size); svg.setAttribute("height", size); svg.setAttribute("aria-hidden", "true");
+    var c = document.createElementNS(ns, "circle");
+    c.setAttribute("cx", size / 2); c.setAttribute("cy", size / 2); c.setAttribute("r", s.radius);
+    c.setAttribute("fill", "#555"); c.setAttribute("fill-opacity", s.fillOpacity);
+    c.setAttribute("stroke", s.white ? "#fff" : "#555"); c.setAttribute("stroke-width", s.weight);
+    if (s.dashArray) c.setAttribute("stroke-dasharray", s.dashArray);
+    svg.appendChild(c);
+    return svg;
+  }
+
+  function buildLegend(ctl, collapsed) {
+    var box = el("details", "map-legend"), breaks = ctl.data.breaks;
+    box.open = !collapsed;
+    box.appendChild(el("summary", null, "Legend"));
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    if (breaks.length) {
+      box.appendChild(el("div", "map-legend-title", "Projects per country"));
+      var row = el("div", "map-legend-classes");
+      breaks.forEach(function (low, i) {
+        var next = breaks[i + 1], item = el("span", "map-legend-class"), sw = el("span", "map-swatch");
+        sw.style.background = ctl.cfg.palette[i];
+        item.appendChild(sw);
+        item.appendChild(document.createTextNode(next === undefined ? low + "+" : (next - 1 === low ? low : low + "–" + (next - 1))));
+        row.appendChild(item);
+      });
+      box.appendChild(row);
+    }
+    box.appendChild(el("div", "map-legend-title", "Located activities"));
+    PRECISION_KEYS.forEach(function (key, code) {
+      var item = el("div", "map-legend-symbol");
+      item.appendChild(symbolSvg(code));
+      item.appendChild(document.createTextNode(ctl.cfg.precisions[key]));
+      box.appendChild(item);
+    });
+    var areas = Object.keys(ctl.areaLayers);
+    if (areas.length) {
+      box.appendChild(el("div", "map-legend-title", "Partnership area (colour)"));
+      areas.forEach(function (key) {
+        var a = areaOf(ctl, key), item = el("div", "map-legend-area"), sw = el("span", "map-swatch");
+        sw.style.background = a[1];
+        item.appendChild(sw);
+        item.appendChild(document.createTextNode(a[0] + " (" + ctl.areaLayers[key].count + ")"));
+        box.appendChild(item);
+      });
+    }
+    box.appendChild(el("div", "map-legend-note", "Numbers are clusters of nearby points: zoom in or click them. " +
+                                                 "Switch layers with the control at the top right."));
+    return box;
+  }
+
+  // --- beside the map -------------------------------------------------------------------------------
+
+  function fillSummary(ctl) {
+    var d = ctl.data, target = ctl.cfg.summaryId && document.getElementById(ctl.cfg.summaryId);
+    var located = {}, listed = {};
+    d.points.forEach(function (p) { located[p[2]] = 1; });
+    d.unplaced.forEach(function (u) { listed[u[0]] = 1; });
+    ctl.stats = {projects: d.total, points: d.points.length, located: Object.keys(located).length,
+                 listed: Object.keys(listed).length};
+    if (!target) return;
+    target.textContent = d.total === 0 ? "No projects match these filters." :
+      plural(d.total, "project", "projects") + " · " + plural(d.points.length, "location", "locations") +
+      " on the map" + (ctl.stats.listed ? " · " + plural(ctl.stats.listed, "regional or global project", "regional or global projects") + " listed" : "");
+  }
+
+  function fillUnplaced(ctl, limit) {
+    var d = ctl.data, target = ctl.cfg.listId && document.getElementById(ctl.cfg.listId);
+    if (!target) return;
+    var groups = [], byProject = {};
+    d.unplaced.forEach(function (u) {
+      if (!(u[0] in byProject)) { byProject[u[0]] = []; groups.push(u[0]); }
+      byProject[u[0]].push(u[1]);
+    });
+    target.textContent = "";
+    if (!groups.length) { target.appendChild(el("p", "small", "None in this selection.")); return; }
+    var list = el("ul", "map-unplaced");
+    groups.slice(0, limit).forEach(function (i) {
+      var p = d.projects[i], item = el("li");
+      var sw = el("span", "map-swatch");
+      sw.style.background = areaOf(ctl, p[2])[1];
+      item.appendChild(sw);
+      item.appendChild(link(ctl, projectHref(ctl, p[0]), p[1]));
+      item.appendChild(el("span", "map-unplaced-where", byProject[i].join("; ")));
+      list.appendChild(item);
+    });
+    target.appendChild(list);
+    if (groups.length > limit) {
+      var more = el("p", "small");
+      more.appendChild(document.createTextNode("… and " + (groups.length - limit) + " more: "));
+      more.appendChild(link(ctl, ctl.cfg.listUrl, "see the list"));
+      target.appendChild(more);
+    }
+  }
+
+  function notice(ctl, text) {
+    var box = L.control({position: "topleft"});
+    box.onAdd = function () { return el("div", "map-notice", text); };
+    box.addTo(ctl.map);
+  }
+
+  // --- view: fit the points, or restore the view from the address (#zoom/lat/lon) --------------------
+
+  function restoreView(ctl) {
+    var m = /^#(\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(window.location.hash);
+    if (!m || ctl.cfg.mode === "small" || ctl.cfg.mode === "download") return false;
+    ctl.map.setView([+m[2], +m[3]], +m[1], {animate: false});
+    return true;
+  }
+
+  function fitView(ctl) {
+    var map = ctl.map;
+    if (!restoreView(ctl)) {
+      if (ctl.markers.length) {
+        map.fitBounds(L.latLngBounds(ctl.markers.map(function (m) { return m.getLatLng(); })),
+                      {padding: [36, 36], maxZoom: ctl.cfg.mode === "small" ? 5 : 6, animate: false});
+      } else {
+        map.setView([20, 10], map.getSize().x < 700 ? 1 : 2, {animate: false});
+      }
+    }
+    if (ctl.cfg.mode === "full" || ctl.cfg.mode === "embed") {
+      map.on("moveend", function () {
+        var c = map.getCenter();
+        history.replaceState(null, "", "#" + map.getZoom() + "/" + c.lat.toFixed(3) + "/" + c.lng.toFixed(3));
+      });
+    }
+  }
+
+  function init(map, cfg) {
+    var ctl = {map: map, cfg: cfg, container: map.getContainer(), markers: []};
+    (window.registryMaps = window.registryMaps || []).push(ctl);
+    ctl.container.setAttribute("aria-busy", "true");
+    ctl.container.setAttribute("role", "region");
+    ctl.container.setAttribute("aria-label", "Map of the projects");
+    Promise.all([load(cfg.countries, cfg.countriesUrl), load(cfg.data, cfg.dataUrl)]).then(function (res) {
+      ctl.data = res[1];
+      drawCountries(ctl, res[0]);
+      drawPoints(ctl);
+      addControls(ctl);
+      fitView(ctl);
+      fillSummary(ctl);
+      fillUnplaced(ctl, cfg.mode === "embed" ? 50 : 300);
+      if (!ctl.data.total) notice(ctl, "No projects match these filters.");
+      ctl.container.setAttribute("aria-busy", "false");
+      ctl.container.setAttribute("data-ready", "1");
+    }).catch(function (err) {
+      notice(ctl, "The map data could not be loaded: " + err.message);
+      var target = cfg.summaryId && document.getElementById(cfg.summaryId);
+      if (target) target.textContent = "The map data could not be loaded: " + err.message;
+      ctl.container.setAttribute("data-error", "1");
+    });
+    return ctl;
+  }
+
+  window.RegistryMap = {init: init};
+})();
