@@ -6,6 +6,7 @@ the peer), the interactive map, the PNG map and throughput. Prints the tables an
 <out>/<date>-<sizes>.md and .json. See docs/benchmarks.md.
 """
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,13 +33,16 @@ def run(sizes, out, *, seed=0, duration=20, connections=50, queries=QUERIES, map
                             f"map: {map_loads} loads per selection; record generator seed {seed}.")}
     for section in report.COLUMNS:
         results[section] = []
+    results["load"] = []   # the machine's 1-minute load average around each size: other work skews timings
     Path(work).mkdir(parents=True, exist_ok=True)
     for n in sizes:
         folder = Path(tempfile.mkdtemp(prefix=f"{report.size_label(n)}-", dir=work))
         tqdm.write(f"== {n:,} records in {folder}")
+        load_start = os.getloadavg()[0]
         with open(folder / "bench.log", "w") as log:
             measure_size(results, n, folder, log, seed=seed, duration=duration, connections=connections,
                          queries=queries, map_targets=map_targets, map_loads=map_loads, png_selections=png_selections)
+        results["load"].append({"records": n, "start": load_start, "end": os.getloadavg()[0]})
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
         report.write(results, out)  # after each size, so a long run leaves its partial results

@@ -1,4 +1,5 @@
 """The interactive map in headless chromium (bytes, time until markers are drawn) and the PNG map."""
+import json
 import math
 import statistics
 import time
@@ -21,8 +22,9 @@ PNG_SELECTIONS = ["", "area=asgm", "status=ongoing", "kind=project", "country=KE
 
 
 def _points(p):
-    """Locations the map can place: all but global ones (country-level ones get the country's point)."""
-    return sum(loc["precision"] != "global" for loc in p["locations"])
+    """Locations the map draws as points: sites, sub-national areas and countries (at the country's
+    point); regional and global ones are listed beside the map."""
+    return sum(loc["precision"] in ("site", "subnational", "country") for loc in p["locations"])
 
 
 def map_selections(projects, targets):
@@ -52,7 +54,8 @@ def map_selections(projects, targets):
 
 def map_page(browser, base, query, loads=3):
     """Load /map?query `loads` times, each in a fresh browser context (nothing cached by the browser).
-    Returns the bytes transferred (the HTML page, the selection's data, everything), and seconds from
+    Returns the points in the selection's data, the bytes transferred (the HTML page, that data,
+    everything), and seconds from
     navigation to the first markers or clusters drawn (first load, median of the others) and to every
     marker added to the map."""
     first, done, sizes = [], [], {}
@@ -72,6 +75,8 @@ def map_page(browser, base, query, loads=3):
         if i == 0:
             page.wait_for_load_state("networkidle")
             for r in responses:
+                if "/map/data" in r.url and r.status == 200:
+                    sizes["points"] = len(json.loads(r.body())["points"])
                 n = r.request.sizes()["responseBodySize"]
                 kind = "html" if r.request.resource_type == "document" else "data" if "/map/data" in r.url else "other"
                 sizes[kind] = sizes.get(kind, 0) + n
@@ -79,7 +84,7 @@ def map_page(browser, base, query, loads=3):
         context.close()
     return {"html_kb": sizes.get("html", 0) / 1024, "data_kb": sizes.get("data", 0) / 1024,
             "total_kb": sizes["total"] / 1024, "first_s": first[0], "drawn_s": statistics.median(first[1:] or first),
-            "all_drawn_s": statistics.median(done[1:] or done)}
+            "all_drawn_s": statistics.median(done[1:] or done), "drawn_points": sizes.get("points")}
 
 
 def map_rows(base, selections, loads=3):

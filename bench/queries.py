@@ -3,6 +3,7 @@
 Every filter is translated to the same semantics on the peer: a country, area or funder filter
 matches any of the project's values (JSON array columns), years use the registry's rule.
 Single-valued filters only, because Datasette has no OR between two `arraycontains` filters.
+Every search text appears once (the registry caches results by text), so each query is new to the process.
 """
 from urllib.parse import parse_qsl, urlencode
 
@@ -20,10 +21,10 @@ QUERIES = [
     "q=%22Minamata+Convention%22", "q=%22small-scale+gold+mining%22", "q=%22mercury-added+products%22",
     "q=%22best+available+techniques%22", "q=%22Global+Mercury+Partnership%22",
     # words and filters
-    "q=gold&country=GHA", "q=mercury&country=KEN&area=asgm", "q=training&area=asgm&status=ongoing",
-    "q=mining&country=IDN", "q=waste&area=waste", "q=monitoring&kind=monitoring-network",
-    "q=mercury&status=completed", "q=gold&funder=gef", "q=mercury&country=COL", "q=awareness&kind=campaign",
-    "q=mercury&year_from=2018", "q=emissions&area=coal&status=ongoing", "q=products&area=products&kind=study",
+    "q=gold+miners&country=GHA", "q=miners&country=KEN&area=asgm", "q=training&area=asgm&status=ongoing",
+    "q=mining&country=IDN", "q=waste&area=waste", "q=atmospheric+mercury&kind=monitoring-network",
+    "q=phase-out&status=completed", "q=planetGOLD&funder=gef", "q=mining+communities&country=COL", "q=awareness&kind=campaign",
+    "q=mercury+emissions&year_from=2018", "q=power+plants&area=coal&status=ongoing", "q=products&area=products&kind=study",
     # typos
     "q=mercuy", "q=artisnal+gold", "q=amalgm", "q=cemnt", "q=minamta+convention", "q=chlor-alkalli",
     # filters only (browsing with facets)

@@ -325,6 +325,8 @@ def project_summaries(db, ids):
 def resolve_organisations(db, texts):
     """Map each text (id, name, acronym or alias) to an organisation id; unknown texts to None."""
     from .validate import fold
+    if not texts:   # every query resolves its (usually absent) funder/org filters: skip the table scan
+        return {}
     index = {}
     for r in db.query("SELECT id, name, acronym, aliases FROM organisations"):
         for key in [r["id"], r["name"], r["acronym"], *json.loads(r["aliases"])]:

@@ -1,12 +1,12 @@
-"""Editing the registry: forms for projects and organisations, deletes, the change history and reverts,
-and the index rebuild. Web imports live in registry/webimport.py and the public "propose a project"
-form with its moderation queue in registry/moderation.py; both add their routes to this blueprint.
+"""Editing the registry: forms for projects and organisations, deletes and the index rebuild. The change
+history and reverts live in registry/history.py, web imports in registry/webimport.py and the public
+"propose a project" form with its moderation queue in registry/moderation.py; they add their routes to
+this blueprint.
 
 Every write follows one path: forms.py turns the form into a raw record, ingest.prepare validates it
 (the importer's validation), db.save_change writes it with its history rows in ONE transaction (and
 refuses stale versions), then the search index follows after the commit.
 """
-import json
 import logging
 import os
 
@@ -14,14 +14,13 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 
 from . import db as storage
 from . import forms, ingest, search
-from .auth import has_role, requires
+from .auth import requires
 from .errors import error_response
 from .validate import PRECISIONS, ValidationError
 
 bp = Blueprint("editor", __name__)
 log = logging.getLogger(__name__)
 ENTITIES = ("project", "organisation")
-HISTORY_PAGE = 50
 
 
 # --- helpers shared by the editing views --------------------------------------------------------
@@ -37,7 +36,7 @@ def reindex(project_ids=(), org_ids=()):
     if not (project_ids or org_ids):
         return
     try:
-        search.update_projects(project_ids, app=current_app, **({"organisations": org_ids} if org_ids else {}))
+        search.update_projects(project_ids, app=current_app, organisations=org_ids)
     except Exception:
         log.exception("search index update failed for %d project(s); the edit is saved", len(project_ids))
 
@@ -231,78 +230,6 @@ def delete(entity, entity_id):
     return redirect(url_for("editor.index"))
 
 
-# --- history and revert ---------------------------------------------------------------------------
-
-@bp.get("/editor/history")
-@requires("editor")
-def history():
-    entity = request.args.get("entity") if request.args.get("entity") in ENTITIES + ("user", "proposal") else None
-    entity_id = (request.args.get("id") or "").strip()[:100] or None
-    page = request.args.get("page", "1")
-    page = min(int(page), 100_000) if page.isascii() and page.isdigit() and int(page) > 0 else 1
-    rows, total = storage.list_history(storage.get_db(), entity, entity_id, HISTORY_PAGE, (page - 1) * HISTORY_PAGE)
-    return render_template("editor/history.html", rows=rows, total=total, page=page, entity=entity,
-                           entity_id=entity_id, pages=max(1, -(-total // HISTORY_PAGE)))
-
-
-def _diff(before, after):
-    """[(field, old as JSON text, new as JSON text)] for the fields that differ."""
-    before, after = before or {}, after or {}
-    show = lambda value: "—" if value is None else json.dumps(value, ensure_ascii=False, indent=1)  # noqa: E731
-    return [(k, show(before.get(k)), show(after.get(k))) for k in dict.fromkeys([*before, *after])
-            if before.get(k) != after.get(k)]
-
-
-@bp.get("/editor/history/<int:change_id>")
-@requires("editor")
-def change(change_id):
-    h = storage.get_history(storage.get_db(), change_id)
-    if h is None:
-        return error_response(404, "not_found", "no such change: see the history")
-    revertable = h["entity"] in ENTITIES and (h["before"] is not None or h["after"] is not None)
-    return render_template("editor/change.html", h=h, diff=_diff(h["before"], h["after"]), revertable=revertable)
-
-
-@bp.post("/editor/history/<int:change_id>/revert")
-@requires("editor")
-def revert(change_id):
-    """Undo one change with a new change that restores its "before" (or deletes what it created)."""
-    db = storage.get_db()
-    h = storage.get_history(db, change_id)
-    if h is None:
-        return error_response(404, "not_found", "no such change: see the history")
-    entity, entity_id, before = h["entity"], h["entity_id"], h["before"]
-    if entity not in ENTITIES or (before is None and h["after"] is None):
-        return error_response(400, "not_revertable", "only changes to projects and organisations can be reverted")
-    current, version = storage.RECORDS[entity](db, entity_id)
-    if current != h["after"]:
-        return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, message=(
-            f"The {entity} '{entity_id}' has changed since change #{change_id}: revert the later changes "
-            "first (newest first), or edit the record directly.")), 409
-    if before is None and not has_role("admin"):
-        return error_response(403, "forbidden", "reverting this change deletes the record: that needs the admin role")
-    changes = {f"delete_{entity}s": [entity_id]}
-    if before is not None:
-        known_projects, known_orgs = storage.existing_ids(db)
-        try:
-            orgs, projects = ingest.prepare([("", before)] if entity == "organisation" else [],
-                                            [("", before)] if entity == "project" else [],
-                                            known_projects, known_orgs)
-        except ValidationError as exc:
-            return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, details=exc.errors,
-                                   message=f"Change #{change_id} cannot be reverted: the old version is no "
-                                           "longer valid."), 409
-        changes = {"projects": projects} if entity == "project" else {"organisations": orgs}
-    try:
-        storage.save_change(db, actor(), "revert", expected={(entity, entity_id): version or 0},
-                            note=f"reverts change #{change_id}", **changes)
-    except storage.Conflict as exc:
-        return conflict_page(exc)
-    reindex_record(entity, entity_id)
-    flash(f"Reverted change #{change_id}.")
-    return redirect(url_for("editor.history", entity=entity, id=entity_id))
-
-
 # --- search index -------------------------------------------------------------------------------
 
 @bp.post("/admin/reindex")
@@ -320,8 +247,9 @@ def rebuild_index():
 
 
 def init_app(app):
-    app.config.setdefault("UPLOAD_DIR", os.path.join(app.instance_path, "uploads"))
+    # uploads wait next to the database (instance/uploads by default)
+    app.config.setdefault("UPLOAD_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "uploads"))
     app.config.setdefault("PROPOSE_LIMIT", 10)       # proposals per client address ...
     app.config.setdefault("PROPOSE_WINDOW", 3600)    # ... per this many seconds
-    from . import moderation, webimport  # noqa: F401  (they add their routes to bp)
+    from . import history, moderation, webimport  # noqa: F401  (they add their routes to bp)
     app.register_blueprint(bp)

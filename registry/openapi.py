@@ -3,10 +3,21 @@ from .query import MAX_PER_PAGE, MAX_Q, SORT_CHOICES
 from .validate import AREAS, KINDS, ROLES, STATUSES
 
 
+# A blank value (what a web form sends for an empty field) means "not set", for every parameter.
+BLANK = {"type": "string", "pattern": r"^\s*$"}
+BLANK_ITEM = {"type": "string", "pattern": r"^[\s,]*$"}   # list values are also split on commas
+
+
 def _list(name, description, enum=None):
-    schema = {"type": "array", "items": {"type": "string", **({"enum": list(enum)} if enum else {})}}
+    item = {"anyOf": [{"type": "string", "enum": list(enum)}, BLANK_ITEM]} if enum else {"type": "string"}
+    schema = {"type": "array", "items": item}
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": schema, "style": "form", "explode": True}
+
+
+def _int(name, low, high, description):
+    return {"name": name, "in": "query", "description": description,
+            "schema": {"anyOf": [{"type": "integer", "minimum": low, "maximum": high}, BLANK]}}
 
 
 FILTERS = [
@@ -19,13 +30,11 @@ FILTERS = [
     _list("area", "Partnership area.", AREAS),
     _list("status", "Project status.", STATUSES),
     _list("kind", "Kind of project.", KINDS),
-    {"name": "year_from", "in": "query", "schema": {"type": "integer", "minimum": 1900, "maximum": 2100},
-     "description": "Active in or after this year."},
-    {"name": "year_to", "in": "query", "schema": {"type": "integer", "minimum": 1900, "maximum": 2100},
-     "description": "Active in or before this year."},
-    {"name": "sort", "in": "query", "schema": {"type": "string", "enum": list(SORT_CHOICES)}},
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
-    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}},
+    _int("year_from", 1900, 2100, "Active in or after this year."),
+    _int("year_to", 1900, 2100, "Active in or before this year (not before year_from)."),
+    {"name": "sort", "in": "query", "schema": {"anyOf": [{"type": "string", "enum": list(SORT_CHOICES)}, BLANK]}},
+    _int("page", 1, 10000, "Page number."),
+    _int("per_page", 1, MAX_PER_PAGE, "Results per page."),
 ]
 
 ERROR = {"description": "Bad request: the message says what to fix.",

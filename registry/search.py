@@ -20,10 +20,12 @@ Searching: one long-lived searcher per process and generation, refreshed when th
 User syntax is limited to words, "phrases", ( ), AND / OR / NOT and prefix wildcards with at least
 three letters (retort*); everything else is plain text. Words default to AND, with an OR fallback
 when AND finds nothing. A word the index has never seen is matched within one or two edits
-("Mongolai" finds Mongolia) and proposed as "did you mean". Acronyms and aliases (a list of ours and every
-organisation's in the database) are expanded at indexing time, so "ZMWG" and "Zero Mercury Working
-Group" find the same projects (registry/searchdocs.py). When the index cannot be used, searches raise SearchUnavailable, which
-the app answers with a 503 and a message (browsing without a search text keeps working).
+("Mongolai" finds Mongolia) and proposed as "did you mean". Acronyms and aliases (a list of ours and
+every organisation's in the database) are expanded at indexing time, so "ZMWG" and "Zero Mercury
+Working Group" find the same projects (see registry/searchdocs.py). A country or place name finds the
+projects located there. When the index cannot be used (missing, unreadable, a search over the time
+limit SEARCH_TIME_LIMIT), searches raise SearchUnavailable, which the app answers with a 503 and a
+message; browsing and filtering without search text keep working.
 """
 import itertools
 import logging
@@ -50,7 +52,6 @@ from whoosh.support.charset import accent_map
 from . import db as storage
 from .query import QueryError
 from .searchdocs import organisation_document, project_document, synonyms_for
-from .validate import fold
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,8 @@ class _Engine:
 
     def __init__(self, path, name):
         self.name = name
-        self.searchers = {kind: index.open_dir(str(path), indexname=kind).searcher() for kind in SCHEMAS}
+        self.indexes = {kind: index.open_dir(str(path), indexname=kind) for kind in SCHEMAS}
+        self.searchers = {kind: ix.searcher() for kind, ix in self.indexes.items()}
         self.ids, self.cache = {}, OrderedDict()
         for kind in SCHEMAS:
             self._load(kind)
@@ -292,12 +294,14 @@ class _Engine:
 
     def searcher(self, kind):
         s = self.searchers[kind]
-        fresh = s.refresh()
-        if fresh is not s:
-            self.searchers[kind] = fresh
+        if not s.up_to_date():
+            # Not s.refresh(): Whoosh 2.7 then reuses the old segment readers, and documents deleted
+            # since (the old version of an edited project) come back. Opening anew costs ~0.1 s per commit.
+            self.searchers[kind] = self.indexes[kind].searcher()
+            s.close()
             self._load(kind)
             self.cache.clear()
-        return fresh
+        return self.searchers[kind]
 
     def remember(self, key, hits):
         self.cache[key] = hits
@@ -400,8 +404,8 @@ def _suggest(searcher, kind, text):
     """The text with each unknown word replaced by the most frequent indexed word one or two edits away."""
     reader, out, changed = searcher.reader(), text, False
     for _, original, start, end in reversed(_unknown_words(searcher, kind, text)):
-        word = fold(original).replace(" ", "")
-        if not word:   # nothing left after folding (non-Latin script): Whoosh's automaton needs a letter
+        word = next((tok.text for tok in WORDS(original)), "")   # as the "words" field holds it
+        if not word:
             continue
         for dist in (1, 2):
             near = [w for w in reader.terms_within("words", word, dist, prefix=1) if w != word]
@@ -451,7 +455,11 @@ def _run(searcher, ids, q):
 _OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b|[\"()]")
 
 
+_SYNTAX_OFF = re.compile(r"[:^~]")   # field:, boost^ and fuzzy~ syntax are off: plain word separators
+
+
 def _search(kind, text):
+    text = _SYNTAX_OFF.sub(" ", text)
     with _lock_searching:
         engine = _engine()
         try:
@@ -511,7 +519,7 @@ def snippets(q, ids):
     with _lock_searching:
         try:
             searcher = _engine().searcher("projects")
-            compiled = _compile(searcher, "projects", q, conjunctive=False)
+            compiled = _compile(searcher, "projects", _SYNTAX_OFF.sub(" ", q), conjunctive=False)
             # (Query.existing_terms skips fields after the first one: a Whoosh bug)
             terms = {t.decode("utf-8") if isinstance(t, bytes) else t for leaf in compiled.leaves()
                      for f, t in leaf.expanded_terms(searcher.reader()) if f in PROJECT_FIELDS}
@@ -523,7 +531,7 @@ def snippets(q, ids):
     fragmenter, formatter = highlight.ContextFragmenter(maxchars=240, surround=60), _Mark()
     out = {}
     for p in storage.index_documents(storage.get_db(), list(ids)):
-        for text in (p["description"], p["summary"], *p["sources"]):
+        for text in (p["description"], p["summary"], *p["sources"], ", ".join(p["keywords"])):
             if text:
                 found = highlight.highlight(text, terms, ANALYZER, fragmenter, formatter, top=2)
                 if found:
@@ -547,16 +555,4 @@ def init_app(app):
             ensure_index(app, wait=0)
         except Exception:   # start-up must not fail because of the index
             log.exception("search index check failed at start-up; run `flask --app registry reindex`")
-
-
-def stats(app=None):
-    """The current generation and its document counts (for `flask stats` and checks)."""
-    root = _root(app)
-    name = _current(root)
-    if name is None:
-        return {"generation": None}
-    out = {"generation": name}
-    for kind in SCHEMAS:
-        out[kind] = index.open_dir(str(root / name), indexname=kind).doc_count()
-    return out
 

@@ -1,6 +1,7 @@
 """The search index (registry/search.py) over the real seed: the real SQLite file, the real Whoosh index
 and the real app. Expectations are computed from the database, never written down."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -60,7 +61,9 @@ def sql_ids(db, sql, params=()):
 
 
 def mentioning(corpus, *phrases):
-    return {pid for pid, text in corpus.items() if any(fold(p) in text for p in phrases)}
+    """Projects whose text has one of these phrases, starting at a word ("shaking table" in "shaking tables")."""
+    pattern = re.compile("|".join(rf"\b{re.escape(fold(p))}" for p in phrases))
+    return {pid for pid, text in corpus.items() if pattern.search(text)}
 
 
 def in_country(db, iso3):
@@ -285,8 +288,9 @@ def test_snippets_escape_the_text(app, client, db):
     search.update_projects([pid], app)
     _, body = api(client, "zanzibarite")
     snippet = body["results"][0]["snippet"]
-    assert "<script>" not in snippet and "&lt;script&gt;" in snippet
-    assert "<mark>zanzibarite</mark>" in snippet and "&amp;" in snippet
+    assert "<mark>zanzibarite</mark>" in snippet
+    assert not set("<>") & set(snippet.replace("<mark>", "").replace("</mark>", ""))
+    assert "&lt;/script&gt;" in snippet and "&lt;b&gt;" in snippet and "&amp;" in snippet
     page = client.get("/projects", query_string={"q": "zanzibarite"}).get_data(as_text=True)
     assert '<script>alert("x")' not in page and "<mark>zanzibarite</mark>" in page
 
@@ -296,7 +300,7 @@ def test_snippets_escape_the_text(app, client, db):
 @pytest.mark.parametrize("q", ['"unbalanced', "(unbalanced", "unbalanced)", "((((gold))))", "nosuchfield:foo",
                                "when:[ to ]", "when:[abc to def]", "year:[abc TO def]", "AND", "OR OR OR", "NOT",
                                "~", "foo^abc", "foo~9", "<script>alert(1)</script>", "?", "mercury?", "gold AND",
-                               "NOT gold", '""', "*:*x", "retort*"])
+                               "NOT gold", '""', "retort*"])
 def test_odd_queries_are_words(reader, q):
     for url in ("/api/projects", "/projects", "/api/organisations", "/organisations"):
         r = reader.get(url, query_string={"q": q})
@@ -331,33 +335,30 @@ def test_and_by_default_with_an_or_fallback(reader, corpus):
     assert api(reader, "borax AND zyxwvutsrq")[0] == []   # explicit operators are kept
 
 
-@st.composite
-def query_text(draw):
-    word = st.sampled_from(["gold", "mercury", "borax", "Kenya", "Diálogos", "a", "xq", "retort", "to", "AND", "OR",
-                            "NOT", "TO", "<script>", "水銀", "ab", "planetGOLD", "-", "'", ":", "\\"])
-    maybe = st.one_of(st.just(""), word)
-    atom = st.one_of(
-        word, word.map(lambda w: w + "*"), word.map(lambda w: "*" + w), st.sampled_from(["*", "?", "**", "*?*"]),
-        st.builds(lambda f, w: f"{f}:{w}", st.sampled_from(["title", "year", "when", "nosuchfield", "", "id"]), word),
-        st.builds(lambda f, a, b, k: f"{f}:[{a} {k} {b}]", st.sampled_from(["year", "when", "title", ""]), maybe,
-                  maybe, st.sampled_from(["TO", "to", ""])),
-        st.builds(lambda f, a, b: f"{f}:{{{a} TO {b}]", st.sampled_from(["year", "when"]), maybe, maybe),
-        word.map(lambda w: w + "~"), word.map(lambda w: w + "~2"), word.map(lambda w: w + "^abc"),
-        word.map(lambda w: w + "^2"), word.map(lambda w: w + "^"), word.map(lambda w: f"'{w}'"),
-    )
-    expr = st.recursive(atom, lambda inner: st.one_of(
-        st.lists(inner, min_size=1, max_size=4).map(" ".join),
-        inner.map(lambda e: f"({e})"), inner.map(lambda e: f"({e}"), inner.map(lambda e: f"{e})"),
-        inner.map(lambda e: f'"{e}"'), inner.map(lambda e: f'"{e}'),
-        st.tuples(inner, st.sampled_from([" AND ", " OR ", " NOT ", " ANDNOT ", " ANDMAYBE ", " && ", " | "]),
-                  inner).map("".join),
-        inner.map(lambda e: "NOT " + e), inner.map(lambda e: "+" + e), inner.map(lambda e: "-" + e),
-    ), max_leaves=8)
-    return draw(expr)
+WORD = st.sampled_from(["gold", "mercury", "borax", "Kenya", "Diálogos", "a", "xq", "retort", "to", "AND", "OR",
+                        "NOT", "TO", "<script>", "水銀", "ab", "planetGOLD", "-", "'", ":", "\\"])
+MAYBE = st.one_of(st.just(""), WORD)
+ATOM = st.one_of(
+    WORD, WORD.map(lambda w: w + "*"), WORD.map(lambda w: "*" + w), st.sampled_from(["*", "?", "**", "*?*"]),
+    st.builds(lambda f, w: f"{f}:{w}", st.sampled_from(["title", "year", "when", "nosuchfield", "", "id"]), WORD),
+    st.builds(lambda f, a, b, k: f"{f}:[{a} {k} {b}]", st.sampled_from(["year", "when", "title", ""]), MAYBE, MAYBE,
+              st.sampled_from(["TO", "to", ""])),
+    st.builds(lambda f, a, b: f"{f}:{{{a} TO {b}]", st.sampled_from(["year", "when"]), MAYBE, MAYBE),
+    WORD.map(lambda w: w + "~"), WORD.map(lambda w: w + "~2"), WORD.map(lambda w: w + "^abc"),
+    WORD.map(lambda w: w + "^2"), WORD.map(lambda w: w + "^"), WORD.map(lambda w: f"'{w}'"),
+)
+QUERY = st.recursive(ATOM, lambda inner: st.one_of(
+    st.lists(inner, min_size=1, max_size=4).map(" ".join),
+    inner.map(lambda e: f"({e})"), inner.map(lambda e: f"({e}"), inner.map(lambda e: f"{e})"),
+    inner.map(lambda e: f'"{e}"'), inner.map(lambda e: f'"{e}'),
+    st.tuples(inner, st.sampled_from([" AND ", " OR ", " NOT ", " ANDNOT ", " ANDMAYBE ", " && ", " | "]),
+              inner).map("".join),
+    inner.map(lambda e: "NOT " + e), inner.map(lambda e: "+" + e), inner.map(lambda e: "-" + e),
+), max_leaves=8)   # a small grammar of query syntax: random text never reaches the parser's corners
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(q=query_text())
+@given(q=QUERY)
 def test_query_shaped_strings_never_break_the_search(reader, q):
     r = reader.get("/api/projects", query_string={"q": q})
     assert r.status_code in (200, 400), (q, r.status_code, r.get_data(as_text=True)[:300])
@@ -386,7 +387,8 @@ def test_rebuild_swaps_generations_and_keeps_one_previous(app, client, db):
 
 
 def test_cli_reindex(app, db):
-    result = app.test_cli_runner().invoke(args=["reindex"])
+    with app.app_context():   # as `flask --app registry reindex` runs it
+        result = app.test_cli_runner().invoke(args=["reindex"])
     assert result.exit_code == 0, result.output
     assert f"Indexed {db.execute('SELECT count(*) FROM projects').fetchone()[0]} projects." in result.output
     assert search.verify(app) is None
@@ -394,7 +396,6 @@ def test_cli_reindex(app, db):
 
 def test_updates_follow_edits_and_deletions(app, client, db):
     pid, other = [r[0] for r in db.execute("SELECT id FROM projects ORDER BY id LIMIT 2")]
-    old_title = db.execute("SELECT title FROM projects WHERE id = ?", [pid]).fetchone()[0]
     with app.app_context():   # one searcher per process, kept across searches
         search.search_projects("gold")
         engine = search._engines[search._root(app)]
@@ -405,7 +406,9 @@ def test_updates_follow_edits_and_deletions(app, client, db):
     assert search.verify(app) == "stale"
     search.update_projects([pid], app)
     assert api(client, "wombat")[0] == [pid]
-    assert pid not in api(client, f'"{old_title}"')[0]
+    rewrite_project(db, pid, title="Numbat study")
+    search.update_projects([pid], app)
+    assert api(client, "wombat")[0] == [] and pid in api(client, "numbat")[0]
     assert search._engines[search._root(app)] is engine and engine.searchers["projects"] is not searcher
     with storage.transaction(db):
         db.execute("DELETE FROM projects WHERE id = ?", [other])

@@ -1,0 +1,87 @@
+"""The change history: every change with who, when, before and after (/editor/history, per record with
+?entity=project&id=...), and reverts. A revert is a new change that restores the "before" of an earlier
+one (or deletes what it created, which needs the admin role); it is refused when the record has changed
+since, so changes are undone newest first.
+"""
+import json
+
+from flask import flash, redirect, render_template, request, url_for
+
+from . import db as storage
+from . import ingest
+from .auth import has_role, requires
+from .editor import ENTITIES, actor, bp, conflict_page, reindex_record
+from .errors import error_response
+from .validate import ValidationError
+
+PAGE = 50
+
+
+@bp.get("/editor/history")
+@requires("editor")
+def history():
+    entity = request.args.get("entity") if request.args.get("entity") in ENTITIES + ("user", "proposal", "index") else None
+    entity_id = (request.args.get("id") or "").strip()[:100] or None
+    page = request.args.get("page", "1")
+    page = min(int(page), 100_000) if page.isascii() and page.isdigit() and int(page) > 0 else 1
+    rows, total = storage.list_history(storage.get_db(), entity, entity_id, PAGE, (page - 1) * PAGE)
+    return render_template("editor/history.html", rows=rows, total=total, page=page, entity=entity,
+                           entity_id=entity_id, pages=max(1, -(-total // PAGE)))
+
+
+def _diff(before, after):
+    """[(field, old as JSON text, new as JSON text)] for the fields that differ."""
+    before, after = before or {}, after or {}
+    show = lambda value: "—" if value is None else json.dumps(value, ensure_ascii=False, indent=1)  # noqa: E731
+    return [(k, show(before.get(k)), show(after.get(k))) for k in dict.fromkeys([*before, *after])
+            if before.get(k) != after.get(k)]
+
+
+@bp.get("/editor/history/<int:change_id>")
+@requires("editor")
+def change(change_id):
+    h = storage.get_history(storage.get_db(), change_id)
+    if h is None:
+        return error_response(404, "not_found", "no such change: see the history")
+    revertable = h["entity"] in ENTITIES and (h["before"] is not None or h["after"] is not None)
+    return render_template("editor/change.html", h=h, diff=_diff(h["before"], h["after"]), revertable=revertable)
+
+
+@bp.post("/editor/history/<int:change_id>/revert")
+@requires("editor")
+def revert(change_id):
+    """Undo one change with a new change that restores its "before" (or deletes what it created)."""
+    db = storage.get_db()
+    h = storage.get_history(db, change_id)
+    if h is None:
+        return error_response(404, "not_found", "no such change: see the history")
+    entity, entity_id, before = h["entity"], h["entity_id"], h["before"]
+    if entity not in ENTITIES or (before is None and h["after"] is None):
+        return error_response(400, "not_revertable", "only changes to projects and organisations can be reverted")
+    current, version = storage.RECORDS[entity](db, entity_id)
+    if current != h["after"]:
+        return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, message=(
+            f"The {entity} '{entity_id}' has changed since change #{change_id}: revert the later changes "
+            "first (newest first), or edit the record directly.")), 409
+    if before is None and not has_role("admin"):
+        return error_response(403, "forbidden", "reverting this change deletes the record: that needs the admin role")
+    changes = {f"delete_{entity}s": [entity_id]}
+    if before is not None:
+        known_projects, known_orgs = storage.existing_ids(db)
+        try:
+            orgs, projects = ingest.prepare([("", before)] if entity == "organisation" else [],
+                                            [("", before)] if entity == "project" else [],
+                                            known_projects, known_orgs)
+        except ValidationError as exc:
+            return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, details=exc.errors,
+                                   message=f"Change #{change_id} cannot be reverted: the old version is no "
+                                           "longer valid."), 409
+        changes = {"projects": projects} if entity == "project" else {"organisations": orgs}
+    try:
+        storage.save_change(db, actor(), "revert", expected={(entity, entity_id): version or 0},
+                            note=f"reverts change #{change_id}", **changes)
+    except storage.Conflict as exc:
+        return conflict_page(exc)
+    reindex_record(entity, entity_id)
+    flash(f"Reverted change #{change_id}.")
+    return redirect(url_for("editor.history", entity=entity, id=entity_id))

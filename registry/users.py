@@ -1,0 +1,113 @@
+"""Accounts administration: the admin pages for users (/admin/users) and the command line that makes
+the first admin (there are no default accounts):
+
+    flask --app registry create-user NAME [--role admin] [--prompt]   # prints a one-time password
+    flask --app registry reset-password NAME
+"""
+import click
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask.cli import with_appcontext
+from werkzeug.security import generate_password_hash
+
+from . import db as storage
+from .auth import ROLES, bp, check_password, check_username, one_time_password, requires
+from .errors import error_response
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@requires("admin")
+def users():
+    db, error, created = storage.get_db(), None, None
+    if request.method == "POST":
+        username = (request.form.get("username") or "").strip().lower()
+        role = request.form.get("role")
+        error = check_username(username) or (None if role in ROLES else f"choose a role: {', '.join(ROLES)}")
+        if not error:
+            secret = one_time_password()
+            try:
+                storage.create_user(db, username, generate_password_hash(secret), role, g.user["username"])
+                created = {"username": username, "password": secret}
+            except storage.Conflict:
+                error = f"the username '{username}' is taken: choose another one"
+    status = 400 if error else 200
+    return render_template("auth/users.html", users=storage.list_users(db), error=error, created=created,
+                           roles=ROLES), status
+
+
+@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@requires("admin")
+def user(user_id):
+    db = storage.get_db()
+    row = storage.get_user(db, user_id=user_id)
+    if row is None:
+        return error_response(404, "not_found", "no such user: see the list of users")
+    error, secret = None, None
+    if request.method == "POST":
+        changes = {}
+        if request.form.get("action") == "reset_password":
+            secret = one_time_password()
+            changes = {"password_hash": generate_password_hash(secret), "must_change_password": 1}
+        else:
+            role = request.form.get("role")
+            if role not in ROLES:
+                error = f"choose a role: {', '.join(ROLES)}"
+            changes = {"role": role, "active": 1 if request.form.get("active") else 0}
+        if not error:
+            try:
+                row = storage.update_user(db, user_id, g.user["username"], **changes)
+                if user_id == g.user["id"]:
+                    session["sv"] = row["session_version"]
+                if not secret:
+                    flash(f"Saved {row['username']}.")
+                    return redirect(url_for("auth.users"))
+            except storage.Conflict:
+                error = "this is the last active admin: make someone else admin first"
+    return render_template("auth/user.html", row=row, roles=ROLES, error=error, secret=secret), 400 if error else 200
+
+
+# --- command line -----------------------------------------------------------------------------
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="editor", show_default=True)
+@click.option("--prompt", is_flag=True, help="Type the password instead of getting a generated one-time one.")
+@with_appcontext
+def create_user_command(username, role, prompt):
+    """Create an account. Prints a one-time password, to be changed at the first login."""
+    username = username.strip().lower()
+    problem = check_username(username)
+    if problem:
+        raise click.BadParameter(problem, param_hint="USERNAME")
+    secret = click.prompt("Password", hide_input=True, confirmation_prompt=True) if prompt else one_time_password()
+    problem = check_password(secret, username)
+    if problem:
+        raise click.UsageError(problem)
+    db = storage.connect(current_app.config["DATABASE"])
+    storage.migrate(db)
+    try:
+        storage.create_user(db, username, generate_password_hash(secret), role, "cli", must_change_password=not prompt)
+    except storage.Conflict:
+        raise click.UsageError(f"the user '{username}' exists already; use reset-password") from None
+    click.echo(f"Created {role} '{username}'.")
+    if not prompt:
+        click.echo(f"One-time password (to be changed at the first login): {secret}")
+
+
+@click.command("reset-password")
+@click.argument("username")
+@with_appcontext
+def reset_password_command(username):
+    """Give an account a new one-time password, reactivate it and lift its login lockout."""
+    db = storage.connect(current_app.config["DATABASE"])
+    storage.migrate(db)
+    row = storage.get_user(db, username.strip().lower())
+    if row is None:
+        raise click.UsageError(f"no user '{username}'; create it with create-user")
+    secret = one_time_password()
+    storage.update_user(db, row["id"], "cli", password_hash=generate_password_hash(secret), must_change_password=1,
+                        active=1)
+    storage.clear_login_failures(db, row["username"])
+    click.echo(f"One-time password for '{row['username']}' (to be changed at the next login): {secret}")
+
+
+COMMANDS = (create_user_command, reset_password_command)
