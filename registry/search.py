@@ -434,7 +434,7 @@ class _AllScored(collectors.UnlimitedCollector):
 
     def _collect(self, global_docnum, score):
         self.items.append((score, global_docnum))
-        if not len(self.items) % 256 and time.monotonic() > self.deadline:
+        if time.monotonic() > self.deadline:
             raise collectors.TimeLimit
         return 0
 

@@ -65,18 +65,19 @@ class Synonyms:
             if len(group) < 2:
                 continue
             for form in group:
-                acronym = form.isupper() and " " not in form
+                acronym = form.isupper() and re.fullmatch(r"\w+", form)
                 key = (form,) if acronym else tuple(fold(form).split())
                 self.first.setdefault(key[0], []).append((key, len(self.texts)))
             self.texts.append(" ; ".join(group))
 
     def expand(self, text):
-        words = fold(text).split() + re.findall(r"\w+", text)
+        """The names of every group the text mentions (acronyms as written, other forms folded)."""
         found = set()
-        for i, word in enumerate(words):
-            for key, n in self.first.get(word, ()):
-                if tuple(words[i:i + len(key)]) == key:
-                    found.add(n)
+        for words in (fold(text).split(), re.findall(r"\w+", text)):
+            for i, word in enumerate(words):
+                for key, n in self.first.get(word, ()):
+                    if tuple(words[i:i + len(key)]) == key:
+                        found.add(n)
         return "\n".join(self.texts[n] for n in sorted(found))
 
 

@@ -308,6 +308,14 @@ def test_odd_queries_are_words(reader, q):
         assert "<script>alert(1)" not in r.get_data(as_text=True)
 
 
+def test_a_search_over_its_time_budget_answers_503(instance):
+    client = make_app(instance, SEARCH_TIME_LIMIT=1e-9).test_client()
+    r = client.get("/api/projects", query_string={"q": "mercury"})
+    assert r.status_code == 503
+    assert r.get_json()["error"]["code"] == "search_timeout" and "more specific" in r.get_json()["error"]["message"]
+    assert client.get("/api/projects", query_string={"q": "zzzzzz"}).status_code == 200   # nothing to collect
+
+
 def test_field_syntax_is_plain_text(reader):
     assert api(reader, "nosuchfield:borax")[0] == api(reader, "nosuchfield borax")[0]
     assert set(api(reader, "title:borax")[0]) == set(api(reader, "title borax")[0])
