@@ -19,6 +19,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import editing_db
 from . import db as storage
 from .errors import error_response
 
@@ -88,7 +89,7 @@ def load_user():
     if "uid" not in session:
         return
     cfg, now = current_app.config, time.time()
-    user = storage.get_user(storage.get_db(), user_id=session["uid"])
+    user = editing_db.get_user(storage.get_db(), user_id=session["uid"])
     if (user is None or not user["active"] or user["session_version"] != session.get("sv")
             or now - session.get("t0", 0) > cfg["SESSION_MAX_AGE"]
             or now - session.get("seen", 0) > cfg["SESSION_IDLE"]):
@@ -153,18 +154,18 @@ def login():
     username = (request.form.get("username") or "").strip().lower()[:100]
     password = request.form.get("password") or ""
     locked = "Too many failed logins for this username: wait 15 minutes and try again, or ask an administrator."
-    if storage.login_locked_until(db, username, now):
+    if editing_db.login_locked_until(db, username, now):
         return _login_page(429, locked, target)
-    user = storage.get_user(db, username) if username else None
+    user = editing_db.get_user(db, username) if username else None
     ok = len(password) <= MAX_PASSWORD and check_password_hash(user["password_hash"] if user else _dummy_hash(),
                                                                password)
     if not (ok and user and user["active"]):
         log.info("failed login for %r from %s", username, request.remote_addr)
-        if storage.record_login_failure(db, username, now, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW"],
+        if editing_db.record_login_failure(db, username, now, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW"],
                                         cfg["LOGIN_LOCK_SECONDS"]):
             return _login_page(429, locked, target)
         return _login_page(401, "Wrong username or password.", target)
-    storage.clear_login_failures(db, username)
+    editing_db.clear_login_failures(db, username)
     session.clear()
     session.update(uid=user["id"], sv=user["session_version"], t0=now, seen=now)
     log.info("login %r from %s", username, request.remote_addr)
@@ -204,7 +205,7 @@ def password():
         error = check_password(new, user["username"])
     if error:
         return render_template("auth/password.html", error=error), 400
-    updated = storage.update_user(db, user["id"], user["username"], password_hash=generate_password_hash(new),
+    updated = editing_db.update_user(db, user["id"], user["username"], password_hash=generate_password_hash(new),
                                   must_change_password=0)
     session["sv"] = updated["session_version"]   # this session goes on; every other one ends
     flash("Password changed. Your other sessions have been logged out.")
@@ -214,7 +215,7 @@ def password():
 @bp.post("/account/sessions")
 @requires("editor")
 def end_sessions():
-    storage.end_sessions(storage.get_db(), g.user["id"])
+    editing_db.end_sessions(storage.get_db(), g.user["id"])
     session.clear()
     return redirect(url_for("views.home"))
 

@@ -11,7 +11,7 @@ import click
 from flask import current_app
 
 from . import db as storage
-from . import ingest, search
+from . import exports, ingest, search
 from .validate import ValidationError
 
 
@@ -98,11 +98,11 @@ def export_command(fmt, output):
     db = _db()
     projects = [storage.get_project(db, r[0]) for r in db.execute("SELECT id FROM projects ORDER BY id")]
     if fmt == "csv":
-        output.write(ingest.export_csv(projects))
+        output.write(exports.export_csv(projects))
     elif fmt == "geojson":
-        json.dump(ingest.export_geojson(projects), output, ensure_ascii=False, indent=1)
+        json.dump(exports.export_geojson(projects), output, ensure_ascii=False, indent=1)
     else:
-        json.dump(ingest.export_json(projects, storage.list_organisations(db)), output, ensure_ascii=False, indent=1)
+        json.dump(exports.export_json(projects, storage.list_organisations(db)), output, ensure_ascii=False, indent=1)
 
 
 @click.command("stats")

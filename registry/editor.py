@@ -4,7 +4,7 @@ history and reverts live in registry/history.py, web imports in registry/webimpo
 this blueprint.
 
 Every write follows one path: forms.py turns the form into a raw record, ingest.prepare validates it
-(the importer's validation), db.save_change writes it with its history rows in ONE transaction (and
+(the importer's validation), editing_db.save_change writes it with its history rows in ONE transaction (and
 refuses stale versions), then the search index follows after the commit.
 """
 import logging
@@ -12,6 +12,7 @@ import os
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
+from . import editing_db
 from . import db as storage
 from . import forms, ingest, search
 from .auth import requires
@@ -46,7 +47,7 @@ def reindex_record(entity, entity_id):
 
 
 def conflict_page(exc):
-    """A 409 page for a db.Conflict, saying what happened and what to do."""
+    """A 409 page for an editing_db.Conflict, saying what happened and what to do."""
     what = f"{exc.entity} '{exc.entity_id}'"
     detail = exc.detail if isinstance(exc.detail, list) else []
     message = {
@@ -80,8 +81,8 @@ def bad_version():
 @requires("editor")
 def index():
     db = storage.get_db()
-    changes, _ = storage.list_history(db, limit=15)
-    return render_template("editor/index.html", changes=changes, pending=storage.count_proposals(db),
+    changes, _ = editing_db.list_history(db, limit=15)
+    return render_template("editor/index.html", changes=changes, pending=editing_db.count_proposals(db),
                            counts=storage.counts(db))
 
 
@@ -105,7 +106,7 @@ def project_new():
 @bp.route("/editor/projects/<project_id>/edit", methods=["GET", "POST"])
 @requires("editor")
 def project_edit(project_id):
-    record, version = storage.project_record(storage.get_db(), project_id)
+    record, version = editing_db.project_record(storage.get_db(), project_id)
     if record is None:
         return error_response(404, "not_found", "no project with this id: it may have been deleted")
     if request.method == "POST":
@@ -135,11 +136,11 @@ def save_project(mode, project_id=None, proposal=None):
         values, counts = forms.submitted_values(request.form)
         return project_form(values, counts, errors, mode, 400, project_id=project_id, proposal=proposal)
     try:
-        storage.save_change(db, actor(), {"new": "create", "edit": "edit", "approve": "approve"}[mode],
+        editing_db.save_change(db, actor(), {"new": "create", "edit": "edit", "approve": "approve"}[mode],
                             projects=projects, expected={("project", raw["id"]): version},
                             proposal_id=proposal["id"] if proposal else None,
                             note=f"proposal #{proposal['id']}" if proposal else None)
-    except storage.Conflict as exc:
+    except editing_db.Conflict as exc:
         return conflict_page(exc)
     reindex([raw["id"]])
     return redirect(url_for("views.project", project_id=raw["id"]))
@@ -168,7 +169,7 @@ def organisation_new():
 @bp.route("/editor/organisations/<org_id>/edit", methods=["GET", "POST"])
 @requires("editor")
 def organisation_edit(org_id):
-    record, version = storage.organisation_record(storage.get_db(), org_id)
+    record, version = editing_db.organisation_record(storage.get_db(), org_id)
     if record is None:
         return error_response(404, "not_found", "no organisation with this id: it may have been deleted")
     if request.method == "POST":
@@ -196,9 +197,9 @@ def save_organisation(mode, org_id=None):
         values, _ = forms.submitted_values(request.form)
         return organisation_form(values, errors, mode, 400, org_id=org_id)
     try:
-        storage.save_change(db, actor(), "create" if mode == "new" else "edit", organisations=orgs,
+        editing_db.save_change(db, actor(), "create" if mode == "new" else "edit", organisations=orgs,
                             expected={("organisation", raw["id"]): version})
-    except storage.Conflict as exc:
+    except editing_db.Conflict as exc:
         return conflict_page(exc)
     reindex(org_ids=[raw["id"]])
     return redirect(url_for("views.organisation", org_id=raw["id"]))
@@ -212,7 +213,7 @@ def organisation_delete(org_id):
 
 def delete(entity, entity_id):
     db = storage.get_db()
-    record, version = storage.RECORDS[entity](db, entity_id)
+    record, version = editing_db.RECORDS[entity](db, entity_id)
     if record is None:
         return error_response(404, "not_found", f"no {entity} with this id: it may have been deleted already")
     if request.method == "GET":
@@ -221,9 +222,9 @@ def delete(entity, entity_id):
     if version is None:
         return bad_version()
     try:
-        storage.save_change(db, actor(), "delete", expected={(entity, entity_id): version},
+        editing_db.save_change(db, actor(), "delete", expected={(entity, entity_id): version},
                             **{f"delete_{entity}s": [entity_id]})
-    except storage.Conflict as exc:
+    except editing_db.Conflict as exc:
         return conflict_page(exc)
     reindex_record(entity, entity_id)
     flash(f"Deleted the {entity} '{entity_id}'. The history keeps it: it can be restored from there.")
@@ -241,7 +242,7 @@ def rebuild_index():
         log.exception("index rebuild failed")
         flash("The index rebuild failed (see the server log). Search keeps using the previous index.")
         return redirect(url_for("editor.index"))
-    storage.log_event(storage.get_db(), actor(), "reindex", "index", "projects", note=f"{n} projects indexed")
+    editing_db.log_event(storage.get_db(), actor(), "reindex", "index", "projects", note=f"{n} projects indexed")
     flash(f"Search index rebuilt: {n} projects.")
     return redirect(url_for("editor.index"))
 

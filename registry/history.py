@@ -7,6 +7,7 @@ import json
 
 from flask import flash, redirect, render_template, request, url_for
 
+from . import editing_db
 from . import db as storage
 from . import ingest
 from .auth import has_role, requires
@@ -24,7 +25,7 @@ def history():
     entity_id = (request.args.get("id") or "").strip()[:100] or None
     page = request.args.get("page", "1")
     page = min(int(page), 100_000) if page.isascii() and page.isdigit() and int(page) > 0 else 1
-    rows, total = storage.list_history(storage.get_db(), entity, entity_id, PAGE, (page - 1) * PAGE)
+    rows, total = editing_db.list_history(storage.get_db(), entity, entity_id, PAGE, (page - 1) * PAGE)
     return render_template("editor/history.html", rows=rows, total=total, page=page, entity=entity,
                            entity_id=entity_id, pages=max(1, -(-total // PAGE)))
 
@@ -40,7 +41,7 @@ def _diff(before, after):
 @bp.get("/editor/history/<int:change_id>")
 @requires("editor")
 def change(change_id):
-    h = storage.get_history(storage.get_db(), change_id)
+    h = editing_db.get_history(storage.get_db(), change_id)
     if h is None:
         return error_response(404, "not_found", "no such change: see the history")
     revertable = h["entity"] in ENTITIES and (h["before"] is not None or h["after"] is not None)
@@ -52,13 +53,13 @@ def change(change_id):
 def revert(change_id):
     """Undo one change with a new change that restores its "before" (or deletes what it created)."""
     db = storage.get_db()
-    h = storage.get_history(db, change_id)
+    h = editing_db.get_history(db, change_id)
     if h is None:
         return error_response(404, "not_found", "no such change: see the history")
     entity, entity_id, before = h["entity"], h["entity_id"], h["before"]
     if entity not in ENTITIES or (before is None and h["after"] is None):
         return error_response(400, "not_revertable", "only changes to projects and organisations can be reverted")
-    current, version = storage.RECORDS[entity](db, entity_id)
+    current, version = editing_db.RECORDS[entity](db, entity_id)
     if current != h["after"]:
         return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, message=(
             f"The {entity} '{entity_id}' has changed since change #{change_id}: revert the later changes "
@@ -78,9 +79,9 @@ def revert(change_id):
                                            "longer valid."), 409
         changes = {"projects": projects} if entity == "project" else {"organisations": orgs}
     try:
-        storage.save_change(db, actor(), "revert", expected={(entity, entity_id): version or 0},
+        editing_db.save_change(db, actor(), "revert", expected={(entity, entity_id): version or 0},
                             note=f"reverts change #{change_id}", **changes)
-    except storage.Conflict as exc:
+    except editing_db.Conflict as exc:
         return conflict_page(exc)
     reindex_record(entity, entity_id)
     flash(f"Reverted change #{change_id}.")

@@ -11,6 +11,7 @@ import time
 from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from . import editing_db
 from . import db as storage
 from . import forms
 from .auth import public, requires
@@ -54,7 +55,7 @@ def propose():
     if request.method == "GET":
         return render_template("editor/propose.html", v={}, errors={}, PRECISIONS=PRECISIONS)
     db, cfg = storage.get_db(), current_app.config
-    if not storage.rate_limit_hit(db, f"propose:{client_key()}", cfg["PROPOSE_LIMIT"], cfg["PROPOSE_WINDOW"],
+    if not editing_db.rate_limit_hit(db, f"propose:{client_key()}", cfg["PROPOSE_LIMIT"], cfg["PROPOSE_WINDOW"],
                                   time.time()):
         return error_response(429, "too_many_proposals", "too many proposals were sent from your network in the "
                                                          "last hour: please try again later")
@@ -64,7 +65,7 @@ def propose():
     data, errors = proposal_from_form(request.form)
     if errors:
         return render_template("editor/propose.html", v=request.form, errors=errors, PRECISIONS=PRECISIONS), 400
-    storage.add_proposal(db, data)
+    editing_db.add_proposal(db, data)
     return render_template("editor/propose_thanks.html")
 
 
@@ -72,14 +73,14 @@ def propose():
 @requires("editor")
 def proposals():
     status = request.args.get("status") if request.args.get("status") in ("approved", "rejected") else "pending"
-    return render_template("editor/proposals.html", rows=storage.list_proposals(storage.get_db(), status),
+    return render_template("editor/proposals.html", rows=editing_db.list_proposals(storage.get_db(), status),
                            status=status)
 
 
 @bp.route("/editor/proposals/<int:proposal_id>", methods=["GET", "POST"])
 @requires("editor")
 def proposal(proposal_id):
-    p = storage.get_proposal(storage.get_db(), proposal_id)
+    p = editing_db.get_proposal(storage.get_db(), proposal_id)
     if p is None:
         return error_response(404, "not_found", "no such proposal: see the moderation queue")
     if p["status"] != "pending":
@@ -99,11 +100,11 @@ def proposal_reject(proposal_id):
     if c.errors:
         return error_response(400, "invalid_note", c.errors[0])
     db = storage.get_db()
-    if storage.get_proposal(db, proposal_id) is None:
+    if editing_db.get_proposal(db, proposal_id) is None:
         return error_response(404, "not_found", "no such proposal: see the moderation queue")
     try:
-        storage.reject_proposal(db, proposal_id, actor(), note)
-    except storage.Conflict as exc:
+        editing_db.reject_proposal(db, proposal_id, actor(), note)
+    except editing_db.Conflict as exc:
         return conflict_page(exc)
     flash(f"Proposal #{proposal_id} rejected.")
     return redirect(url_for("editor.proposals"))

@@ -50,6 +50,7 @@ from whoosh.lang.porter2 import stem
 from whoosh.support.charset import accent_map
 
 from . import db as storage
+from .errors import ApiError
 from .query import QueryError
 from .searchdocs import organisation_document, project_document, synonyms_for
 
@@ -70,12 +71,12 @@ ANALYZER = (RegexTokenizer(TOKENS) | LowercaseFilter() | CharsetFilter(accent_ma
 WORDS = RegexTokenizer(TOKENS) | LowercaseFilter() | CharsetFilter(accent_map)
 
 
-class SearchUnavailable(Exception):
-    """The index cannot be used (missing, unreadable, too slow). The app answers 503 with the message."""
+class SearchUnavailable(ApiError):
+    """The index cannot be used (missing, unreadable, too slow): the app's error handler answers 503 with
+    the message (JSON under /api/, a page elsewhere)."""
 
     def __init__(self, message, code="search_unavailable"):
-        super().__init__(message)
-        self.message, self.code = message, code
+        super().__init__(503, code, message)
 
 
 @dataclass
@@ -543,13 +544,6 @@ def snippets(q, ids):
 # --- the app ---------------------------------------------------------------------------------
 
 def init_app(app):
-    from .errors import error_response
-
-    @app.errorhandler(SearchUnavailable)
-    def _unavailable(exc):
-        response, status = error_response(503, exc.code, exc.message)
-        return response, status, {"Retry-After": "30"}
-
     if app.config.get("CHECK_INDEX_ON_START"):
         try:
             ensure_index(app, wait=0)

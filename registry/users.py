@@ -9,6 +9,7 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
+from . import editing_db
 from . import db as storage
 from .auth import ROLES, bp, check_password, check_username, one_time_password, requires
 from .errors import error_response
@@ -25,12 +26,12 @@ def users():
         if not error:
             secret = one_time_password()
             try:
-                storage.create_user(db, username, generate_password_hash(secret), role, g.user["username"])
+                editing_db.create_user(db, username, generate_password_hash(secret), role, g.user["username"])
                 created = {"username": username, "password": secret}
-            except storage.Conflict:
+            except editing_db.Conflict:
                 error = f"the username '{username}' is taken: choose another one"
     status = 400 if error else 200
-    return render_template("auth/users.html", users=storage.list_users(db), error=error, created=created,
+    return render_template("auth/users.html", users=editing_db.list_users(db), error=error, created=created,
                            roles=ROLES), status
 
 
@@ -38,7 +39,7 @@ def users():
 @requires("admin")
 def user(user_id):
     db = storage.get_db()
-    row = storage.get_user(db, user_id=user_id)
+    row = editing_db.get_user(db, user_id=user_id)
     if row is None:
         return error_response(404, "not_found", "no such user: see the list of users")
     error, secret = None, None
@@ -54,13 +55,13 @@ def user(user_id):
             changes = {"role": role, "active": 1 if request.form.get("active") else 0}
         if not error:
             try:
-                row = storage.update_user(db, user_id, g.user["username"], **changes)
+                row = editing_db.update_user(db, user_id, g.user["username"], **changes)
                 if user_id == g.user["id"]:
                     session["sv"] = row["session_version"]
                 if not secret:
                     flash(f"Saved {row['username']}.")
                     return redirect(url_for("auth.users"))
-            except storage.Conflict:
+            except editing_db.Conflict:
                 error = "this is the last active admin: make someone else admin first"
     return render_template("auth/user.html", row=row, roles=ROLES, error=error, secret=secret), 400 if error else 200
 
@@ -85,8 +86,8 @@ def create_user_command(username, role, prompt):
     db = storage.connect(current_app.config["DATABASE"])
     storage.migrate(db)
     try:
-        storage.create_user(db, username, generate_password_hash(secret), role, "cli", must_change_password=not prompt)
-    except storage.Conflict:
+        editing_db.create_user(db, username, generate_password_hash(secret), role, "cli", must_change_password=not prompt)
+    except editing_db.Conflict:
         raise click.UsageError(f"the user '{username}' exists already; use reset-password") from None
     click.echo(f"Created {role} '{username}'.")
     if not prompt:
@@ -100,13 +101,13 @@ def reset_password_command(username):
     """Give an account a new one-time password, reactivate it and lift its login lockout."""
     db = storage.connect(current_app.config["DATABASE"])
     storage.migrate(db)
-    row = storage.get_user(db, username.strip().lower())
+    row = editing_db.get_user(db, username.strip().lower())
     if row is None:
         raise click.UsageError(f"no user '{username}'; create it with create-user")
     secret = one_time_password()
-    storage.update_user(db, row["id"], "cli", password_hash=generate_password_hash(secret), must_change_password=1,
+    editing_db.update_user(db, row["id"], "cli", password_hash=generate_password_hash(secret), must_change_password=1,
                         active=1)
-    storage.clear_login_failures(db, row["username"])
+    editing_db.clear_login_failures(db, row["username"])
     click.echo(f"One-time password for '{row['username']}' (to be changed at the next login): {secret}")
 
 

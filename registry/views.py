@@ -5,7 +5,7 @@ import json
 import yaml
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from . import ROOT, geo, ingest
+from . import ROOT, exports, geo
 from . import db as storage
 from .finder import find_organisations, find_projects, query_from_args
 from .query import ProjectQuery
@@ -53,8 +53,8 @@ def export(fmt):
     headers = {"Content-Disposition": f"attachment; filename=mercury-registry-projects.{fmt}",
                "Cache-Control": "no-store"}
     if fmt == "csv":
-        return Response(ingest.export_csv(projects), mimetype="text/csv; charset=utf-8", headers=headers)
-    body = ingest.export_geojson(projects) if fmt == "geojson" else {"projects": projects}
+        return Response(exports.export_csv(projects), mimetype="text/csv; charset=utf-8", headers=headers)
+    body = exports.export_geojson(projects) if fmt == "geojson" else {"projects": projects}
     mimetype = "application/geo+json" if fmt == "geojson" else "application/json"
     return Response(json.dumps(body, ensure_ascii=False), mimetype=mimetype, headers=headers)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
+from . import editing_db
 from . import db as storage
 from . import ingest
 from .auth import requires
@@ -49,7 +50,7 @@ def plan(db, data, fmt):
     raw_orgs, raw_projects = ingest.READERS[fmt](data)
     known_projects, known_orgs = storage.existing_ids(db)
     orgs, projects = ingest.prepare(raw_orgs, raw_projects, known_projects, known_orgs)
-    orgs = [o for o in orgs if storage.organisation_record(db, o["id"])[0] != o]
+    orgs = [o for o in orgs if editing_db.organisation_record(db, o["id"])[0] != o]
     report.organisations = [o["id"] for o in orgs]
     write = set(report.added) | set(report.changed)
     return orgs, [p for p in projects if p["id"] in write], report
@@ -102,9 +103,9 @@ def import_confirm(token):
                                errors=exc.errors, report=None, token=None), 400
     if orgs or projects:
         try:
-            storage.save_change(db, actor(), "import", projects=projects, organisations=orgs, batch=token,
+            editing_db.save_change(db, actor(), "import", projects=projects, organisations=orgs, batch=token,
                                 note=f"file {meta['filename']} (sha256 {meta['sha256'][:12]})")
-        except storage.Conflict as exc:
+        except editing_db.Conflict as exc:
             return conflict_page(exc)
         except sqlite3.IntegrityError:
             return error_response(409, "changed_during_import", "the registry changed while importing (an "

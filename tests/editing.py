@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 
 from werkzeug.security import generate_password_hash
 
+from registry import editing_db
 from registry import db as storage
 
 PASSWORD = "a long enough test password"
@@ -15,7 +16,7 @@ def add_user(app, username, role, password=PASSWORD, must_change=False):
     db = storage.connect(app.config["DATABASE"])
     storage.migrate(db)
     try:
-        return storage.create_user(db, username, generate_password_hash(password), role, "test",
+        return editing_db.create_user(db, username, generate_password_hash(password), role, "test",
                                    must_change_password=must_change)
     finally:
         db.conn.close()

@@ -10,6 +10,7 @@ from werkzeug.security import generate_password_hash
 from conftest import make_app
 from editing import PASSWORD, add_user, csrf_token, logged_in, login
 from registry import auth
+from registry import editing_db
 from registry import db as storage
 
 # Every editing route and the role it needs (None: public). A new route must be added here on purpose.
@@ -31,7 +32,7 @@ def _sample_args(db):
     storage.migrate(db)
     project = db.execute("SELECT id FROM projects ORDER BY id LIMIT 1").fetchone()[0]
     org = db.execute("SELECT id FROM organisations ORDER BY id LIMIT 1").fetchone()[0]
-    proposal = storage.add_proposal(db, {"title": "A proposal", "area": "asgm"})
+    proposal = editing_db.add_proposal(db, {"title": "A proposal", "area": "asgm"})
     change = db.execute("SELECT max(id) FROM history").fetchone()[0]
     user = db.execute("SELECT min(id) FROM users").fetchone()[0]
     return {"project_id": project, "org_id": org, "proposal_id": proposal, "change_id": change, "user_id": user,
@@ -52,11 +53,11 @@ def _state(db):
 
 def test_no_default_accounts_and_cli_creates_first_admin(app, db):
     storage.migrate(db)
-    assert storage.list_users(db) == []
+    assert editing_db.list_users(db) == []
     result = app.test_cli_runner().invoke(args=["create-user", "Alice", "--role", "admin"])
     assert result.exit_code == 0, result.output
     secret = re.search(r"password[^:]*: (\S+)", result.output).group(1)
-    user = storage.get_user(db, "alice")
+    user = editing_db.get_user(db, "alice")
     assert user["role"] == "admin" and user["password_hash"].startswith("scrypt:")
     assert secret not in user["password_hash"]
     again = app.test_cli_runner().invoke(args=["create-user", "alice"])
@@ -128,7 +129,7 @@ def test_unknown_user_and_wrong_password_get_the_same_answer(app):
 def test_inactive_account_cannot_log_in(app, db):
     uid = add_user(app, "erin", "editor")
     add_user(app, "root", "admin")
-    storage.update_user(db, uid, "root", active=0)
+    editing_db.update_user(db, uid, "root", active=0)
     assert login(app.test_client(), "erin").status_code == 401
 
 
@@ -220,7 +221,7 @@ def test_session_version_ends_old_sessions(app, db):
     editor_a = logged_in(app, "ken", "editor")
     editor_b = app.test_client()
     assert login(editor_b, "ken").status_code == 302
-    ken = storage.get_user(db, "ken")
+    ken = editing_db.get_user(db, "ken")
 
     # a password change ends the other sessions and keeps the current one
     token = csrf_token(editor_a, "/account/password")
@@ -241,7 +242,7 @@ def test_session_version_ends_old_sessions(app, db):
     token = csrf_token(admin, f"/admin/users/{ken['id']}")
     assert admin.post(f"/admin/users/{ken['id']}", data={"csrf_token": token, "role": "admin"}).status_code == 302
     assert editor_a.get("/editor").headers["Location"].startswith("/login")
-    assert storage.get_user(db, "ken")["active"] == 0
+    assert editing_db.get_user(db, "ken")["active"] == 0
 
 
 def test_log_out_everywhere(app):
@@ -277,12 +278,12 @@ def test_admin_creates_users_and_cannot_remove_the_last_admin(app, db):
                                            "username": "<b>x</b>", "role": "editor"})
     assert bad.status_code == 400 and "<b>x</b>" not in bad.get_data(as_text=True)
 
-    root = storage.get_user(db, "root")
+    root = editing_db.get_user(db, "root")
     token = csrf_token(admin, f"/admin/users/{root['id']}")
     last = admin.post(f"/admin/users/{root['id']}", data={"csrf_token": token, "role": "editor", "active": "1"})
     assert last.status_code == 400 and "last active admin" in last.get_data(as_text=True)
-    assert storage.get_user(db, "root")["role"] == "admin"
-    rows, _ = storage.list_history(db, entity="user")
+    assert editing_db.get_user(db, "root")["role"] == "admin"
+    rows, _ = editing_db.list_history(db, entity="user")
     assert {r["entity_id"] for r in rows} >= {"niaj", "root"}
 
 
@@ -381,7 +382,7 @@ def test_editing_pages_are_not_cached(app):
 
 def test_user_admin_page_escapes_and_hashes(app, db):
     add_user(app, "root", "admin")
-    uid = storage.create_user(db, "rob", generate_password_hash("whatever password"), "editor", "root")
+    uid = editing_db.create_user(db, "rob", generate_password_hash("whatever password"), "editor", "root")
     admin = app.test_client()
     login(admin, "root")
     page = admin.get(f"/admin/users/{uid}").get_data(as_text=True)

@@ -9,6 +9,7 @@ from werkzeug.serving import make_server
 
 from conftest import make_app
 from editing import PASSWORD, add_user
+from registry import editing_db
 from registry import db as storage
 
 CHROMIUM = "/usr/bin/chromium"
@@ -119,7 +120,7 @@ def test_propose_a_project_without_an_account(page, site):
     page.click("button:text('Send the proposal')")
     expect(page.locator("h1")).to_have_text("Thank you")
     db = storage.connect(site["app"].config["DATABASE"])
-    assert [p["data"]["title"] for p in storage.list_proposals(db)] == ["Proposed from a browser"]
+    assert [p["data"]["title"] for p in editing_db.list_proposals(db)] == ["Proposed from a browser"]
 
 
 def test_log_out_from_the_menu(page):

@@ -10,8 +10,9 @@ import pytest
 
 from conftest import make_app
 from editing import csrf_token, field, logged_in, post_form, read_form, set_field
+from registry import editing_db
 from registry import db as storage
-from registry import ingest
+from registry import exports
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def admin(app):
 
 
 def history(db, **filters):
-    return storage.list_history(db, **filters)[0]
+    return editing_db.list_history(db, **filters)[0]
 
 
 def state(db):
@@ -85,7 +86,7 @@ def test_create_project_with_every_field(editor, db):
 
     [h] = history(db, entity="project", entity_id="quetzal-mercury-survey")
     assert (h["action"], h["actor"], h["before"], h["version"]) == ("create", "eddie", None, 1)
-    assert h["after"] == storage.project_record(db, "quetzal-mercury-survey")[0]
+    assert h["after"] == editing_db.project_record(db, "quetzal-mercury-survey")[0]
 
     page = editor.get(response.headers["Location"]).get_data(as_text=True)
     assert "Quetzal mercury survey" in page and "Kenya" in page and "Nairobi" in page and "Last updated" in page
@@ -96,18 +97,18 @@ def test_the_edit_form_keeps_every_stored_field(editor, db):
     """Opening and saving any seed project unchanged stores exactly the same record."""
     ids = [r[0] for r in db.execute("SELECT id FROM projects ORDER BY id")]
     for pid in ids[::8]:
-        before, version = storage.project_record(db, pid)
+        before, version = editing_db.project_record(db, pid)
         fields = read_form(editor.get(f"/editor/projects/{pid}/edit").get_data(as_text=True))
         response = post_form(editor, f"/editor/projects/{pid}/edit", fields)
         assert response.status_code == 302, (pid, response.get_data(as_text=True)[-2000:])
-        after, new_version = storage.project_record(db, pid)
+        after, new_version = editing_db.project_record(db, pid)
         assert after == before, pid
         assert new_version == version + 1
 
 
 def test_edit_records_before_and_after_and_the_index_follows(editor, db):
     pid = some_ids(db, "SELECT id FROM projects ORDER BY title DESC")[0]
-    before, version = storage.project_record(db, pid)
+    before, version = editing_db.project_record(db, pid)
     fields = form_of(editor, f"/editor/projects/{pid}/edit", title="Xylophone renamed project")
     assert field(fields, "version") == str(version)
     assert post_form(editor, f"/editor/projects/{pid}/edit", fields).status_code == 302
@@ -165,7 +166,7 @@ def test_a_stale_form_gets_a_conflict_page_instead_of_overwriting(app, editor, d
 def test_delete_needs_admin_and_revert_restores(editor, admin, db):
     pid = some_ids(db, "SELECT id FROM projects p WHERE NOT EXISTS "
                        "(SELECT 1 FROM projects c WHERE c.parent_id = p.id) ORDER BY id")[0]
-    record, _ = storage.project_record(db, pid)
+    record, _ = editing_db.project_record(db, pid)
     assert editor.get(f"/editor/projects/{pid}/delete").status_code == 403
     word = record["title"].split()[0]
     assert pid in found(admin, word)
@@ -178,7 +179,7 @@ def test_delete_needs_admin_and_revert_restores(editor, admin, db):
 
     response = admin.post(f"/editor/history/{h['id']}/revert", data={"csrf_token": csrf_token(admin, "/editor")})
     assert response.status_code == 302
-    assert storage.project_record(db, pid)[0] == record
+    assert editing_db.project_record(db, pid)[0] == record
     latest = history(db, entity="project", entity_id=pid)[0]
     assert (latest["action"], latest["note"], latest["before"]) == ("revert", f"reverts change #{h['id']}", None)
     assert pid in found(admin, word)
@@ -186,7 +187,7 @@ def test_delete_needs_admin_and_revert_restores(editor, admin, db):
 
 def test_revert_an_edit_and_newest_first(editor, db):
     pid = some_ids(db, "SELECT id FROM projects ORDER BY id")[1]
-    original = storage.project_record(db, pid)[0]
+    original = editing_db.project_record(db, pid)[0]
     for title in ("First new title", "Second new title"):
         assert post_form(editor, f"/editor/projects/{pid}/edit",
                          form_of(editor, f"/editor/projects/{pid}/edit", title=title)).status_code == 302
@@ -197,7 +198,7 @@ def test_revert_an_edit_and_newest_first(editor, db):
     assert storage.get_project(db, pid)["title"] == "Second new title"
     for change in (second, first):
         assert editor.post(f"/editor/history/{change['id']}/revert", data={"csrf_token": token}).status_code == 302
-    assert storage.project_record(db, pid)[0] == original
+    assert editing_db.project_record(db, pid)[0] == original
     assert [h["action"] for h in history(db, entity="project", entity_id=pid)] == ["revert", "revert", "edit", "edit"]
 
 
@@ -232,7 +233,7 @@ def test_organisation_create_edit_delete(editor, admin, db):
                      aliases="Zinc Inst.; ZI", type="academia", country="Kenya", website="https://zni.example")
     fields.append(["leads_areas", "waste"])
     assert post_form(editor, "/editor/organisations/new", fields).headers["Location"] == "/organisations/zni"
-    record, version = storage.organisation_record(db, "zni")
+    record, version = editing_db.organisation_record(db, "zni")
     assert record == {"id": "zni", "name": "Zinc Institute", "acronym": "ZNI", "aliases": ["Zinc Inst.", "ZI"],
                       "type": "academia", "country": "KEN", "website": "https://zni.example",
                       "leads_areas": ["waste"]}
@@ -261,7 +262,7 @@ def test_an_organisation_in_use_cannot_be_deleted(admin, db):
 
 def _csv(db, changed_id, new_title):
     p = storage.get_project(db, changed_id)
-    rows = list(ingest.export_rows([dict(p, title=new_title)]))
+    rows = list(exports.export_rows([dict(p, title=new_title)]))
     org = db.execute("SELECT id FROM organisations ORDER BY id LIMIT 1").fetchone()[0]
     new = dict(zip(rows[0], [""] * len(rows[0])), id="web-imported-one", title="Web imported one", area="asgm",
                countries="KEN", locations="Nairobi|-1.28|36.82|site", leads=org)
@@ -366,7 +367,7 @@ def test_propose_then_approve_makes_it_public_and_searchable(app, editor, db):
     page = public.get("/propose").get_data(as_text=True)
     assert 'name="homepage"' in page
     assert "Thank you" in propose(public).get_data(as_text=True)
-    [p] = storage.list_proposals(db)
+    [p] = editing_db.list_proposals(db)
     assert p["data"]["title"] == PROPOSAL["title"] and p["status"] == "pending"
     assert not found(public, "Zanzibarite")
 
@@ -383,7 +384,7 @@ def test_propose_then_approve_makes_it_public_and_searchable(app, editor, db):
     assert project["sources"][0]["quote"] == "Our newsletter, May 2024"
     [h] = history(db, entity="project", entity_id="zanzibarite-mercury-free-pilot")
     assert (h["action"], h["note"]) == ("approve", f"proposal #{p['id']}")
-    decided = storage.get_proposal(db, p["id"])
+    decided = editing_db.get_proposal(db, p["id"])
     assert (decided["status"], decided["decided_by"], decided["project_id"]) == \
         ("approved", "eddie", "zanzibarite-mercury-free-pilot")
     assert found(public, "Zanzibarite") == {"zanzibarite-mercury-free-pilot"}
@@ -396,15 +397,15 @@ def test_propose_then_approve_makes_it_public_and_searchable(app, editor, db):
 
 def test_reject_a_proposal(app, editor, db):
     propose(app.test_client())
-    [p] = storage.list_proposals(db)
+    [p] = editing_db.list_proposals(db)
     token = csrf_token(editor, "/editor/proposals")
     assert editor.post(f"/editor/proposals/{p['id']}/reject", data={"csrf_token": token,
                                                                     "note": "not mercury"}).status_code == 302
-    assert storage.get_proposal(db, p["id"])["status"] == "rejected"
+    assert editing_db.get_proposal(db, p["id"])["status"] == "rejected"
     [h] = history(db, entity="proposal")
     assert (h["action"], h["entity_id"], h["note"]) == ("reject", str(p["id"]), "not mercury")
     assert editor.post(f"/editor/proposals/{p['id']}/reject", data={"csrf_token": token}).status_code == 409
-    assert storage.list_proposals(db) == []
+    assert editing_db.list_proposals(db) == []
 
 
 def test_proposal_validation_errors(app, db):
@@ -421,12 +422,12 @@ def test_honeypot_and_rate_limit(instance, db):
     app = make_app(instance, PROPOSE_LIMIT=3)
     bot = app.test_client()
     assert "Thank you" in propose(bot, homepage="http://spam.example").get_data(as_text=True)
-    assert storage.list_proposals(db) == []                      # the honeypot: accepted, then dropped
+    assert editing_db.list_proposals(db) == []                      # the honeypot: accepted, then dropped
     assert propose(bot).status_code == 200
     assert propose(bot, title="").status_code == 400             # invalid tries count too
     limited = propose(bot)
     assert limited.status_code == 429 and "too many proposals" in limited.get_data(as_text=True)
-    assert len(storage.list_proposals(db)) == 1
+    assert len(editing_db.list_proposals(db)) == 1
     other = app.test_client()
     other.environ_base = {"REMOTE_ADDR": "192.0.2.7"}
     assert propose(other).status_code == 200                      # per client address
@@ -443,7 +444,7 @@ def test_user_text_is_escaped_everywhere(app, editor, db):
     assert post_form(editor, "/editor/projects/new", fields).status_code == 302
     [h] = history(db, entity="project", entity_id="evil")
     propose(app.test_client(), title=evil, who=evil, contact_name=evil)
-    [p] = storage.list_proposals(db)
+    [p] = editing_db.list_proposals(db)
     for url in ("/projects/evil", "/editor/projects/evil/edit", f"/editor/history/{h['id']}",
                 "/editor/proposals", f"/editor/proposals/{p['id']}", "/projects?q=script"):
         page = editor.get(url).get_data(as_text=True)

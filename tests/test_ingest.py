@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from registry import db as storage
-from registry import ingest
+from registry import exports, ingest
 from registry.validate import ValidationError
 
 from conftest import ROOT
@@ -115,11 +115,11 @@ def test_export_csv_round_trips_and_neutralises_formulas(db):
     ingest.import_data(db, (HEADER + 'formula,"=HYPERLINK(""http://x"")",asgm,ongoing,KEN,"Kenya|||country",,,\n').encode(), "csv")
     p = storage.get_project(db, "formula")
     assert p["title"].startswith("=HYPERLINK")
-    text = ingest.export_csv([p])
+    text = exports.export_csv([p])
     assert "'=HYPERLINK" in text
     kenya = storage.get_project(db, "new-kenya-project") or ingest.import_data(db, (HEADER + GOOD_ROWS).encode(), "csv")
     projects = [storage.get_project(db, i) for i in ("new-kenya-project", "new-global-study")]
-    report = ingest.import_data(db, ingest.export_csv(projects).encode(), "csv", dry_run=True)
+    report = ingest.import_data(db, exports.export_csv(projects).encode(), "csv", dry_run=True)
     assert report.unchanged == ["new-kenya-project", "new-global-study"], kenya
 
 
