@@ -544,6 +544,13 @@ def snippets(q, ids):
 # --- the app ---------------------------------------------------------------------------------
 
 def init_app(app):
+    from .errors import error_response
+
+    @app.errorhandler(SearchUnavailable)
+    def _unavailable(exc):   # the ApiError handler's answer, plus when to try again
+        response, status = error_response(exc.status, exc.code, exc.message)
+        return response, status, {"Retry-After": "30"}
+
     if app.config.get("CHECK_INDEX_ON_START"):
         try:
             ensure_index(app, wait=0)

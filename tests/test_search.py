@@ -156,7 +156,7 @@ def test_every_acronym_and_alias_in_the_database_finds_the_organisations_project
     for o in storage.list_organisations(rdb):
         projects = with_org(rdb, o["id"])
         for name in filter(None, [o["acronym"], *o["aliases"]]):
-            if projects:
+            if projects and list(search.ANALYZER(name)):   # (a name made only of stop words is unsearchable)
                 assert projects <= set(api(reader, name)[0]), (o["id"], name)
                 checked += 1
     assert checked
