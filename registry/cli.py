@@ -117,7 +117,10 @@ def stats_command():
 @click.command("reindex")
 def reindex_command():
     """Rebuild the search index from the database (a new generation, swapped in atomically)."""
-    n = search.rebuild(current_app, progress=True)
+    try:
+        n = search.rebuild(current_app, progress=True, wait=60)
+    except search.IndexBusy as exc:
+        _fail([str(exc)], "The index was not rebuilt:")
     click.echo(f"Indexed {n} projects.")
 
 

@@ -237,7 +237,10 @@ def delete(entity, entity_id):
 @requires("admin")
 def rebuild_index():
     try:
-        n = search.rebuild(current_app)
+        n = search.rebuild(current_app, wait=5)
+    except search.IndexBusy as exc:
+        flash(f"Not rebuilt: {exc}.")
+        return redirect(url_for("editor.index"))
     except Exception:
         log.exception("index rebuild failed")
         flash("The index rebuild failed (see the server log). Search keeps using the previous index.")

@@ -150,11 +150,24 @@ def _add(writer, doc):
     writer.add_document(**dict(doc, stamp=doc["stamp"].encode("utf-8")))
 
 
+class IndexBusy(Exception):
+    """Another process is writing the index (a rebuild or an update holds the lock)."""
+
+
 def rebuild(app=None, progress=False, wait=WAIT_REBUILD):
-    """Build a new generation from SQLite and swap it in. Returns the number of projects indexed."""
+    """Build a new generation from SQLite and swap it in. Returns the number of projects indexed.
+    Raises IndexBusy when another writer holds the lock for longer than `wait` seconds."""
     root = _root(app)
-    with _lock(root, wait):
+    lock = _lock(root, wait)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise IndexBusy("the search index is being rebuilt or updated by another process; try again "
+                        "in a few minutes") from None
+    try:
         return _build(app, root, progress)
+    finally:
+        lock.release()
 
 
 def _build(app, root, progress):

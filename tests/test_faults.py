@@ -103,14 +103,17 @@ N_BULK = 2000
 def test_FT1_kill_9_during_import_leaves_all_or_nothing(instance, tmp_path, moment):
     db_path = str(instance / "registry.db")
     path = tmp_path / "big.csv"
-    path.write_bytes(bulk_csv("killed", N_BULK))
+    # Validating a file this size takes seconds, so a kill at 0.8 s lands before the write starts
+    # even on a quiet machine; the other moments are caught by watching the database.
+    path.write_bytes(bulk_csv("killed", 10 * N_BULK if moment == "validating" else N_BULK))
     version = data_version(db_path)
     proc = subprocess.Popen(flask_cmd("import", str(path)), cwd=ROOT, env=env_for(instance),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started, killed_at = time.monotonic(), None
     try:
         while proc.poll() is None and time.monotonic() - started < 120:
-            if moment == "validating" and time.monotonic() - started > 0.8 and not writer_active(db_path):
+            if (moment == "validating" and time.monotonic() - started > 0.8 and not writer_active(db_path)
+                    and data_version(db_path) == version):
                 killed_at = "validating"
             elif moment == "writing" and writer_active(db_path):
                 killed_at = "writing"
