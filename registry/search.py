@@ -212,8 +212,10 @@ def verify(app=None):
         for kind in SCHEMAS:
             with index.open_dir(str(root / name), indexname=kind).searcher() as s:
                 reader = s.reader()
-                ids, stamps = list(reader.column_reader("id")), list(reader.column_reader("stamp"))
-                found = {ids[d]: stamps[d].decode("utf-8") for d in reader.all_doc_ids()}
+                found = {}
+                if reader.doc_count():   # an empty index has no columns to read
+                    ids, stamps = list(reader.column_reader("id")), list(reader.column_reader("stamp"))
+                    found = {ids[d]: stamps[d].decode("utf-8") for d in reader.all_doc_ids()}
                 if found != expected[kind]:
                     return "stale"
                 first = next(iter(KINDS[kind]))
