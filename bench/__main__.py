@@ -54,6 +54,7 @@ def measure_size(results, n, folder, log, *, seed, duration, connections, querie
     doc, row = build_registry(folder, n, seed, log)
     results["build"].append(row)
     tqdm.write(report.table("build", [row]))
+
     def on_registry(workers, measure):
         """A measurement on a registry server of its own (a new process, nothing cached)."""
         def run():

@@ -60,6 +60,7 @@ def search_latency(ours, peer, queries):
     slowest = max(cold, key=lambda r: r["ours_ms"])
     row["ours_slowest"] = f"{slowest['query']} ({slowest['ours_ms']:.0f} ms)"
     row["worker_peak_mb"] = ours.worker_peak_mb()
+    row["server_start_s"] = ours.start_s
     row["per_query"] = [dict(c, repeat_ours_ms=r["ours_ms"], repeat_peer_ms=r["peer_ms"]) for c, r in zip(cold, repeat)]
     return row
 
@@ -95,8 +96,9 @@ def _wrk(base, paths, seconds, connections):
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
                               "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 120)
     result = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
-    return {"tool": "wrk", "req_s": result["requests"] / result["seconds"], "p50_ms": result["p50_ms"],
-            "p95_ms": result["p95_ms"], "requests": result["requests"], "errors": result["errors"]}
+    done = result["requests"]  # requests still running when time is up are not counted
+    return {"tool": "wrk", "req_s": done / result["seconds"], "p50_ms": result["p50_ms"] if done else None,
+            "p95_ms": result["p95_ms"] if done else None, "requests": done, "errors": result["errors"]}
 
 
 def _threaded(base, paths, seconds, connections, max_requests=200_000):
@@ -123,5 +125,6 @@ def _threaded(base, paths, seconds, connections, max_requests=200_000):
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start
-    return {"tool": "python threads", "req_s": len(latencies) / elapsed, "p50_ms": percentile(latencies, 50),
-            "p95_ms": percentile(latencies, 95), "requests": len(latencies), "errors": errors[0]}
+    done = len(latencies)
+    return {"tool": "python threads", "req_s": done / elapsed, "p50_ms": percentile(latencies, 50) if done else None,
+            "p95_ms": percentile(latencies, 95) if done else None, "requests": done, "errors": errors[0]}

@@ -55,21 +55,22 @@ def map_selections(projects, targets):
 def map_page(browser, base, query, loads=3):
     """Load /map?query `loads` times, each in a fresh browser context (nothing cached by the browser).
     Returns the points in the selection's data, the bytes transferred (the HTML page, that data,
-    everything), and seconds from
-    navigation to the first markers or clusters drawn (first load, median of the others) and to every
-    marker added to the map."""
-    first, done, sizes = [], [], {}
+    everything), and seconds from navigation to the data received (the server's share), to the first
+    markers or clusters drawn (first load, median of the others) and to every marker added to the map."""
+    first, done, data, sizes = [], [], [], {}
     for i in range(loads):
         context = browser.new_context()
         page = context.new_page()
-        responses = []
+        responses, received = [], []
         page.on("response", lambda r: responses.append(r))
+        page.on("requestfinished", lambda r: received.append(time.perf_counter()) if "/map/data" in r.url else None)
         start = time.perf_counter()
         page.goto(f"{base}/map?{query}", wait_until="commit")
         page.wait_for_selector(FIRST_DRAWN, state="attached", timeout=120_000)
         first.append(time.perf_counter() - start)
         page.wait_for_selector(ALL_DRAWN, state="attached", timeout=120_000)
         done.append(time.perf_counter() - start)
+        data.append(received[0] - start if received else None)
         if page.query_selector("[data-error='1']"):
             raise RuntimeError(f"/map?{query}: the page says its data could not be loaded")
         if i == 0:
@@ -84,7 +85,8 @@ def map_page(browser, base, query, loads=3):
         context.close()
     return {"html_kb": sizes.get("html", 0) / 1024, "data_kb": sizes.get("data", 0) / 1024,
             "total_kb": sizes["total"] / 1024, "first_s": first[0], "drawn_s": statistics.median(first[1:] or first),
-            "all_drawn_s": statistics.median(done[1:] or done), "drawn_points": sizes.get("points")}
+            "all_drawn_s": statistics.median(done[1:] or done), "drawn_points": sizes.get("points"),
+            "data_s": statistics.median([d for d in data[1:] or data if d is not None] or [float("nan")])}
 
 
 def map_rows(base, selections, loads=3):

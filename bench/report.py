@@ -25,19 +25,22 @@ COLUMNS = {
         ("peer_p50_ms", "peer p50 ms", "{:.0f}"), ("peer_p95_ms", "peer p95 ms", "{:.0f}"),
         ("p50_ratio", "p50 ours/peer", "{:.2f}"), ("p95_ratio", "p95 ours/peer", "{:.2f}"),
         ("ours_repeat_p50_ms", "ours repeat p50 ms", "{:.0f}"), ("peer_repeat_p50_ms", "peer repeat p50 ms", "{:.0f}"),
-        ("worker_peak_mb", "worker peak MB", "{:.0f}"), ("ours_errors", "ours errors", "{}"),
+        ("worker_peak_mb", "worker peak MB", "{:.0f}"), ("server_start_s", "server start s", "{:.1f}"),
+        ("ours_errors", "ours errors", "{}"),
         ("peer_errors", "peer errors", "{}"), ("ours_slowest", "ours slowest query", "{}"),
     ],
     "throughput": [
-        ("records", "records", "{:,}"), ("ours_req_s", "ours req/s", "{:.1f}"), ("ours_p50_ms", "ours p50 ms", "{:.0f}"),
-        ("ours_p95_ms", "ours p95 ms", "{:.0f}"), ("ours_errors", "ours errors", "{}"),
-        ("peer_req_s", "peer req/s", "{:.1f}"), ("peer_p50_ms", "peer p50 ms", "{:.0f}"),
-        ("peer_p95_ms", "peer p95 ms", "{:.0f}"), ("peer_errors", "peer errors", "{}"), ("tool", "client", "{}"),
+        ("records", "records", "{:,}"), ("ours_requests", "ours done", "{:,}"), ("ours_req_s", "ours req/s", "{:.1f}"),
+        ("ours_p50_ms", "ours p50 ms", "{:.0f}"), ("ours_p95_ms", "ours p95 ms", "{:.0f}"),
+        ("ours_errors", "ours errors", "{}"), ("peer_requests", "peer done", "{:,}"), ("peer_req_s", "peer req/s", "{:.1f}"),
+        ("peer_p50_ms", "peer p50 ms", "{:.0f}"), ("peer_p95_ms", "peer p95 ms", "{:.0f}"),
+        ("peer_errors", "peer errors", "{}"), ("tool", "client", "{}"),
     ],
     "map": [
         ("records", "records", "{:,}"), ("target", "target points", "{:,}"), ("selection", "selection", "{}"),
         ("drawn_points", "points drawn", "{:,}"), ("html_kb", "HTML KB", "{:.0f}"), ("data_kb", "data KB", "{:.0f}"),
-        ("total_kb", "transferred KB", "{:.0f}"), ("first_s", "first load s", "{:.2f}"),
+        ("total_kb", "transferred KB", "{:.0f}"), ("data_s", "data received s", "{:.2f}"),
+        ("first_s", "first load s", "{:.2f}"),
         ("drawn_s", "drawn s (median)", "{:.2f}"), ("all_drawn_s", "all markers s", "{:.2f}"),
     ],
     "png": [
@@ -49,7 +52,7 @@ COLUMNS = {
 TITLES = {
     "build": "Build: CLI import, CLI reindex, peer build (sqlite-utils + FTS5)",
     "search": "Search latency: /api/projects with facets vs Datasette, interleaved, gunicorn 1 worker",
-    "throughput": "Throughput: search API under concurrency",
+    "throughput": "Throughput: search API under concurrency (done: requests completed within the time)",
     "map": "Interactive map /map in headless chromium",
     "png": "PNG map /map.png",
 }

@@ -66,6 +66,7 @@ class Server:
     name: str
     base: str
     proc: subprocess.Popen
+    start_s: float = 0.0    # from spawning the process to the first answer
 
     def worker_peak_mb(self):
         """Largest peak RSS (VmHWM) among the server's processes (gunicorn: its workers)."""
@@ -97,8 +98,9 @@ def serve(name, cmd, env, ready_path, log, timeout=180):
     proc = subprocess.Popen(cmd(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     server = Server(name, f"http://127.0.0.1:{port}", proc)
+    start = time.monotonic()
     try:
-        deadline = time.monotonic() + timeout
+        deadline = start + timeout
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with code {proc.returncode}; see {log.name}")
@@ -109,7 +111,8 @@ def serve(name, cmd, env, ready_path, log, timeout=180):
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not answer {ready_path} within {timeout} s; see {log.name}")
-            time.sleep(0.2)
+            time.sleep(0.1)
+        server.start_s = time.monotonic() - start
         yield server
     finally:
         proc.terminate()

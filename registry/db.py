@@ -53,6 +53,7 @@ CREATE INDEX IF NOT EXISTS idx_areas_area ON project_areas(area);
 CREATE INDEX IF NOT EXISTS idx_locations_project ON locations(project_id);
 CREATE INDEX IF NOT EXISTS idx_sources_project ON sources(project_id);
 CREATE INDEX IF NOT EXISTS idx_projects_parent ON projects(parent_id);
+CREATE INDEX IF NOT EXISTS idx_projects_facets ON projects(id, status, kind);   -- see FACET_SQL
 -- editing (registry/auth.py, registry/editor.py): accounts, lockout, rate limits, history, moderation
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, role TEXT NOT NULL,
@@ -340,16 +341,35 @@ def resolve_organisations(db, texts):
 FACETS = ("country", "funder", "area", "status", "kind")
 
 
-def _where(f, skip=None, ids=None):
-    """SQL WHERE clause and parameters for a resolved ProjectQuery `f`; `skip` leaves out one facet."""
+def _id_table(db, ids):
+    """The TEMP table `search_ids` holding `ids` (a search's hits), loaded once per connection and id list:
+    the filter and facet queries of a request share it instead of each parsing a JSON list of ~10k ids."""
+    ids = list(ids)
+    if getattr(db, "_search_ids", None) != ids:
+        _temp_ids(db, "search_ids", "SELECT value FROM json_each(?)", [json.dumps(ids)])
+        db._search_ids = None if db.conn.in_transaction else ids   # (a rollback would empty the table)
+    return "temp.search_ids"
+
+
+def _temp_ids(db, name, select, params):
+    """(Re)fill the TEMP table `name` (one id column, indexed) with the ids `select` returns."""
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id TEXT PRIMARY KEY) WITHOUT ROWID")
+    db.execute(f"DELETE FROM temp.{name}")
+    db.execute(f"INSERT OR IGNORE INTO temp.{name} {select}", params)
+    return f"temp.{name}"
+
+
+def _where(f, skip=None, within=None):
+    """SQL WHERE clause and parameters for a resolved ProjectQuery `f`; `skip` leaves out one facet;
+    `within` names a table of the ids to keep (see _id_table)."""
     clauses, params = [], []
 
     def add(sql, values):
         clauses.append(sql)
         params.append(json.dumps(list(values)))
 
-    if ids is not None:
-        add("p.id IN (SELECT value FROM json_each(?))", ids)
+    if within is not None:
+        clauses.append(f"p.id IN {within}")
     if f.countries and skip != "country":
         add("p.id IN (SELECT project_id FROM project_countries WHERE iso3 IN (SELECT value FROM json_each(?)))",
             f.countries)
@@ -381,31 +401,48 @@ def _where(f, skip=None, ids=None):
 
 def filter_ids(db, f, ids=None, sort="title"):
     """All project ids matching the filters (restricted to `ids` when given), in `sort` order."""
-    where, params = _where(f, ids=ids)
+    where, params = _where(f, within=None if ids is None else _id_table(db, ids))
     order = SORTS.get(sort, SORTS["title"])
     return [r[0] for r in db.execute(f"SELECT p.id FROM projects p{where} ORDER BY {order}", params)]
 
 
-FACET_SQL = {
-    "country": "SELECT c.iso3 AS value, count(*) AS n FROM project_countries c "
-               "WHERE c.project_id IN (SELECT p.id FROM projects p{where}) GROUP BY c.iso3",
-    "funder": "SELECT r.org_id AS value, count(DISTINCT r.project_id) AS n FROM roles r "
-              "WHERE r.role = 'funder' AND r.project_id IN (SELECT p.id FROM projects p{where}) GROUP BY r.org_id",
-    "area": "SELECT a.area AS value, count(*) AS n FROM project_areas a "
-            "WHERE a.project_id IN (SELECT p.id FROM projects p{where}) GROUP BY a.area",
-    "status": "SELECT p.status AS value, count(*) AS n FROM projects p{where} GROUP BY p.status",
-    "kind": "SELECT p.kind AS value, count(*) AS n FROM projects p{where} GROUP BY p.kind",
+FACET_SQL = {   # {scope}: a table (or subquery) of the project ids counted
+    "country": "SELECT iso3, count(*) FROM project_countries WHERE project_id IN {scope} GROUP BY iso3",
+    "funder": "SELECT org_id, count(DISTINCT project_id) FROM roles "
+              "WHERE role = 'funder' AND project_id IN {scope} GROUP BY org_id",
+    "area": "SELECT area, count(*) FROM project_areas WHERE project_id IN {scope} GROUP BY area",
+    # status and kind sit after the long description: joined (not IN), SQLite reads them from the small
+    # idx_projects_facets (3 ms for 10k hits instead of 10); {join} is empty when every project counts
+    "status": "SELECT p.status, count(*) FROM projects p{join} GROUP BY p.status",
+    "kind": "SELECT p.kind, count(*) FROM projects p{join} GROUP BY p.kind",
 }
+FACET_FILTERS = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses", "kind": "kinds"}
 
 
 def facet_counts(db, f, ids=None):
-    """Counts per facet value; each facet reflects every other active filter (not its own)."""
+    """Counts per facet value; each facet reflects every other active filter (not its own).
+
+    The facets whose own filter is off share one set of projects (every filter applied), computed once
+    into a TEMP table; a facet whose filter is on gets its own set (the other filters)."""
+    within = None if ids is None else _id_table(db, ids)
+    own = [name for name in FACETS if getattr(f, FACET_FILTERS[name])]
+    groups = [(None, [name for name in FACETS if name not in own])] + [(name, [name]) for name in own]
     out = {}
-    for name in FACETS:
-        where, params = _where(f, skip=name, ids=ids)
-        rows = db.execute(FACET_SQL[name].format(where=where), params).fetchall()
-        out[name] = sorted(((v, n) for v, n in rows), key=lambda x: (-x[1], str(x[0])))
-    return out
+    for skip, names in groups:
+        if not names:
+            continue
+        where, params = _where(f, skip=skip)
+        if where:   # some other filter is on: the projects passing them (and the search), once
+            scope = _temp_ids(db, "facet_ids", "SELECT p.id FROM projects p" + where
+                              + ("" if within is None else f" AND p.id IN {within}"), params)
+        else:
+            scope = within
+        for name in names:
+            sql = FACET_SQL[name].format(scope=scope or "(SELECT id FROM projects)",
+                                         join=f" JOIN {scope} s ON s.id = p.id" if scope else "")
+            rows = db.execute(sql).fetchall()
+            out[name] = sorted(((v, n) for v, n in rows), key=lambda x: (-x[1], str(x[0])))
+    return {name: out[name] for name in FACETS}
 
 
 def org_labels(db, ids):
@@ -433,7 +470,7 @@ def list_organisations(db, ids=None, org_type=None, country=None):
 
 def country_project_counts(db, f=None, ids=None):
     from .query import ProjectQuery
-    where, params = _where(f or ProjectQuery(), ids=ids)
+    where, params = _where(f or ProjectQuery(), within=None if ids is None else _id_table(db, ids))
     return dict(db.execute(
         f"SELECT c.iso3, count(*) FROM project_countries c WHERE c.project_id IN (SELECT p.id FROM projects p{where}) "
         "GROUP BY c.iso3", params).fetchall())

@@ -38,12 +38,13 @@ def find_projects(db, query, with_page=True, with_facets=True):
     hits = None
     if query.q:
         hits = search.search_projects(query.q)
-        ids = storage.filter_ids(db, query, ids=hits.ids) if query.has_filters else list(hits.ids)
-        if query.effective_sort == "relevance":
+        if query.effective_sort != "relevance":
+            ids = storage.filter_ids(db, query, ids=hits.ids, sort=query.effective_sort)
+        elif query.has_filters:
             rank = {pid: i for i, pid in enumerate(hits.ids)}
-            ids.sort(key=lambda pid: rank.get(pid, 0))
+            ids = sorted(storage.filter_ids(db, query, ids=hits.ids), key=rank.__getitem__)
         else:
-            ids = storage.filter_ids(db, query, ids=ids, sort=query.effective_sort)
+            ids = list(hits.ids)   # already best first
     else:
         ids = storage.filter_ids(db, query, sort=query.effective_sort)
     facets = label_facets(db, query, storage.facet_counts(db, query, ids=hits.ids if hits else None)) \

@@ -3,6 +3,7 @@ synonyms it mentions. Pure functions over the rows storage.index_documents / lis
 registry/search.py turns them into Whoosh documents (fields: see PROJECT_FIELDS / ORG_FIELDS there).
 """
 import csv
+import itertools
 import re
 from functools import lru_cache
 
@@ -55,29 +56,40 @@ SYNONYMS = (
 )
 
 
+WORD = re.compile(r"\w+")
+END = ""   # trie key marking the end of a form (never a word: words are not empty)
+
+
 class Synonyms:
     """Finds the synonym groups a text mentions and returns their other names to index with it."""
 
     def __init__(self, groups):
-        self.texts, self.first = [], {}
+        # a word trie of every form: {word: {next word: {...}, END: [groups ending here]}}; walking it
+        # from each word of a text costs one dict lookup per word (many names start with "national")
+        self.texts, self.trie = [], {}
         for group in groups:
             group = [g for g in dict.fromkeys(group) if g and fold(g)]
             if len(group) < 2:
                 continue
             for form in group:
                 acronym = form.isupper() and re.fullmatch(r"\w+", form)
-                key = (form,) if acronym else tuple(fold(form).split())
-                self.first.setdefault(key[0], []).append((key, len(self.texts)))
+                node = self.trie
+                for word in [form] if acronym else fold(form).split():
+                    node = node.setdefault(word, {})
+                node.setdefault(END, []).append(len(self.texts))
             self.texts.append(" ; ".join(group))
 
     def expand(self, text):
         """The names of every group the text mentions (acronyms as written, other forms folded)."""
-        found = set()
-        for words in (fold(text).split(), re.findall(r"\w+", text)):
-            for i, word in enumerate(words):
-                for key, n in self.first.get(word, ()):
-                    if tuple(words[i:i + len(key)]) == key:
-                        found.add(n)
+        found, trie = set(), self.trie
+        for words in (fold(text).split(), WORD.findall(text)):
+            for i in [i for i, word in enumerate(words) if word in trie]:
+                node = trie
+                for word in itertools.islice(words, i, None):
+                    node = node.get(word)
+                    if node is None:
+                        break
+                    found.update(node.get(END, ()))
         return "\n".join(self.texts[n] for n in sorted(found))
 
 

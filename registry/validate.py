@@ -295,8 +295,17 @@ def check_references(projects, organisations, known_projects=(), known_orgs=(), 
     return errors
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def _without_marks(match):
+    return "".join(ch for ch in match.group() if not unicodedata.combining(ch))
+
+
 def fold(text):
     """Lower-case, accent-free, punctuation-free form of a name, for lookups."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+    # NFKD splits accents off as combining marks, dropped here; only non-ASCII runs are looked at (the
+    # search index folds whole documents: testing every character was most of the time)
+    text = _NON_ASCII.sub(_without_marks, unicodedata.normalize("NFKD", text or ""))
+    return _NOT_ALNUM.sub(" ", text.lower()).strip()
