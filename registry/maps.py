@@ -14,6 +14,8 @@ import base64
 import gzip
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 import folium
@@ -205,13 +207,42 @@ def data():
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
-    results = find_projects(db, query, with_page=False, with_facets=False)
-    body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids), ensure_ascii=False,
-                               separators=(",", ":")).encode("utf-8")
-    if "gzip" in request.accept_encodings and len(body) > 1400:
-        body = gzip.compress(body, 6)
+    gz = "gzip" in request.accept_encodings
+    key = (current_app.config["DATABASE"], etag, gz)
+    body = _DATA_CACHE.get(key)
+    if body is None:
+        results = find_projects(db, query, with_page=False, with_facets=False)
+        body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids), ensure_ascii=False,
+                                   separators=(",", ":")).encode("utf-8")
+        if gz and len(body) > 1400:
+            body = gzip.compress(body, 6)
+        _DATA_CACHE.put(key, body)
+    if body[:2] == b"\x1f\x8b":
         headers["Content-Encoding"] = "gzip"
     return Response(body, mimetype="application/json", headers=headers)
+
+
+class _Recent:
+    """The last few data responses of this process, by (selection and data version, gzip): the map of
+    a popular selection (the whole registry, a country) is then served without recomputing it."""
+
+    def __init__(self, size=32):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+            return self.items.get(key)
+
+    def put(self, key, value):
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+_DATA_CACHE = _Recent()
 
 
 @bp.route("/map/countries.geojson")
