@@ -9,7 +9,7 @@ On disk (INDEX_DIR):
 A rebuild writes a new generation next to the current one and swaps the pointer, so searches never see
 a half-built index; the previous generation stays for searchers that still have it open, older ones go.
 Updates after an edit (`update_projects`) change the current generation in place (Whoosh commits are
-atomic for readers); a large import builds a new generation instead, which is faster.
+atomic for readers).
 
 Freshness: every indexed document stores the `version:updated_at` stamp of its row. `verify` compares
 those stamps with the database; start-up (CHECK_INDEX_ON_START), `flask setup` and `flask reindex`
@@ -48,6 +48,7 @@ from tqdm import tqdm
 from whoosh import collectors, fields, highlight, index, qparser, query
 from whoosh.analysis import (CharsetFilter, CompositeAnalyzer, LowercaseFilter, RegexTokenizer, StemFilter,
                              StopFilter, Token)
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.lang.porter2 import stem
 from whoosh.support.charset import accent_map
 
@@ -66,20 +67,20 @@ KINDS = {"projects": PROJECT_FIELDS, "organisations": ORG_FIELDS}
 WAIT_REBUILD = 1800    # seconds a rebuild waits for another writer
 WAIT_UPDATE = 60       # seconds an update after an edit waits; then the index stays stale until verified
 MIN_PREFIX = 3
-# Whoosh sorts the postings of a build or update in memory up to POOL_MB (about 200 bytes each: 10,000
-# projects fit in 1 GB); beyond, it pickles sorted runs to disk and merges them, which took a third of a
-# 10,000-project build. (Two processes, procs=2, gained nothing on a busy 2-core machine, and searches
-# for typos got up to 40% slower on the two segments they leave.)
+# Whoosh sorts the postings of a build or an update in memory up to POOL_MB (about 200 bytes a posting:
+# 10,000 bench projects take about 600 MB); beyond, it pickles sorted runs to disk and merges them, which
+# was a third of a 10,000-project build. Measured and left out (docs/benchmarks.md): two processes
+# (procs=2) gained nothing on a busy 2-core machine and leave two segments, on which typo searches were
+# up to 40% slower; rebuilding instead of updating after a large import was never faster.
 POOL_MB = 1024
-LARGE = 2000   # an update of this many projects, and of at least half the index, builds a new generation
 
 TOKENS = r"\w+(\.?\w+)*"   # whoosh-reloaded's default also keeps '*' inside words
 
 
 class _Analyzer(CompositeAnalyzer):
     """RegexTokenizer | LowercaseFilter | CharsetFilter [| StopFilter | StemFilter], run as one loop with a
-    memo of stems instead of a chain of five generators: the same tokens (tests/test_search.py compares
-    them with the chain) in less than half the time. Analysis was a third of the indexing time."""
+    memo of stems instead of a chain of five generators: the same tokens (tests/test_search_speed.py
+    compares them with the chain) in less than half the time. Analysis was a quarter of indexing."""
 
     STEMS = {}   # word -> stem, shared (stemming is a pure function); cleared when it grows large
 
@@ -234,7 +235,7 @@ def _build(app, root, progress):
             "organisations": (organisation_document(o, synonyms) for o in orgs)}
     with tqdm(total=len(projects) + len(orgs), desc="Indexing", unit="doc", disable=not progress) as bar:
         for kind, schema in SCHEMAS.items():
-            writer = index.create_in(str(tmp), schema, indexname=kind).writer(limitmb=POOL_MB)
+            writer = index.create_in(str(tmp), schema, indexname=kind).writer(limitmb=POOL_MB, codec=_codec())
             try:
                 for doc in docs[kind]:
                     _add(writer, doc)
@@ -253,6 +254,15 @@ def _build(app, root, progress):
             shutil.rmtree(old, ignore_errors=True)
     log.info("search index generation %s: %d projects, %d organisations", name, len(projects), len(orgs))
     return len(projects)
+
+
+def _codec():
+    """Whoosh's codec without the minimum and maximum field lengths of each block of postings: they only
+    tighten the bounds that top-N searches use to skip blocks (we score every match, and the bounds stay
+    valid), and computing them read a length back for every posting: 15% of a build."""
+    codec = W3Codec()
+    codec.length_stats = False
+    return codec
 
 
 def verify(app=None):
@@ -310,9 +320,6 @@ def update_projects(ids, app=None, organisations=(), wait=WAIT_UPDATE):
                 _build(app, root, progress=False)
                 return
             projects, orgs, project_ids = _read_db(app, ids, organisations)
-            if len(project_ids) >= LARGE and 2 * len(project_ids) >= _doc_count(root / name):
-                _build(app, root, progress=False)   # a large import: a fresh generation (one segment, no
-                return                              # deleted documents) costs about the same
             synonyms = synonyms_for(orgs)
             org_ids = set(organisations)
             _replace(root / name, "projects", project_ids, [project_document(p, synonyms) for p in projects])
@@ -327,14 +334,11 @@ def update_organisations(ids, app=None, wait=WAIT_UPDATE):
     update_projects((), app, organisations=ids, wait=wait)
 
 
-def _doc_count(path):
-    return index.open_dir(str(path), indexname="projects").doc_count()
-
-
 def _replace(path, kind, ids, docs):
     if not ids:
         return
-    writer = index.open_dir(str(path), indexname=kind).writer(timeout=WAIT_UPDATE, limitmb=POOL_MB)
+    writer = index.open_dir(str(path), indexname=kind).writer(timeout=WAIT_UPDATE, limitmb=POOL_MB,
+                                                              codec=_codec())
     try:
         for i in ids:
             writer.delete_by_term("id", i)

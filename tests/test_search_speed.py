@@ -1,7 +1,6 @@
 """The speed-ups of search and indexing change nothing users see (docs/benchmarks.md, "Bottlenecks fixed"):
 the one-loop analyzer gives Whoosh's tokens, fold and the synonym trie give the plain algorithms' answers,
-facet counts equal one SQL query per facet, and a large update builds a new generation that is up to
-date. Real seed, real SQLite file, real Whoosh index."""
+and facet counts equal one SQL query per facet. Real seed, real SQLite file, real Whoosh index."""
 import json
 import random
 import re
@@ -173,21 +172,3 @@ def test_the_search_ids_table_follows_each_list_and_survives_a_rollback(db):
         assert set(storage.filter_ids(readonly, f, ids=second)) == set(second)
     finally:
         readonly.conn.close()
-
-
-# --- large updates rebuild ------------------------------------------------------------------
-
-def test_a_large_update_builds_a_new_generation(app, db, monkeypatch):
-    root = search._root(app)
-    first = search._current(root)
-    ids = [r[0] for r in db.execute("SELECT id FROM projects")]
-    monkeypatch.setattr(search, "LARGE", len(ids) // 2)
-    search.update_projects(ids[:len(ids) // 4], app)          # a quarter of the index: updated in place
-    assert search._current(root) == first
-    with storage.transaction(db):
-        db.execute("UPDATE projects SET title = 'Numbat survey', version = version + 1 WHERE id = ?", [ids[0]])
-    search.update_projects(ids[:len(ids) // 2 + 1], app)      # half of it: a new generation
-    assert search._current(root) != first
-    assert search.verify(app) is None
-    with app.test_request_context():
-        assert search.search_projects("numbat").ids == [ids[0]]
