@@ -2,6 +2,7 @@
 into a real SQLite file, then copied for each test (so tests can write without affecting others)."""
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,26 @@ def db(app):
     conn = storage.connect(app.config["DATABASE"])
     yield conn
     conn.conn.close()
+
+
+# --- browser tests: Debian's chromium driven by Playwright, the app on a real local server -----------
+
+CHROMIUM = "/usr/bin/chromium"   # installed by `make test` (apt-get); never `playwright install`
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def serve(app):
+    """Serve `app` on 127.0.0.1 on a free port in a thread; returns (server, base URL)."""
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

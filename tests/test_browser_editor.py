@@ -1,19 +1,14 @@
 """The editing forms in a real browser (Debian chromium through Playwright) against the real app served
 on 127.0.0.1, on a private copy of the seeded instance."""
 import shutil
-import threading
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
-from conftest import make_app
+from conftest import make_app, serve
 from editing import PASSWORD, add_user
 from registry import editing_db
 from registry import db as storage
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture(scope="module")
@@ -22,18 +17,9 @@ def site(seeded_instance, tmp_path_factory):
     shutil.copytree(seeded_instance, folder)
     app = make_app(folder, UPLOAD_DIR=str(folder / "uploads"))
     add_user(app, "writer", "editor")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"base": f"http://127.0.0.1:{server.server_port}", "app": app}
+    server, base = serve(app)
+    yield {"base": base, "app": app}
     server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -3,28 +3,17 @@
 whose title, funder and places are script injections)."""
 import re
 import shutil
-import threading
 
 import pytest
-from playwright.sync_api import sync_playwright
-from werkzeug.serving import make_server
 
-from conftest import make_app
+from conftest import make_app, serve
 from map_samples import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples
 from registry import db as storage
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 READY = ".folium-map[data-ready]"
 # true once every marker of the first map on the page is in its cluster group
 ALL_DRAWN = "() => { const c = window.registryMaps && registryMaps[0]; " \
             "return !!(c && c.cluster && c.cluster.getLayers().length === c.markers.length); }"
-
-
-def serve(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +25,6 @@ def site(seeded_instance, tmp_path_factory):
     server, base = serve(app)
     yield {"base": base, "app": app, "folder": folder}
     server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
