@@ -79,7 +79,7 @@ TOKENS = r"\w+(\.?\w+)*"   # whoosh-reloaded's default also keeps '*' inside wor
 
 class _Analyzer(CompositeAnalyzer):
     """RegexTokenizer | LowercaseFilter | CharsetFilter [| StopFilter | StemFilter], run as one loop with a
-    memo of stems instead of a chain of five generators: the same tokens (tests/test_search_speed.py
+    memo of stems instead of a chain of five generators: the same tokens (tests/test_search_equivalence.py
     compares them with the chain) in less than half the time. Analysis was a quarter of indexing."""
 
     STEMS = {}   # word -> stem, shared (stemming is a pure function); cleared when it grows large
