@@ -67,12 +67,13 @@ KINDS = {"projects": PROJECT_FIELDS, "organisations": ORG_FIELDS}
 WAIT_REBUILD = 1800    # seconds a rebuild waits for another writer
 WAIT_UPDATE = 60       # seconds an update after an edit waits; then the index stays stale until verified
 MIN_PREFIX = 3
-# Whoosh sorts the postings of a build or an update in memory up to POOL_MB (about 200 bytes a posting:
-# 10,000 bench projects take about 600 MB); beyond, it pickles sorted runs to disk and merges them, which
-# was a third of a 10,000-project build. Measured and left out (docs/benchmarks.md): two processes
-# (procs=2) gained nothing on a busy 2-core machine and leave two segments, on which typo searches were
-# up to 40% slower; rebuilding instead of updating after a large import was never faster.
+# Whoosh sorts the postings of a build or an update in memory up to `limitmb` MB; beyond, it pickles
+# every posting to disk in sorted runs and merges them back: a third of a 10,000-project build. So a
+# build sorts in memory when it fits in POOL_MB (see _pool_mb). Measured and left out (docs/benchmarks.md):
+# two processes (procs=2) gained nothing on a busy 2-core machine and leave two segments, on which typo
+# searches were up to 40% slower; rebuilding instead of updating after a large import was never faster.
 POOL_MB = 1024
+PROJECT_KB = 64   # pool memory a project document needs (a bench project: ~330 postings of ~190 bytes)
 
 TOKENS = r"\w+(\.?\w+)*"   # whoosh-reloaded's default also keeps '*' inside words
 
@@ -235,7 +236,8 @@ def _build(app, root, progress):
             "organisations": (organisation_document(o, synonyms) for o in orgs)}
     with tqdm(total=len(projects) + len(orgs), desc="Indexing", unit="doc", disable=not progress) as bar:
         for kind, schema in SCHEMAS.items():
-            writer = index.create_in(str(tmp), schema, indexname=kind).writer(limitmb=POOL_MB, codec=_codec())
+            writer = index.create_in(str(tmp), schema, indexname=kind).writer(
+                limitmb=_pool_mb(len(projects if kind == "projects" else orgs)), codec=_codec())
             try:
                 for doc in docs[kind]:
                     _add(writer, doc)
@@ -254,6 +256,13 @@ def _build(app, root, progress):
             shutil.rmtree(old, ignore_errors=True)
     log.info("search index generation %s: %d projects, %d organisations", name, len(projects), len(orgs))
     return len(projects)
+
+
+def _pool_mb(documents):
+    """The memory cap (MB) for sorting the postings of this many documents: POOL_MB when they should fit
+    in it, else 256: once postings spill, all of them do, and a 100k build took as long with 256 as with
+    1024, in half the memory."""
+    return POOL_MB if documents * PROJECT_KB <= POOL_MB * 1024 else 256
 
 
 def _codec():
@@ -337,8 +346,8 @@ def update_organisations(ids, app=None, wait=WAIT_UPDATE):
 def _replace(path, kind, ids, docs):
     if not ids:
         return
-    writer = index.open_dir(str(path), indexname=kind).writer(timeout=WAIT_UPDATE, limitmb=POOL_MB,
-                                                              codec=_codec())
+    writer = index.open_dir(str(path), indexname=kind).writer(timeout=WAIT_UPDATE, codec=_codec(),
+                                                              limitmb=_pool_mb(len(docs)))
     try:
         for i in ids:
             writer.delete_by_term("id", i)
