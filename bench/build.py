@@ -6,9 +6,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from registry import db as storage
-from registry import geo
-
+from registry.store import db as storage
+from registry.core import geo
 from .generate import generate, write_chunks
 from .servers import progress, registry_env, run_cli
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from registry import geo
-from registry.validate import AREAS, KINDS, ORG_TYPES, STATUSES, clean_organisation
+from registry.core import geo
+from registry.core.validate import AREAS, KINDS, ORG_TYPES, STATUSES, clean_organisation
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "geodata" / "report" / "gmp-activities-2020-2022.txt"

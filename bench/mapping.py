@@ -8,7 +8,7 @@ from itertools import product
 from urllib.parse import urlencode
 
 
-from registry.validate import AREAS, KINDS, STATUSES
+from registry.core.validate import AREAS, KINDS, STATUSES
 
 from .servers import get, progress
 

@@ -1,18 +1,24 @@
 """Command line: a thin edge over the library. Errors become messages that say how to fix them.
 
     flask --app registry init-db | load-seed | setup | import FILE [--dry-run] | export | stats | reindex
+    flask --app registry backup [DEST] [--keep N] | restore FILE [--yes]
 """
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 from flask import current_app
 
-from . import db as storage
-from . import exports, ingest, search
-from .validate import ValidationError
+from .store import backup
+from .store import db as storage
+from .exchange import exports
+from .exchange import ingest
+from .search import index as search
+from .core.validate import ValidationError
+from .web.context import index_settings
 
 
 def _db():
@@ -48,7 +54,7 @@ def load_seed_command(seed_dir):
     except ValidationError as exc:
         _fail(exc.errors, "The seed is not valid; nothing was stored. Fix these entries in geodata/seed/:")
     click.echo(f"Loaded {len(report.added)} projects and {len(report.organisations)} organisations.")
-    search.rebuild(current_app, progress=True)
+    search.rebuild(index_settings(), progress=True)
 
 
 @click.command("setup")
@@ -59,7 +65,7 @@ def setup_command():
         click.echo("Empty database: loading the seed data...")
         report = ingest.load_seed(db, current_app.config["SEED_DIR"], current_app.config["REPORT_PATH"])
         click.echo(f"Loaded {len(report.added)} projects and {len(report.organisations)} organisations.")
-    search.ensure_index(current_app, progress=True)
+    search.ensure_index(index_settings(), progress=True)
     click.echo("Registry ready.")
 
 
@@ -87,7 +93,8 @@ def import_command(file, fmt, dry_run):
     click.echo(f"{verb} {len(report.added)}, {'would change' if dry_run else 'changed'} {len(report.changed)}, "
                f"unchanged {len(report.unchanged)} projects; {len(report.organisations)} organisations.")
     if not dry_run:
-        search.update_projects(report.added + report.changed, app=current_app, organisations=report.organisations)
+        search.update_projects(index_settings(), report.added + report.changed,
+                              organisations=report.organisations)
 
 
 @click.command("export")
@@ -118,15 +125,63 @@ def stats_command():
 def reindex_command():
     """Rebuild the search index from the database (a new generation, swapped in atomically)."""
     try:
-        n = search.rebuild(current_app, progress=True, wait=60)
+        n = search.rebuild(index_settings(), progress=True, wait=60)
     except search.IndexBusy as exc:
         _fail([str(exc)], "The index was not rebuilt:")
     click.echo(f"Indexed {n} projects.")
 
 
+def _backup_dir():
+    return current_app.config.get("BACKUP_DIR") or os.path.join(current_app.instance_path, "backups")
+
+
+@click.command("backup")
+@click.argument("destination", required=False, type=click.Path())
+@click.option("--keep", type=int, default=0, show_default=True,
+              help="Afterwards keep only the newest N backups in the folder (0 keeps all).")
+def backup_command(destination, keep):
+    """Back up the database while the registry keeps serving (to DESTINATION: a .db file or a folder;
+    default: instance/backups or REGISTRY_BACKUP_DIR)."""
+    db_path = current_app.config["DATABASE"]
+    if not Path(db_path).is_file():
+        raise click.ClickException(f"there is no database at {db_path}; run `flask --app registry setup` first")
+    if destination and destination.endswith(".db"):
+        dest = Path(destination)
+    else:
+        dest = backup.default_name(destination or _backup_dir())
+    try:
+        backup.backup_database(db_path, dest)
+        info = backup.verify(dest)
+    except (backup.BackupError, sqlite3.Error, OSError) as exc:
+        raise click.ClickException(f"backup failed, no backup was written: {exc}") from None
+    click.echo(f"Backed up {info['projects']} projects and {info['organisations']} organisations "
+               f"(data version {info['data_version']}) to {dest}")
+    for path in backup.prune(dest.parent, keep):
+        click.echo(f"Removed old backup {path}")
+
+
+@click.command("restore")
+@click.argument("backup_file", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_command(backup_file, yes):
+    """Replace the registry's data with BACKUP_FILE (verified first), then rebuild the search index."""
+    try:
+        info = backup.verify(backup_file)
+    except backup.BackupError as exc:
+        raise click.ClickException(f"{exc}; nothing was changed") from None
+    if not yes:
+        click.confirm(f"Replace the registry's data with {backup_file} ({info['projects']} projects, "
+                      f"{info['organisations']} organisations)?", abort=True)
+    try:
+        backup.restore_database(backup_file, current_app.config["DATABASE"])
+    except (backup.BackupError, storage.StorageError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored {info['projects']} projects and {info['organisations']} organisations; rebuilding the index...")
+    search.rebuild(index_settings(), progress=True)
+    click.echo("Restore complete.")
+
+
 def init_app(app):
     for command in (init_db_command, load_seed_command, setup_command, import_command, export_command,
-                    stats_command, reindex_command):
+                    stats_command, reindex_command, backup_command, restore_command):
         app.cli.add_command(command)
-    from . import backup
-    backup.init_app(app)

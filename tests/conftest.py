@@ -9,10 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-from registry import create_app  # noqa: E402
-from registry import db as storage  # noqa: E402
-from registry import ingest  # noqa: E402
+  # noqa: E402
+from registry import create_app
+from registry.store import db as storage  # noqa: E402
+from registry.exchange import ingest  # noqa: E402
+from registry.web.context import index_settings
 
 SEED_DIR = ROOT / "geodata" / "seed"
 REPORT = ROOT / "geodata" / "report" / "gmp-activities-2020-2022.txt"
@@ -27,8 +28,8 @@ def seeded_instance(tmp_path_factory):
     db = storage.connect(app.config["DATABASE"])
     ingest.load_seed(db, SEED_DIR, REPORT)
     db.conn.close()
-    from registry import search
-    search.rebuild(app)
+    from registry.search import index as search
+    search.rebuild(index_settings(app))
     return folder
 
 

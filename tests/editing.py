@@ -5,9 +5,8 @@ from html.parser import HTMLParser
 
 from werkzeug.security import generate_password_hash
 
-from registry import editing_db
-from registry import db as storage
-
+from registry.store import editing as editing_db
+from registry.store import db as storage
 PASSWORD = "a long enough test password"
 TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 

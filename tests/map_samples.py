@@ -2,9 +2,10 @@
 a project with one exact site, and a project whose title, organisation and places are script injections."""
 import json
 
-from registry import db as storage
-from registry import ingest, search
-
+from registry.store import db as storage
+from registry.exchange import ingest
+from registry.search import index as search
+from registry.web.context import index_settings
 XSS_TITLE = "<img src=x onerror=window.PWNED=1> ${window.PWNED=1} </script><script>window.PWNED=1</script>"
 XSS_ORG = "</script><img src=x onerror=window.PWNED=1>${window.PWNED=1}"
 XSS_PLACE = "<svg onload=window.PWNED=1>${window.PWNED=1}"
@@ -40,5 +41,5 @@ def import_samples(app):
     finally:
         db.conn.close()
     with app.app_context():
-        search.update_projects(report.added + report.changed, app, organisations=report.organisations)
+        search.update_projects(index_settings(app), report.added + report.changed, organisations=report.organisations)
     return report

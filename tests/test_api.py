@@ -1,9 +1,7 @@
 """The JSON API: one envelope, one error shape."""
 import pytest
 
-from registry import db as storage
-
-
+from registry.store import db as storage
 def test_project_list_envelope(client, db):
     r = client.get("/api/projects?per_page=5&page=2")
     body = r.get_json()

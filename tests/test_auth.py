@@ -9,11 +9,9 @@ from werkzeug.security import generate_password_hash
 
 from conftest import make_app
 from editing import PASSWORD, add_user, csrf_token, logged_in, login
-from registry import auth
-from registry import editing_db
-from registry import db as storage
-
-# Every editing route and the role it needs (None: public). A new route must be added here on purpose.
+from registry.editing import auth
+from registry.store import editing as editing_db
+from registry.store import db as storage  # Every editing route and the role it needs (None: public). A new route must be added here on purpose.
 EXPECTED = {
     "auth.login": None, "auth.logout": None, "editor.propose": None,
     "auth.account": "editor", "auth.password": "editor", "auth.end_sessions": "editor",

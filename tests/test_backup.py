@@ -6,10 +6,12 @@ import threading
 
 import pytest
 
-from registry import backup, search
-from registry import db as storage
-from registry import ingest
+from registry.store import backup
 
+from registry.search import index as search
+from registry.store import db as storage
+from registry.exchange import ingest
+from registry.web.context import index_settings
 from conftest import make_app
 
 pytestmark = pytest.mark.timeout(180)
@@ -93,7 +95,7 @@ def test_restore_brings_back_the_data_and_the_same_search_results(instance, tmp_
     db_path = str(instance / "registry.db")
     conn = storage.connect(db_path)
     ingest.import_data(conn, batch_csv(1), "csv")
-    search.rebuild(app)
+    search.rebuild(index_settings(app))
     expected_results, expected_rows = results(client), table_dump(db_path)
 
     result = invoke(app, "backup", str(tmp_path / "backups"))
@@ -107,14 +109,14 @@ def test_restore_brings_back_the_data_and_the_same_search_results(instance, tmp_
         conn.execute("DELETE FROM projects WHERE id = 'bk-1-4'")
     version_before_restore = storage.data_version(conn)
     conn.conn.close()
-    search.rebuild(app)
+    search.rebuild(index_settings(app))
     assert results(client) != expected_results
 
     result = invoke(app, "restore", str(copy), "--yes")
     assert result.exit_code == 0, result.output
     assert table_dump(db_path) == expected_rows
     assert backup.verify(db_path)["data_version"] > version_before_restore   # caches cannot serve old pages
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None
     assert results(client) == expected_results
     assert results(make_app(instance, CHECK_INDEX_ON_START=True).test_client()) == expected_results
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry import db as storage
-from registry import ingest
-from registry.validate import ValidationError
+from registry.store import db as storage
+from registry.exchange import ingest
+from registry.core.validate import ValidationError
 
 from conftest import make_app
 

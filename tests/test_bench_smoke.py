@@ -10,8 +10,7 @@ from bench import report
 from bench.__main__ import run
 from bench.generate import generate
 from bench.queries import QUERIES, WARMUP
-from registry import ingest
-
+from registry.exchange import ingest
 N = 50
 SMOKE_QUERIES = ["q=mercury", "q=%22Minamata+Convention%22", "q=miners&country=KEN&area=asgm",
                  "q=mercury+emissions&year_from=2018", "q=artisnal+gold", "funder=usdos&area=asgm"]

@@ -7,10 +7,8 @@ from playwright.sync_api import expect
 
 from conftest import make_app, serve
 from editing import PASSWORD, add_user
-from registry import editing_db
-from registry import db as storage
-
-
+from registry.store import editing as editing_db
+from registry.store import db as storage
 @pytest.fixture(scope="module")
 def site(seeded_instance, tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser-editor") / "instance"

@@ -8,8 +8,7 @@ import pytest
 
 from conftest import make_app, serve
 from map_samples import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples
-from registry import db as storage
-
+from registry.store import db as storage
 READY = ".folium-map[data-ready]"
 # true once every marker of the first map on the page is in its cluster group
 ALL_DRAWN = "() => { const c = window.registryMaps && registryMaps[0]; " \

@@ -10,11 +10,9 @@ import pytest
 
 from conftest import make_app
 from editing import csrf_token, field, logged_in, post_form, read_form, set_field
-from registry import editing_db
-from registry import db as storage
-from registry import exports
-
-
+from registry.store import editing as editing_db
+from registry.store import db as storage
+from registry.exchange import exports
 @pytest.fixture
 def app(instance):
     return make_app(instance, UPLOAD_DIR=str(instance / "uploads"))

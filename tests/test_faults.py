@@ -18,9 +18,10 @@ import time
 
 import pytest
 
-from registry import db as storage
-from registry import ingest, search
-
+from registry.store import db as storage
+from registry.exchange import ingest
+from registry.search import index as search
+from registry.web.context import get_db, index_settings
 from conftest import ROOT, make_app
 from editing import csrf_token, logged_in
 
@@ -137,7 +138,7 @@ def test_FT1_kill_9_during_import_leaves_all_or_nothing(instance, tmp_path, mome
 
     # The next start recovers the WAL and the index; search agrees with the database.
     app = make_app(instance, CHECK_INDEX_ON_START=True)
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None
     client = app.test_client()
     assert search_total(client, "killedword") == stored
     assert client.get("/projects").status_code == 200
@@ -175,7 +176,7 @@ def test_FT4_disk_full_during_a_web_import_is_507(instance):
         # Only the confirming request writes; earlier requests (login, preview) must work.
         from flask import request
         if re.fullmatch(r"/editor/import/[0-9a-f]{32}", request.path):
-            fill_disk(storage.get_db().conn)
+            fill_disk(get_db().conn)
 
     editor = logged_in(app, "filler", "editor")
     page = editor.post("/editor/import", data={"csrf_token": csrf_token(editor, "/editor/import"),
@@ -198,7 +199,7 @@ def test_FT4_full_disk_in_the_api_error_shape(instance):
 
     @app.get("/api/test-only-write")
     def write_on_a_full_disk():
-        db = storage.get_db()
+        db = get_db()
         fill_disk(db.conn)
         ingest.import_data(db, bulk_csv("apifull", 300), "csv")
 
@@ -259,7 +260,7 @@ def test_FT9_import_while_the_database_is_locked_gets_a_clear_error(instance, tm
 COUNTER_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[2])
-from registry import db as storage
+from registry.store import db as storage
 conn = storage.connect(sys.argv[1])
 for _ in range(int(sys.argv[3])):
     with storage.transaction(conn):
@@ -296,8 +297,8 @@ def test_FT13_start_up_with_stale_locks_and_half_built_generations(instance):
     client = app.test_client()
     assert search_total(client, "mercury") == baseline
     # Writers are not blocked by the stale lock files: an update and a rebuild both go through.
-    assert search.rebuild(app, wait=5) > 0
-    assert search.verify(app) is None
+    assert search.rebuild(index_settings(app), wait=5) > 0
+    assert search.verify(index_settings(app)) is None
     assert not half.exists()                                         # the half-built generation is gone
     assert search_total(client, "mercury") == baseline
 
@@ -353,7 +354,7 @@ def test_FT6_FT7_broken_index_never_gives_a_500_and_is_rebuilt(instance, tmp_pat
     assert client.get("/api/projects").status_code == 200
     # A worker (re)start checks the index and rebuilds it from the database: the same answers as before.
     restarted = make_app(instance, CHECK_INDEX_ON_START=True)
-    assert search.verify(restarted) is None
+    assert search.verify(index_settings(restarted)) is None
     assert results(restarted.test_client()) == before
     assert results(client) == before
 
@@ -364,9 +365,9 @@ def test_FT8_stale_index_is_detected_and_rebuilt(instance):
     ingest.import_data(conn, bulk_csv("stale", 3), "csv")       # written behind the index's back
     conn.conn.close()
     app = make_app(instance, CHECK_INDEX_ON_START=False)
-    assert search.verify(app) == "stale"
-    assert search.ensure_index(app) == "stale"
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) == "stale"
+    assert search.ensure_index(index_settings(app)) == "stale"
+    assert search.verify(index_settings(app)) is None
     assert search_total(app.test_client(), "staleword") == 3
 
 
@@ -391,7 +392,7 @@ def test_FT11_fifty_searches_during_reindex(instance):
         t.start()
     rebuilds = 0
     while any(t.is_alive() for t in threads) and rebuilds < 5:
-        search.rebuild(app)
+        search.rebuild(index_settings(app))
         rebuilds += 1
     for t in threads:
         t.join(timeout=120)
@@ -399,4 +400,4 @@ def test_FT11_fifty_searches_during_reindex(instance):
     assert rebuilds >= 1 and not failures, failures[:5]
     generations = [p for p in (instance / "index").iterdir() if p.name.startswith("gen-")]
     assert len(generations) <= 2                                   # old generations are cleaned up
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None

@@ -7,8 +7,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, shape
 
-from registry import geo
-
+from registry.core import geo
 LOOKUPS = [
     ("Ivory Coast", "CIV"),
     ("Cote d'Ivoire", "CIV"),

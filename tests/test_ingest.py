@@ -5,9 +5,10 @@ import sys
 
 import pytest
 
-from registry import db as storage
-from registry import exports, ingest
-from registry.validate import ValidationError
+from registry.store import db as storage
+from registry.exchange import exports
+from registry.exchange import ingest
+from registry.core.validate import ValidationError
 
 from conftest import ROOT
 

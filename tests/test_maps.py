@@ -8,8 +8,9 @@ import pytest
 
 from conftest import make_app
 from map_samples import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples
-from registry import db as storage
-from registry.finder import find_projects, query_from_args
+from registry.web.context import index_settings
+from registry.store import db as storage
+from registry.search.finder import find_projects, query_from_args
 
 # Raw fragments of the payloads that must never reach a page unescaped.
 DANGEROUS = ("<img src=x", "<svg onload", "</script><script>", "</script><img")
@@ -146,7 +147,7 @@ def test_data_endpoint_returns_exactly_the_locations_of_the_selection(shared_app
         data = r.get_json()
         with shared_app.test_request_context(f"/projects?{params}"):
             from flask import request
-            results = find_projects(ro_db, query_from_args(ro_db, request.args), with_page=False, with_facets=False)
+            results = find_projects(ro_db, index_settings(shared_app), query_from_args(ro_db, request.args), with_page=False, with_facets=False)
         assert [p[0] for p in data["projects"]] == results.ids, params
         assert data["total"] == len(results.ids)
         assert served_locations(data) == expected_locations(ro_db, results.ids), params

@@ -1,9 +1,7 @@
 """Server-rendered pages through the real Flask app (test client), against the real seed."""
 import pytest
 
-from registry import db as storage
-
-
+from registry.store import db as storage
 def test_home_shows_headline_figures_and_entry_points(client):
     html = client.get("/").get_data(as_text=True)
     assert "236" in html and "Partners" in html and "As of 1 March 2022" in html

@@ -2,7 +2,7 @@
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from registry.query import ProjectQuery, QueryError, parse_query, resolve
+from registry.core.query import ProjectQuery, QueryError, parse_query, resolve
 
 
 def args(**kw):

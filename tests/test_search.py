@@ -11,9 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry import db as storage
-from registry import geo, search
-from registry.validate import fold
+from registry.store import db as storage
+from registry.core import geo
+from registry.search import index as search
+from registry.core.validate import fold
+from registry.web.context import index_settings
 
 from conftest import make_app
 
@@ -195,7 +197,7 @@ def test_a_country_or_alias_finds_a_project_whose_text_never_names_it(app, clien
         db.execute("DELETE FROM sources WHERE project_id = ?", [pid])
         db.execute("DELETE FROM locations WHERE project_id = ?", [pid])
     rewrite_project(db, pid, title="Quokka survey", summary="A survey.", description="A survey of quokkas.")
-    search.update_projects([pid], app)
+    search.update_projects(index_settings(app), [pid])
     for q in ("Ivory Coast", "Côte d'Ivoire", "Cote dIvoire quokka", "CIV"):
         assert pid in api(client, q)[0], q
 
@@ -285,7 +287,7 @@ def test_snippets_highlight_the_matched_words(reader, corpus):
 def test_snippets_escape_the_text(app, client, db):
     pid = db.execute("SELECT id FROM projects ORDER BY id LIMIT 1").fetchone()[0]
     rewrite_project(db, pid, description='<script>alert("x")</script> <b>zanzibarite</b> & "quotes"')
-    search.update_projects([pid], app)
+    search.update_projects(index_settings(app), [pid])
     _, body = api(client, "zanzibarite")
     snippet = body["results"][0]["snippet"]
     assert "<mark>zanzibarite</mark>" in snippet
@@ -380,18 +382,18 @@ def test_query_shaped_strings_never_break_the_search(reader, q):
 # --- building, updating, recovering -------------------------------------------------------------
 
 def generations(app):
-    return sorted(p.name for p in search._root(app).iterdir() if p.is_dir())
+    return sorted(p.name for p in search._root(index_settings(app)).iterdir() if p.is_dir())
 
 
 def test_rebuild_swaps_generations_and_keeps_one_previous(app, client, db):
     before = api(client, "gold")[0]
-    first = (search._root(app) / "current").read_text()
+    first = (search._root(index_settings(app)) / "current").read_text()
     for _ in range(3):
-        assert search.rebuild(app) == db.execute("SELECT count(*) FROM projects").fetchone()[0]
-    current = (search._root(app) / "current").read_text()
+        assert search.rebuild(index_settings(app)) == db.execute("SELECT count(*) FROM projects").fetchone()[0]
+    current = (search._root(index_settings(app)) / "current").read_text()
     assert current != first and len(generations(app)) == 2 and current in generations(app)
     assert api(client, "gold")[0] == before
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None
 
 
 def test_cli_reindex(app, db):
@@ -399,30 +401,30 @@ def test_cli_reindex(app, db):
         result = app.test_cli_runner().invoke(args=["reindex"])
     assert result.exit_code == 0, result.output
     assert f"Indexed {db.execute('SELECT count(*) FROM projects').fetchone()[0]} projects." in result.output
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None
 
 
 def test_updates_follow_edits_and_deletions(app, client, db):
     pid, other = [r[0] for r in db.execute("SELECT id FROM projects ORDER BY id LIMIT 2")]
     with app.app_context():   # one searcher per process, kept across searches
-        search.search_projects("gold")
-        engine = search._engines[search._root(app)]
+        search.search_projects(index_settings(app), "gold")
+        engine = search._engines[search._root(index_settings(app))]
         searcher = engine.searchers["projects"]
-        search.search_projects("mercury")
+        search.search_projects(index_settings(app), "mercury")
         assert engine.searchers["projects"] is searcher
     rewrite_project(db, pid, title="Wombat retorts for everyone")
-    assert search.verify(app) == "stale"
-    search.update_projects([pid], app)
+    assert search.verify(index_settings(app)) == "stale"
+    search.update_projects(index_settings(app), [pid])
     assert api(client, "wombat")[0] == [pid]
     rewrite_project(db, pid, title="Numbat study")
-    search.update_projects([pid], app)
+    search.update_projects(index_settings(app), [pid])
     assert api(client, "wombat")[0] == [] and pid in api(client, "numbat")[0]
-    assert search._engines[search._root(app)] is engine and engine.searchers["projects"] is not searcher
+    assert search._engines[search._root(index_settings(app))] is engine and engine.searchers["projects"] is not searcher
     with storage.transaction(db):
         db.execute("DELETE FROM projects WHERE id = ?", [other])
-    search.update_projects([other], app)
+    search.update_projects(index_settings(app), [other])
     assert other not in api(client, "mercury")[0] + api(client, other.replace("-", " "))[0]
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None
 
 
 def test_organisation_edits_reach_their_projects(app, client, db):
@@ -430,11 +432,11 @@ def test_organisation_edits_reach_their_projects(app, client, db):
     with storage.transaction(db):
         db.execute("UPDATE organisations SET aliases = ?, version = version + 1 WHERE id = ?",
                    [json.dumps(["Quokka Mercury Trust"]), org])
-    search.update_organisations([org], app)
+    search.update_organisations(index_settings(app), [org])
     assert set(api(client, "Quokka Mercury Trust")[0]) == with_org(db, org)
     body = client.get("/api/organisations", query_string={"q": "quokka"}).get_json()
     assert [r["id"] for r in body["results"]] == [org]
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None
 
 
 def test_a_failed_update_leaves_the_edit_and_the_next_check_repairs(app, client, db, instance):
@@ -446,8 +448,8 @@ def test_a_failed_update_leaves_the_edit_and_the_next_check_repairs(app, client,
         assert holder.stdout.readline().strip() == "held"
         pid = db.execute("SELECT id FROM projects ORDER BY id LIMIT 1").fetchone()[0]
         rewrite_project(db, pid, title="Platypus amalgam study")
-        search.update_projects([pid], app, wait=0.2)   # cannot get the lock: logs, does not raise
-        assert search.verify(app) == "stale"
+        search.update_projects(index_settings(app), [pid], wait=0.2)   # cannot get the lock: logs, does not raise
+        assert search.verify(index_settings(app)) == "stale"
         assert db.execute("SELECT title FROM projects WHERE id = ?", [pid]).fetchone()[0] == "Platypus amalgam study"
     finally:
         holder.kill()
@@ -477,7 +479,7 @@ def test_start_up_rebuilds_a_missing_or_damaged_index(instance, seeded_instance,
     reference = make_app(seeded_instance, CHECK_INDEX_ON_START=False).test_client()
     damage(instance / "index", how)
     app = make_app(instance)
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None
     client = app.test_client()
     for q in ("gold", "borax", "Mongolai"):
         assert api(client, q)[0] == api(reference, q)[0]
@@ -489,7 +491,7 @@ def test_start_up_catches_up_with_a_database_changed_behind_its_back(instance):
     rewrite_project(db, pid, title="Echidna mercury monitoring")
     db.conn.close()
     app = make_app(instance)
-    assert search.verify(app) is None
+    assert search.verify(index_settings(app)) is None
     assert api(app.test_client(), "echidna")[0] == [pid]
 
 
@@ -511,8 +513,8 @@ def test_searches_during_rebuilds_never_fail(app, client, db):
 
     def rebuild_twice():
         try:
-            search.rebuild(app)
-            search.rebuild(app)
+            search.rebuild(index_settings(app))
+            search.rebuild(index_settings(app))
         except Exception as exc:  # reported below
             errors.append(exc)
 

@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh.analysis import CompositeAnalyzer
 
-from registry import db as storage
-from registry import search, searchdocs
-from registry.query import ProjectQuery
-from registry.validate import fold
+from registry.store import db as storage
+from registry.search import index as search
+from registry.core import searchdocs
+from registry.core.query import ProjectQuery
+from registry.core.validate import fold
 
 
 @pytest.fixture(scope="module")

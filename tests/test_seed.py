@@ -5,9 +5,10 @@ from collections import Counter
 import pytest
 import yaml
 
-from registry import db as storage
-from registry import geo, ingest
-from registry.validate import AREAS
+from registry.store import db as storage
+from registry.core import geo
+from registry.exchange import ingest
+from registry.core.validate import AREAS
 
 from conftest import REPORT, SEED_DIR
 

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from map_samples import import_samples
-from registry import staticmap
-from registry.mapdata import class_breaks
+from registry.maps import png as staticmap
+from registry.maps.data import class_breaks
 
 
 def png(client, params):

@@ -1,7 +1,7 @@
 """Pure validation shared by the seed loader, the importer and the forms."""
 import pytest
 
-from registry.validate import check_references, clean_organisation, clean_project
+from registry.core.validate import check_references, clean_organisation, clean_project
 
 GOOD = {"id": "demo-project", "title": "Demo", "area": "asgm", "status": "ongoing", "countries": ["KEN"],
         "locations": [{"name": "Migori", "precision": "subnational", "lat": "-1.06", "lon": 34.47}],

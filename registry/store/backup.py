@@ -1,7 +1,6 @@
 """Backups of the SQLite database, the registry's only truth (the search index is rebuilt from it).
 
-    flask --app registry backup [DEST] [--keep N]     online copy, safe while the app serves and writes
-    flask --app registry restore FILE [--yes]         verify the copy, put it in place, rebuild the index
+Used by `flask backup` and `flask restore` (registry/cli.py), which rebuild the search index after a restore.
 
 Both directions go through SQLite's backup API, never through file copies: a backup is one consistent
 snapshot (a read transaction, so writers carry on in WAL mode), and a restore replaces the live
@@ -12,9 +11,6 @@ import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-
-import click
-from flask import current_app
 
 from . import db as storage
 
@@ -123,61 +119,3 @@ def _fsync(path):
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# --- commands -------------------------------------------------------------------------------------
-
-def _backup_dir():
-    return current_app.config.get("BACKUP_DIR") or os.path.join(current_app.instance_path, "backups")
-
-
-@click.command("backup")
-@click.argument("destination", required=False, type=click.Path())
-@click.option("--keep", type=int, default=0, show_default=True,
-              help="Afterwards keep only the newest N backups in the folder (0 keeps all).")
-def backup_command(destination, keep):
-    """Back up the database while the registry keeps serving (to DESTINATION: a .db file or a folder;
-    default: instance/backups or REGISTRY_BACKUP_DIR)."""
-    db_path = current_app.config["DATABASE"]
-    if not Path(db_path).is_file():
-        raise click.ClickException(f"there is no database at {db_path}; run `flask --app registry setup` first")
-    if destination and destination.endswith(".db"):
-        dest = Path(destination)
-    else:
-        dest = default_name(destination or _backup_dir())
-    try:
-        backup_database(db_path, dest)
-        info = verify(dest)
-    except (BackupError, sqlite3.Error, OSError) as exc:
-        raise click.ClickException(f"backup failed, no backup was written: {exc}") from None
-    click.echo(f"Backed up {info['projects']} projects and {info['organisations']} organisations "
-               f"(data version {info['data_version']}) to {dest}")
-    for path in prune(dest.parent, keep):
-        click.echo(f"Removed old backup {path}")
-
-
-@click.command("restore")
-@click.argument("backup_file", type=click.Path(dir_okay=False))
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def restore_command(backup_file, yes):
-    """Replace the registry's data with BACKUP_FILE (verified first), then rebuild the search index."""
-    from . import search
-    try:
-        info = verify(backup_file)
-    except BackupError as exc:
-        raise click.ClickException(f"{exc}; nothing was changed") from None
-    if not yes:
-        click.confirm(f"Replace the registry's data with {backup_file} ({info['projects']} projects, "
-                      f"{info['organisations']} organisations)?", abort=True)
-    try:
-        restore_database(backup_file, current_app.config["DATABASE"])
-    except (BackupError, storage.StorageError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"Restored {info['projects']} projects and {info['organisations']} organisations; rebuilding the index...")
-    search.rebuild(current_app, progress=True)
-    click.echo("Restore complete.")
-
-
-def init_app(app):
-    app.cli.add_command(backup_command)
-    app.cli.add_command(restore_command)

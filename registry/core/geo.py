@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-GEODATA_DIR = Path(__file__).resolve().parent.parent / "geodata"
+from .paths import GEODATA as GEODATA_DIR
 COUNTRIES_CSV = GEODATA_DIR / "countries.csv"
 COUNTRIES_GEOJSON = GEODATA_DIR / "countries.geojson"
 

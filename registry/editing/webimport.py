@@ -13,13 +13,14 @@ from pathlib import Path
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
-from . import editing_db
-from . import db as storage
-from . import ingest
+from ..store import editing as editing_db
+from ..store import db as storage
+from ..exchange import ingest
 from .auth import requires
 from .editor import actor, bp, conflict_page, reindex
-from .errors import error_response
-from .validate import ValidationError
+from ..web.errors import error_response
+from ..core.validate import ValidationError
+from ..web.context import get_db, index_settings
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 KEEP_SECONDS = 24 * 3600
@@ -70,7 +71,7 @@ def import_upload():
     if fmt not in ingest.FORMATS:
         return render_template("editor/import.html", formats=ingest.FORMATS,
                                error=f"choose the file's format: {', '.join(ingest.FORMATS)}"), 400
-    db = storage.get_db()
+    db = get_db()
     try:
         orgs, projects, report = plan(db, data, fmt)
     except ValidationError as exc:
@@ -95,7 +96,7 @@ def import_confirm(token):
         return error_response(404, "upload_not_found", "this upload has expired or was imported already: "
                                                        "upload the file again")
     data = (folder / f"{token}.data").read_bytes()
-    db = storage.get_db()
+    db = get_db()
     try:
         orgs, projects, report = plan(db, data, meta["fmt"])
     except ValidationError as exc:   # the registry changed since the preview

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the JSON API (served at /api/openapi.json)."""
-from .query import MAX_PER_PAGE, MAX_Q, SORT_CHOICES
-from .validate import AREAS, KINDS, ROLES, STATUSES
+from ..core.query import MAX_PER_PAGE, MAX_Q, SORT_CHOICES
+from ..core.validate import AREAS, KINDS, ROLES, STATUSES
 
 
 # A blank value (what a web form sends for an empty field) means "not set", for every parameter.

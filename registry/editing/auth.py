@@ -19,9 +19,10 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import editing_db
-from . import db as storage
-from .errors import error_response
+from ..store import editing as editing_db
+from ..store import db as storage
+from ..web.errors import error_response
+from ..web.context import get_db, index_settings
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -89,7 +90,7 @@ def load_user():
     if "uid" not in session:
         return
     cfg, now = current_app.config, time.time()
-    user = editing_db.get_user(storage.get_db(), user_id=session["uid"])
+    user = editing_db.get_user(get_db(), user_id=session["uid"])
     if (user is None or not user["active"] or user["session_version"] != session.get("sv")
             or now - session.get("t0", 0) > cfg["SESSION_MAX_AGE"]
             or now - session.get("seen", 0) > cfg["SESSION_IDLE"]):
@@ -150,7 +151,7 @@ def login():
     target = safe_next(request.values.get("next"), default)
     if request.method == "GET":
         return _login_page(200, next_url=target)
-    cfg, db, now = current_app.config, storage.get_db(), time.time()
+    cfg, db, now = current_app.config, get_db(), time.time()
     username = (request.form.get("username") or "").strip().lower()[:100]
     password = request.form.get("password") or ""
     locked = "Too many failed logins for this username: wait 15 minutes and try again, or ask an administrator."
@@ -194,7 +195,7 @@ def account():
 def password():
     if request.method == "GET":
         return render_template("auth/password.html", error=None)
-    user, db = g.user, storage.get_db()
+    user, db = g.user, get_db()
     current, new = request.form.get("current_password") or "", request.form.get("new_password") or ""
     error = None
     if len(current) > MAX_PASSWORD or not check_password_hash(user["password_hash"], current):
@@ -215,7 +216,7 @@ def password():
 @bp.post("/account/sessions")
 @requires("editor")
 def end_sessions():
-    editing_db.end_sessions(storage.get_db(), g.user["id"])
+    editing_db.end_sessions(get_db(), g.user["id"])
     session.clear()
     return redirect(url_for("views.home"))
 
@@ -233,7 +234,7 @@ def init_app(app):
         app.config["SESSION_COOKIE_NAME"] = "__Host-session"   # Secure, Path=/, no Domain
     csrf.init_app(app)
     app.register_error_handler(CSRFError, _csrf_failed)
-    from . import users   # the admin pages for accounts and the CLI commands
+    from . import users  # the admin pages for accounts and the CLI commands
     app.register_blueprint(bp)
     for command in users.COMMANDS:
         app.cli.add_command(command)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from . import db as storage
-from . import geo
-from .validate import ValidationError, check_references, clean_organisation, clean_project
+from ..store import db as storage
+from ..core import geo
+from ..core.validate import ValidationError, check_references, clean_organisation, clean_project
 
 MAX_ROWS = 100_000
 MAX_FIELD = 20_000

@@ -1,12 +1,10 @@
-"""The maps: /map, /embed/map, small maps on record pages, the data they draw (/map/data.json), the PNG
-(/map.png), the newsletter snippet and a self-contained HTML download. The only module that imports folium.
+"""The map routes: /map, /embed/map, small maps on record pages, the data they draw (/map/data.json), the
+PNG (/map.png), the newsletter snippet and a self-contained HTML download.
 
-How a map is made: folium builds the shell (a Leaflet map without tiles whose assets are the vendored
-files under static/vendor, so no request leaves the app) and hands it to static/map.js with a JSON
-configuration. map.js loads the country boundaries (the offline base layer) and the selection's compact
+How a map is made: registry/maps/shell.py (folium) builds the shell and hands it to static/map.js with a
+JSON configuration (built here: it holds URLs). map.js loads the country boundaries (the offline base layer) and the selection's compact
 data, then draws clusters of canvas circle markers, a choropleth of projects per country, one overlay per
-partnership area, a legend, and popups built with textContent. No data ever goes through folium's
-Popup/Tooltip: they insert text as raw HTML (see the field notes).
+partnership area, a legend, and popups built with textContent.
 
 Every map takes the list's query string and goes through `finder`, so it shows exactly the list's selection.
 """
@@ -18,77 +16,34 @@ import threading
 from collections import OrderedDict
 from functools import lru_cache
 
-import folium
 from flask import Blueprint, Response, current_app, render_template, request, send_file, url_for
-from folium.template import Template
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from . import ROOT, geo, mapdata, staticmap
-from . import db as storage
+from ..core import geo
+from ..core.paths import STATIC
+from ..maps import data as mapdata
+from ..maps import png as staticmap
+from ..maps import shell as mapshell
+from ..store import db as storage
 from .errors import ApiError
-from .finder import find_projects, query_from_args
-from .query import ProjectQuery
+from ..search.finder import find_projects, query_from_args
+from ..core.query import ProjectQuery
 from .security import embeddable
-from .validate import AREAS
+from ..core.validate import AREAS
+from .context import get_db, index_settings
 
 bp = Blueprint("maps", __name__)
 
-STATIC = ROOT / "static"
-SCRIPTS = ("vendor/leaflet/leaflet.js", "vendor/leaflet.markercluster/leaflet.markercluster.js", "map.js")
-STYLES = ("vendor/leaflet/leaflet.css", "vendor/leaflet.markercluster/MarkerCluster.css",
-          "vendor/leaflet.markercluster/MarkerCluster.Default.css", "map.css")
-MAX_ZOOM = 10
+
 NEWSLETTER_ITEMS = 10
 
 
-class ShellMap(folium.Map):
-    """folium's Map without the page-wide styles it normally adds (html/body at 100%, a viewport that
-    forbids zooming), so that it fits inside our pages; the wrapper element sets the size."""
-    _template = Template("""
-        {% macro header(this, kwargs) %}
-            <style>#{{ this.get_name() }} { position: relative; width: 100%; height: 100%; }</style>
-        {% endmacro %}
-        {% macro html(this, kwargs) %}
-            <div class="folium-map" id={{ this.get_name()|tojson }}></div>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = L.map({{ this.get_name()|tojson }}, {
-                center: {{ this.location|tojson }},
-                crs: L.CRS.{{ this.crs }},
-                ...{{ this.options|tojavascript }}
-            });
-        {% endmacro %}
-    """)
-
-
-class RegistryLayers(folium.MacroElement):
-    """Hands the map to static/map.js with its configuration, serialised as HTML-safe JSON."""
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-            RegistryMap.init({{ this._parent.get_name() }}, {{ this.config|tojson }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, config):
-        super().__init__()
-        self._name = "RegistryLayers"
-        self.config = config
-
-
 def shell(config, inline=False):
-    """The map's HTML: asset links (none when `inline`: the page inlines them), the map element and the
-    script that creates it. Safe to put in any page: data only appears inside HTML-safe JSON."""
-    m = ShellMap(location=[20, 10], zoom_start=2, tiles=None, prefer_canvas=True, max_bounds=True,
-                 min_lat=-85, max_lat=85, min_lon=-200, max_lon=200,
-                 minZoom=0, maxZoom=MAX_ZOOM, zoomSnap=0.5, worldCopyJump=False, maxBoundsViscosity=0.8)
-    m.default_js = [] if inline else [(f, url_for("static", filename=f)) for f in SCRIPTS]
-    m.default_css = [] if inline else [(f, url_for("static", filename=f)) for f in STYLES]
-    RegistryLayers(config).add_to(m)
-    root = m.get_root()
-    root.header._children.pop("meta_http", None)   # our pages declare their charset themselves
-    root.render()
-    return Markup(root.header.render() + root.html.render() + "<script>" + root.script.render() + "</script>")
+    """The map's HTML (see maps.shell); its assets are the vendored files under static/."""
+    assets = ([], []) if inline else ([(f, url_for("static", filename=f)) for f in mapshell.SCRIPTS],
+                                      [(f, url_for("static", filename=f)) for f in mapshell.STYLES])
+    return mapshell.shell(config, *assets)
 
 
 def _config(mode, query=None, data=None, external=False, inline_countries=False):
@@ -121,7 +76,7 @@ def _countries_geojson():
 
 
 def _selection():
-    db = storage.get_db()
+    db = get_db()
     query = query_from_args(db, request.args)
     return db, query
 
@@ -168,7 +123,7 @@ def embed_map():
 def download():
     """One HTML file with everything inlined (Leaflet, clusters, our script, the data, the boundaries)."""
     db, query = _selection()
-    results = find_projects(db, query, with_page=False, with_facets=False)
+    results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
     data = mapdata.map_data(db, results.ids)
     config = dict(_config("download", query, data=data, external=True, inline_countries=True),
                   summaryId="map-summary", listId="map-unplaced", legendId="map-legend")
@@ -183,14 +138,14 @@ def download():
 def _inline_assets():
     """The vendored CSS and JS as text for inlining; Leaflet's CSS images become data: URIs."""
     css = []
-    for name in STYLES:
+    for name in mapshell.STYLES:
         text = (STATIC / name).read_text("utf-8")
         folder = (STATIC / name).parent
         for image in sorted(folder.glob("images/*.png")):
             uri = "data:image/png;base64," + base64.b64encode(image.read_bytes()).decode("ascii")
             text = text.replace(f"url(images/{image.name})", f"url({uri})")
         css.append(text)
-    js = [(STATIC / name).read_text("utf-8") for name in SCRIPTS]
+    js = [(STATIC / name).read_text("utf-8") for name in mapshell.SCRIPTS]
     for text in css + js:
         if "</style" in text.lower() or "</script" in text.lower():
             raise RuntimeError("a vendored asset contains a closing tag and cannot be inlined")
@@ -211,7 +166,7 @@ def data():
     key = (current_app.config["DATABASE"], etag, gz)
     body = _DATA_CACHE.get(key)
     if body is None:
-        results = find_projects(db, query, with_page=False, with_facets=False)
+        results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
         body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids), ensure_ascii=False,
                                    separators=(",", ":")).encode("utf-8")
         if gz and len(body) > 1400:
@@ -261,7 +216,7 @@ def png():
     key = f"{mapdata.cache_key(query)}|{width}x{height}|v{version}"
 
     def render():
-        results = find_projects(db, query, with_page=False, with_facets=False)
+        results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
         data = mapdata.map_data(db, results.ids)
         return staticmap.render_png(
             {c: n for c, (_, n) in data["countries"].items()}, data["breaks"], data["points"],
@@ -280,7 +235,7 @@ def _headline(total):
 
 
 def _newsletter(db, query):
-    results = find_projects(db, query, with_page=False, with_facets=False)
+    results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
     links = map_share_links(query)
     width, height = staticmap.DEFAULT_WIDTH, staticmap.default_height(staticmap.DEFAULT_WIDTH)
     description = mapdata.describe(db, query)
@@ -330,7 +285,7 @@ def small_map(project=None, org=None, country=None):
     """A small map for a record page: a project's own locations (inline), or an organisation's or a
     country's projects (fetched). Empty when a project has nothing to draw."""
     if project is not None:
-        db = storage.get_db()
+        db = get_db()
         data = mapdata.map_data(db, [project])
         if not data["points"]:
             return ""
@@ -340,6 +295,3 @@ def small_map(project=None, org=None, country=None):
         config = _config("small", query)
     return Markup(render_template("map_small.html", shell=shell(config), q=query))
 
-
-def init_app(app):
-    app.register_blueprint(bp)

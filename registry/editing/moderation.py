@@ -11,13 +11,14 @@ import time
 from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from . import editing_db
-from . import db as storage
+from ..store import editing as editing_db
+from ..store import db as storage
 from . import forms
 from .auth import public, requires
 from .editor import actor, bp, conflict_page, project_form, save_project
-from .errors import error_response
-from .validate import PRECISIONS, Checker, clean_project
+from ..web.errors import error_response
+from ..core.validate import PRECISIONS, Checker, clean_project
+from ..web.context import get_db, index_settings
 
 log = logging.getLogger(__name__)
 PROJECT_FIELDS = ("title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
@@ -54,7 +55,7 @@ def client_key():
 def propose():
     if request.method == "GET":
         return render_template("editor/propose.html", v={}, errors={}, PRECISIONS=PRECISIONS)
-    db, cfg = storage.get_db(), current_app.config
+    db, cfg = get_db(), current_app.config
     if not editing_db.rate_limit_hit(db, f"propose:{client_key()}", cfg["PROPOSE_LIMIT"], cfg["PROPOSE_WINDOW"],
                                   time.time()):
         return error_response(429, "too_many_proposals", "too many proposals were sent from your network in the "
@@ -73,14 +74,14 @@ def propose():
 @requires("editor")
 def proposals():
     status = request.args.get("status") if request.args.get("status") in ("approved", "rejected") else "pending"
-    return render_template("editor/proposals.html", rows=editing_db.list_proposals(storage.get_db(), status),
+    return render_template("editor/proposals.html", rows=editing_db.list_proposals(get_db(), status),
                            status=status)
 
 
 @bp.route("/editor/proposals/<int:proposal_id>", methods=["GET", "POST"])
 @requires("editor")
 def proposal(proposal_id):
-    p = editing_db.get_proposal(storage.get_db(), proposal_id)
+    p = editing_db.get_proposal(get_db(), proposal_id)
     if p is None:
         return error_response(404, "not_found", "no such proposal: see the moderation queue")
     if p["status"] != "pending":
@@ -99,7 +100,7 @@ def proposal_reject(proposal_id):
     note = c.text(request.form.get("note"), "note", max_len=500)
     if c.errors:
         return error_response(400, "invalid_note", c.errors[0])
-    db = storage.get_db()
+    db = get_db()
     if editing_db.get_proposal(db, proposal_id) is None:
         return error_response(404, "not_found", "no such proposal: see the moderation queue")
     try:

@@ -9,16 +9,17 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
-from . import editing_db
-from . import db as storage
+from ..store import editing as editing_db
+from ..store import db as storage
 from .auth import ROLES, bp, check_password, check_username, one_time_password, requires
-from .errors import error_response
+from ..web.errors import error_response
+from ..web.context import get_db, index_settings
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])
 @requires("admin")
 def users():
-    db, error, created = storage.get_db(), None, None
+    db, error, created = get_db(), None, None
     if request.method == "POST":
         username = (request.form.get("username") or "").strip().lower()
         role = request.form.get("role")
@@ -38,7 +39,7 @@ def users():
 @bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
 @requires("admin")
 def user(user_id):
-    db = storage.get_db()
+    db = get_db()
     row = editing_db.get_user(db, user_id=user_id)
     if row is None:
         return error_response(404, "not_found", "no such user: see the list of users")

@@ -24,7 +24,7 @@ when AND finds nothing. A word the index has never seen is matched within one or
 every organisation's in the database) are expanded at indexing time, so "ZMWG" and "Zero Mercury
 Working Group" find the same projects (see registry/searchdocs.py). A country or place name finds the
 projects located there. When the index cannot be used (missing, unreadable, a search over the time
-limit SEARCH_TIME_LIMIT), searches raise SearchUnavailable, which the app answers with a 503 and a
+limit Settings.time_limit), searches raise SearchUnavailable, which the web layer answers with a 503 and a
 message; browsing and filtering without search text keep working.
 """
 import itertools
@@ -42,7 +42,6 @@ from operator import itemgetter
 from pathlib import Path
 
 import filelock
-from flask import current_app
 from markupsafe import Markup, escape
 from tqdm import tqdm
 from whoosh import collectors, fields, highlight, index, qparser, query
@@ -52,10 +51,9 @@ from whoosh.codec.whoosh3 import W3Codec
 from whoosh.lang.porter2 import stem
 from whoosh.support.charset import accent_map
 
-from . import db as storage
-from .errors import ApiError
-from .query import QueryError
-from .searchdocs import organisation_document, project_document, synonyms_for
+from ..store import db as storage
+from ..core.query import QueryError
+from ..core.searchdocs import organisation_document, project_document, synonyms_for
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +125,21 @@ ANALYZER = _Analyzer(RegexTokenizer(TOKENS), LowercaseFilter(), CharsetFilter(ac
 WORDS = _Analyzer(RegexTokenizer(TOKENS), LowercaseFilter(), CharsetFilter(accent_map))
 
 
-class SearchUnavailable(ApiError):
-    """The index cannot be used (missing, unreadable, too slow): the app's error handler answers 503 with
-    the message (JSON under /api/, a page elsewhere)."""
+@dataclass(frozen=True)
+class Settings:
+    """Where the index and the database it derives from are, and how long one search may take."""
+    index_dir: str
+    database: str
+    time_limit: float = 2.0
+
+
+class SearchUnavailable(Exception):
+    """The index cannot be used (missing, unreadable, too slow). The web layer answers 503 with the
+    message and a Retry-After (JSON under /api/, a page elsewhere)."""
 
     def __init__(self, message, code="search_unavailable"):
-        super().__init__(503, code, message)
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 @dataclass
@@ -154,8 +161,8 @@ SCHEMAS = {kind: _schema(names) for kind, names in KINDS.items()}
 
 # --- generations on disk, building and updating ----------------------------------------------
 
-def _root(app):
-    return Path((app or current_app).config["INDEX_DIR"])
+def _root(settings):
+    return Path(settings.index_dir)
 
 
 def _current(root):
@@ -172,9 +179,9 @@ def _lock(root, timeout):
 
 
 @contextmanager
-def _database(app):
+def _database(settings):
     """A connection to the registry database, or None while it does not exist yet (before setup)."""
-    path = (app or current_app).config["DATABASE"]
+    path = settings.database
     if not os.path.exists(path):
         yield None
         return
@@ -185,10 +192,10 @@ def _database(app):
         db.conn.close()
 
 
-def _read_db(app, project_ids=None, org_ids=()):
+def _read_db(settings, project_ids=None, org_ids=()):
     """Rows to index: every project, or these ids plus the projects of these organisations (their text
     names them); and every organisation. -> (projects, organisations, project ids)"""
-    with _database(app) as db:
+    with _database(settings) as db:
         if db is None:
             return [], [], set()
         if project_ids is not None:
@@ -197,8 +204,8 @@ def _read_db(app, project_ids=None, org_ids=()):
         return projects, storage.list_organisations(db), project_ids
 
 
-def _stamps(app):
-    with _database(app) as db:
+def _stamps(settings):
+    with _database(settings) as db:
         return storage.index_stamps(db) if db is not None else {kind: {} for kind in SCHEMAS}
 
 
@@ -210,10 +217,10 @@ class IndexBusy(Exception):
     """Another process is writing the index (a rebuild or an update holds the lock)."""
 
 
-def rebuild(app=None, progress=False, wait=WAIT_REBUILD):
+def rebuild(settings, progress=False, wait=WAIT_REBUILD):
     """Build a new generation from SQLite and swap it in. Returns the number of projects indexed.
     Raises IndexBusy when another writer holds the lock for longer than `wait` seconds."""
-    root = _root(app)
+    root = _root(settings)
     lock = _lock(root, wait)
     try:
         lock.acquire()
@@ -221,13 +228,13 @@ def rebuild(app=None, progress=False, wait=WAIT_REBUILD):
         raise IndexBusy("the search index is being rebuilt or updated by another process; try again "
                         "in a few minutes") from None
     try:
-        return _build(app, root, progress)
+        return _build(settings, root, progress)
     finally:
         lock.release()
 
 
-def _build(app, root, progress):
-    projects, orgs, _ = _read_db(app)
+def _build(settings, root, progress):
+    projects, orgs, _ = _read_db(settings)
     synonyms = synonyms_for(orgs)
     name = f"gen-{time.time_ns()}"
     tmp = root / f"{name}.tmp"
@@ -274,13 +281,13 @@ def _codec():
     return codec
 
 
-def verify(app=None):
+def verify(settings):
     """None when the index matches the database, else why not ("missing", "stale", "unreadable: ...")."""
-    root = _root(app)
+    root = _root(settings)
     name = _current(root)
     if name is None:
         return "missing"
-    expected = _stamps(app)
+    expected = _stamps(settings)
     try:
         for kind in SCHEMAS:
             with index.open_dir(str(root / name), indexname=kind).searcher() as s:
@@ -299,36 +306,36 @@ def verify(app=None):
     return None
 
 
-def ensure_index(app=None, progress=False, wait=WAIT_REBUILD):
+def ensure_index(settings, progress=False, wait=WAIT_REBUILD):
     """Rebuild when the index is missing, unreadable or stale. Returns the reason it was rebuilt, or None.
     With wait=0 it gives up at once when another process holds the write lock (it is rebuilding)."""
-    if verify(app) is None:
+    if verify(settings) is None:
         return None
-    root = _root(app)
+    root = _root(settings)
     try:
         with _lock(root, wait):
-            reason = verify(app)          # another process may have rebuilt it meanwhile
+            reason = verify(settings)          # another process may have rebuilt it meanwhile
             if reason is not None:
                 log.warning("search index %s: rebuilding from the database", reason)
-                _build(app, root, progress)
+                _build(settings, root, progress)
             return reason
     except filelock.Timeout:
         log.warning("search index is being written by another process; not checked now")
         return None
 
 
-def update_projects(ids, app=None, organisations=(), wait=WAIT_UPDATE):
+def update_projects(settings, ids, organisations=(), wait=WAIT_UPDATE):
     """Bring these projects (and organisations, with their projects) up to date after a commit; ids no
     longer in the database are removed. Never raises: on failure the edit stands, the index stays stale
     and the next check (start-up, `flask setup`, `flask reindex`) rebuilds it."""
-    root = _root(app)
+    root = _root(settings)
     try:
         with _lock(root, wait):
             name = _current(root)
             if name is None:
-                _build(app, root, progress=False)
+                _build(settings, root, progress=False)
                 return
-            projects, orgs, project_ids = _read_db(app, ids, organisations)
+            projects, orgs, project_ids = _read_db(settings, ids, organisations)
             synonyms = synonyms_for(orgs)
             org_ids = set(organisations)
             _replace(root / name, "projects", project_ids, [project_document(p, synonyms) for p in projects])
@@ -339,8 +346,8 @@ def update_projects(ids, app=None, organisations=(), wait=WAIT_UPDATE):
                       len(ids))
 
 
-def update_organisations(ids, app=None, wait=WAIT_UPDATE):
-    update_projects((), app, organisations=ids, wait=wait)
+def update_organisations(settings, ids, wait=WAIT_UPDATE):
+    update_projects(settings, (), organisations=ids, wait=wait)
 
 
 def _replace(path, kind, ids, docs):
@@ -403,8 +410,8 @@ class _Engine:
             s.close()
 
 
-def _engine():
-    root = _root(None)
+def _engine(settings):
+    root = _root(settings)
     name = _current(root)
     if name is None:
         raise SearchUnavailable("search is not available yet: the index has not been built "
@@ -425,8 +432,8 @@ def _engine():
     return engine
 
 
-def _forget_engine():
-    engine = _engines.pop(_root(None), None)
+def _forget_engine(settings):
+    engine = _engines.pop(_root(settings), None)
     if engine is not None:
         engine.close()
 
@@ -529,10 +536,10 @@ class _AllScored(collectors.UnlimitedCollector):
         return 0
 
 
-def _run(searcher, ids, q):
+def _run(searcher, ids, q, seconds):
     """All matching ids, best first, with their scores. One scored pass over every match costs about
     the same as a top-N pass (Whoosh's block skipping gains little on OR-of-fields queries)."""
-    collector = _AllScored(current_app.config.get("SEARCH_TIME_LIMIT") or 2.0)
+    collector = _AllScored(seconds)
     try:
         searcher.search_with_collector(q, collector)
     except collectors.TimeLimit:
@@ -549,17 +556,19 @@ _OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b|[\"()]")
 _SYNTAX_OFF = re.compile(r"[:^~]")   # field:, boost^ and fuzzy~ syntax are off: plain word separators
 
 
-def _search(kind, text):
+def _search(settings, kind, text):
     text = _SYNTAX_OFF.sub(" ", text)
     with _lock_searching:
-        engine = _engine()
+        engine = _engine(settings)
         try:
             searcher = engine.searcher(kind)
             hits = engine.cache.get((kind, text))
             if hits is None:
-                ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text))
+                ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text),
+                                   settings.time_limit)
                 if not ids and len(text.split()) > 1 and not _OPERATOR.search(text):
-                    ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text, False))
+                    ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text, False),
+                                       settings.time_limit)
                 hits = Hits(ids=ids, scores=scores, suggestion=_suggest(searcher, kind, text))
                 engine.remember((kind, text), hits)
             return Hits(ids=list(hits.ids), scores=hits.scores, suggestion=hits.suggestion)
@@ -567,19 +576,19 @@ def _search(kind, text):
             raise
         except Exception as exc:   # an index damaged since it was opened, or a Whoosh surprise
             log.exception("search failed for %r", text)
-            _forget_engine()
+            _forget_engine(settings)
             raise SearchUnavailable("the search could not be completed; try other words, or try again "
                                     "later", "search_failed") from exc
 
 
-def search_projects(q):
+def search_projects(settings, q):
     """Every project matching the search text, best first (filters and facets are applied on these ids)."""
-    return _search("projects", q)
+    return _search(settings, "projects", q)
 
 
-def search_organisations(q):
+def search_organisations(settings, q):
     """Organisation ids matching name, acronym, aliases, type or country, best first."""
-    return _search("organisations", q).ids
+    return _search(settings, "organisations", q).ids
 
 
 # --- snippets --------------------------------------------------------------------------------
@@ -603,13 +612,13 @@ class _Mark(highlight.Formatter):
         return out
 
 
-def snippets(q, ids):
+def snippets(settings, db, q, ids):
     """{id: Markup} for these projects: the passages that match, matched words highlighted."""
     if not q or not ids:
         return {}
     with _lock_searching:
         try:
-            searcher = _engine().searcher("projects")
+            searcher = _engine(settings).searcher("projects")
             compiled = _compile(searcher, "projects", _SYNTAX_OFF.sub(" ", q), conjunctive=False)
             # (Query.existing_terms skips fields after the first one: a Whoosh bug)
             terms = {t.decode("utf-8") if isinstance(t, bytes) else t for leaf in compiled.leaves()
@@ -621,7 +630,7 @@ def snippets(q, ids):
         return {}
     fragmenter, formatter = highlight.ContextFragmenter(maxchars=240, surround=60), _Mark()
     out = {}
-    for p in storage.index_documents(storage.get_db(), list(ids)):
+    for p in storage.index_documents(db, list(ids)):
         for text in (p["description"], p["summary"], *p["sources"], ", ".join(p["keywords"])):
             if text:
                 found = highlight.highlight(text, terms, ANALYZER, fragmenter, formatter, top=2)
@@ -629,21 +638,3 @@ def snippets(q, ids):
                     out[p["id"]] = Markup(found)
                     break
     return out
-
-
-# --- the app ---------------------------------------------------------------------------------
-
-def init_app(app):
-    from .errors import error_response
-
-    @app.errorhandler(SearchUnavailable)
-    def _unavailable(exc):   # the ApiError handler's answer, plus when to try again
-        response, status = error_response(exc.status, exc.code, exc.message)
-        return response, status, {"Retry-After": "30"}
-
-    if app.config.get("CHECK_INDEX_ON_START"):
-        try:
-            ensure_index(app, wait=0)
-        except Exception:   # start-up must not fail because of the index
-            log.exception("search index check failed at start-up; run `flask --app registry reindex`")
-

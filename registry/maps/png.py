@@ -15,9 +15,9 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from . import geo
-from .mapdata import PALETTE, class_of
-from .query import QueryError
+from ..core import geo
+from .data import PALETTE, class_of
+from ..core.query import QueryError
 
 ATTRIBUTION = "Mercury Partnership Registry · UNEP Global Mercury Partnership"
 DEFAULT_WIDTH = 600

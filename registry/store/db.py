@@ -1,6 +1,6 @@
 """Storage: the only module that writes SQL. SQLite (through sqlite-utils) is the source of truth.
 
-Connections are opened per request (and per process, after fork), with WAL, a busy timeout,
+Connections are opened per request by the web layer (and per process, after fork), with WAL, a busy timeout,
 synchronous=FULL and foreign keys. Every write is one `BEGIN IMMEDIATE` transaction: all or nothing.
 """
 import json
@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import sqlite_utils
-from flask import current_app, g
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS organisations (
@@ -107,22 +106,6 @@ def connect(path, readonly=False):
     # skips rows that violate NOT NULL: an organisation could be "imported" without being stored.
     db._supports_on_conflict = sqlite3.sqlite_version_info >= (3, 24)
     return db
-
-
-def get_db():
-    if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
-    return g.db
-
-
-def close_db(exc=None):
-    db = g.pop("db", None)
-    if db is not None:
-        db.conn.close()
-
-
-def init_app(app):
-    app.teardown_appcontext(close_db)
 
 
 def migrate(db):
@@ -325,7 +308,7 @@ def project_summaries(db, ids):
 
 def resolve_organisations(db, texts):
     """Map each text (id, name, acronym or alias) to an organisation id; unknown texts to None."""
-    from .validate import fold
+    from ..core.validate import fold
     if not texts:   # every query resolves its (usually absent) funder/org filters: skip the table scan
         return {}
     index = {}
@@ -469,7 +452,7 @@ def list_organisations(db, ids=None, org_type=None, country=None):
 
 
 def country_project_counts(db, f=None, ids=None):
-    from .query import ProjectQuery
+    from ..core.query import ProjectQuery
     where, params = _where(f or ProjectQuery(), within=None if ids is None else _id_table(db, ids))
     return dict(db.execute(
         f"SELECT c.iso3, count(*) FROM project_countries c WHERE c.project_id IN (SELECT p.id FROM projects p{where}) "

@@ -12,12 +12,15 @@ import os
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-from . import editing_db
-from . import db as storage
-from . import forms, ingest, search
+from ..store import editing as editing_db
+from ..store import db as storage
+from . import forms
+from ..exchange import ingest
+from ..search import index as search
 from .auth import requires
-from .errors import error_response
-from .validate import PRECISIONS, ValidationError
+from ..web.errors import error_response
+from ..core.validate import PRECISIONS, ValidationError
+from ..web.context import get_db, index_settings
 
 bp = Blueprint("editor", __name__)
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ def reindex(project_ids=(), org_ids=()):
     if not (project_ids or org_ids):
         return
     try:
-        search.update_projects(project_ids, app=current_app, organisations=org_ids)
+        search.update_projects(index_settings(), project_ids, organisations=org_ids)
     except Exception:
         log.exception("search index update failed for %d project(s); the edit is saved", len(project_ids))
 
@@ -80,7 +83,7 @@ def bad_version():
 @bp.get("/editor")
 @requires("editor")
 def index():
-    db = storage.get_db()
+    db = get_db()
     changes, _ = editing_db.list_history(db, limit=15)
     return render_template("editor/index.html", changes=changes, pending=editing_db.count_proposals(db),
                            counts=storage.counts(db))
@@ -89,7 +92,7 @@ def index():
 # --- projects ---------------------------------------------------------------------------------
 
 def project_form(values, counts, errors, mode, status=200, **extra):
-    orgs = storage.list_organisations(storage.get_db())
+    orgs = storage.list_organisations(get_db())
     return render_template("editor/project_form.html", v=values, counts=counts, errors=errors, mode=mode,
                            orgs=orgs, PRECISIONS=PRECISIONS, **extra), status
 
@@ -106,7 +109,7 @@ def project_new():
 @bp.route("/editor/projects/<project_id>/edit", methods=["GET", "POST"])
 @requires("editor")
 def project_edit(project_id):
-    record, version = editing_db.project_record(storage.get_db(), project_id)
+    record, version = editing_db.project_record(get_db(), project_id)
     if record is None:
         return error_response(404, "not_found", "no project with this id: it may have been deleted")
     if request.method == "POST":
@@ -119,7 +122,7 @@ def project_edit(project_id):
 def save_project(mode, project_id=None, proposal=None):
     """Create ("new"), edit ("edit") or publish a proposal ("approve"): validate like the importer,
     then write the record and its history row in one transaction."""
-    db = storage.get_db()
+    db = get_db()
     version = form_version()
     if version is None:
         return bad_version()
@@ -169,7 +172,7 @@ def organisation_new():
 @bp.route("/editor/organisations/<org_id>/edit", methods=["GET", "POST"])
 @requires("editor")
 def organisation_edit(org_id):
-    record, version = editing_db.organisation_record(storage.get_db(), org_id)
+    record, version = editing_db.organisation_record(get_db(), org_id)
     if record is None:
         return error_response(404, "not_found", "no organisation with this id: it may have been deleted")
     if request.method == "POST":
@@ -179,7 +182,7 @@ def organisation_edit(org_id):
 
 
 def save_organisation(mode, org_id=None):
-    db = storage.get_db()
+    db = get_db()
     version = form_version()
     if version is None:
         return bad_version()
@@ -212,7 +215,7 @@ def organisation_delete(org_id):
 
 
 def delete(entity, entity_id):
-    db = storage.get_db()
+    db = get_db()
     record, version = editing_db.RECORDS[entity](db, entity_id)
     if record is None:
         return error_response(404, "not_found", f"no {entity} with this id: it may have been deleted already")
@@ -237,7 +240,7 @@ def delete(entity, entity_id):
 @requires("admin")
 def rebuild_index():
     try:
-        n = search.rebuild(current_app, wait=5)
+        n = search.rebuild(index_settings(), wait=5)
     except search.IndexBusy as exc:
         flash(f"Not rebuilt: {exc}.")
         return redirect(url_for("editor.index"))
@@ -245,7 +248,7 @@ def rebuild_index():
         log.exception("index rebuild failed")
         flash("The index rebuild failed (see the server log). Search keeps using the previous index.")
         return redirect(url_for("editor.index"))
-    editing_db.log_event(storage.get_db(), actor(), "reindex", "index", "projects", note=f"{n} projects indexed")
+    editing_db.log_event(get_db(), actor(), "reindex", "index", "projects", note=f"{n} projects indexed")
     flash(f"Search index rebuilt: {n} projects.")
     return redirect(url_for("editor.index"))
 
@@ -255,5 +258,7 @@ def init_app(app):
     app.config.setdefault("UPLOAD_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "uploads"))
     app.config.setdefault("PROPOSE_LIMIT", 10)       # proposals per client address ...
     app.config.setdefault("PROPOSE_WINDOW", 3600)    # ... per this many seconds
-    from . import history, moderation, webimport  # noqa: F401  (they add their routes to bp)
+    from . import history
+    from . import moderation
+    from . import webimport  # noqa: F401  (they add their routes to bp)
     app.register_blueprint(bp)

@@ -5,9 +5,10 @@ import uuid
 from flask import Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, SecurityError
 
-from .db import StorageError
-from .query import QueryError
-from .validate import ValidationError
+from ..core.query import QueryError
+from ..core.validate import ValidationError
+from ..search.index import SearchUnavailable
+from ..store.db import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ def init_app(app):
     @app.errorhandler(ApiError)
     def _api_error(exc):
         return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(SearchUnavailable)
+    def _search_unavailable(exc):
+        response, status = error_response(503, exc.code, exc.message)
+        return response, status, {"Retry-After": "30"}
 
     @app.errorhandler(QueryError)
     def _query_error(exc):

@@ -7,8 +7,8 @@ loc-N-name|precision|lat|lon|country, org-N-org|role, src-N-document|section|quo
 """
 import re
 
-from . import geo
-from .validate import fold
+from ..core import geo
+from ..core.validate import fold
 
 EXTRA_ROWS = 3
 MAX_ROWS = 60

@@ -5,18 +5,23 @@ import json
 import yaml
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from . import ROOT, exports, geo
-from . import db as storage
-from .finder import find_organisations, find_projects, query_from_args
-from .query import ProjectQuery
-from .validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
+from ..core.paths import GEODATA, STATIC
+
+from ..exchange import exports
+
+from ..core import geo
+from ..store import db as storage
+from ..search.finder import find_organisations, find_projects, query_from_args
+from ..core.query import ProjectQuery
+from ..core.validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
+from .context import get_db, index_settings
 
 bp = Blueprint("views", __name__)
 
 
 @functools.cache
 def headline_facts():
-    return yaml.safe_load((ROOT / "geodata" / "facts.yaml").read_text("utf-8"))
+    return yaml.safe_load((GEODATA / "facts.yaml").read_text("utf-8"))
 
 
 @bp.app_context_processor
@@ -27,7 +32,7 @@ def vocabulary():
 
 @bp.route("/")
 def home():
-    db = storage.get_db()
+    db = get_db()
     areas = dict(db.execute("SELECT area, count(*) FROM project_areas GROUP BY area").fetchall())
     countries = storage.country_project_counts(db)
     top_countries = sorted(countries.items(), key=lambda x: (-x[1], x[0]))[:24]
@@ -38,17 +43,17 @@ def home():
 
 @bp.route("/projects")
 def projects():
-    db = storage.get_db()
+    db = get_db()
     query = query_from_args(db, request.args)
-    results = find_projects(db, query)
+    results = find_projects(db, index_settings(), query)
     return render_template("projects.html", results=results, q=query)
 
 
 @bp.route("/projects.<any(csv, geojson, json):fmt>")
 def export(fmt):
     """Exports of the current selection: the same query string as the list and the map."""
-    db = storage.get_db()
-    results = find_projects(db, query_from_args(db, request.args), with_page=False, with_facets=False)
+    db = get_db()
+    results = find_projects(db, index_settings(), query_from_args(db, request.args), with_page=False, with_facets=False)
     projects = [storage.get_project(db, pid) for pid in results.ids]
     headers = {"Content-Disposition": f"attachment; filename=mercury-registry-projects.{fmt}",
                "Cache-Control": "no-store"}
@@ -61,7 +66,7 @@ def export(fmt):
 
 @bp.route("/projects/<project_id>")
 def project(project_id):
-    db = storage.get_db()
+    db = get_db()
     p = storage.get_project(db, project_id)
     if p is None:
         abort(404)
@@ -70,15 +75,15 @@ def project(project_id):
 
 @bp.route("/organisations")
 def organisations():
-    db = storage.get_db()
-    query, rows, page_rows, facets = find_organisations(db, request.args)
+    db = get_db()
+    query, rows, page_rows, facets = find_organisations(db, index_settings(), request.args)
     return render_template("organisations.html", q=query, rows=rows, page_rows=page_rows, facets=facets,
                            selected_types=request.args.getlist("type"))
 
 
 @bp.route("/organisations/<org_id>")
 def organisation(org_id):
-    db = storage.get_db()
+    db = get_db()
     o = storage.get_organisation(db, org_id)
     if o is None:
         abort(404)
@@ -90,7 +95,7 @@ def organisation(org_id):
 
 @bp.route("/countries")
 def countries():
-    db = storage.get_db()
+    db = get_db()
     counts = storage.country_project_counts(db)
     rows = sorted(((geo.country_name(c), c, n) for c, n in counts.items()))
     return render_template("countries.html", rows=rows)
@@ -101,9 +106,9 @@ def country(code):
     c = geo.lookup_country(code)
     if c is None:
         abort(404)
-    db = storage.get_db()
+    db = get_db()
     query = ProjectQuery(countries=(c.iso3,), per_page=100)
-    results = find_projects(db, query)
+    results = find_projects(db, index_settings(), query)
     orgs = storage.list_organisations(db, country=[c.iso3])
     return render_template("country.html", c=c, results=results, q=query, orgs=orgs)
 
@@ -112,9 +117,9 @@ def country(code):
 def area(area):
     if area not in AREAS:
         abort(404)
-    db = storage.get_db()
+    db = get_db()
     query = ProjectQuery(areas=(area,), per_page=100)
-    results = find_projects(db, query)
+    results = find_projects(db, index_settings(), query)
     leads = [o for o in storage.list_organisations(db) if area in o["leads_areas"]]
     return render_template("area.html", area=area, results=results, q=query, leads=leads)
 

@@ -16,9 +16,9 @@ the PNG, the newsletter snippet and the HTML download, so they always show the s
 import math
 from urllib.parse import urlencode
 
-from . import db as storage
-from . import geo
-from .validate import AREAS
+from ..store import db as storage
+from ..core import geo
+from ..core.validate import AREAS
 
 PRECISION_CODES = {"site": 0, "subnational": 1, "country": 2}
 PRECISION_LABELS = {"site": "Exact site", "subnational": "Sub-national area", "country": "Country",

@@ -7,13 +7,14 @@ import json
 
 from flask import flash, redirect, render_template, request, url_for
 
-from . import editing_db
-from . import db as storage
-from . import ingest
+from ..store import editing as editing_db
+from ..store import db as storage
+from ..exchange import ingest
 from .auth import has_role, requires
 from .editor import ENTITIES, actor, bp, conflict_page, reindex_record
-from .errors import error_response
-from .validate import ValidationError
+from ..web.errors import error_response
+from ..core.validate import ValidationError
+from ..web.context import get_db, index_settings
 
 PAGE = 50
 
@@ -25,7 +26,7 @@ def history():
     entity_id = (request.args.get("id") or "").strip()[:100] or None
     page = request.args.get("page", "1")
     page = min(int(page), 100_000) if page.isascii() and page.isdigit() and int(page) > 0 else 1
-    rows, total = editing_db.list_history(storage.get_db(), entity, entity_id, PAGE, (page - 1) * PAGE)
+    rows, total = editing_db.list_history(get_db(), entity, entity_id, PAGE, (page - 1) * PAGE)
     return render_template("editor/history.html", rows=rows, total=total, page=page, entity=entity,
                            entity_id=entity_id, pages=max(1, -(-total // PAGE)))
 
@@ -41,7 +42,7 @@ def _diff(before, after):
 @bp.get("/editor/history/<int:change_id>")
 @requires("editor")
 def change(change_id):
-    h = editing_db.get_history(storage.get_db(), change_id)
+    h = editing_db.get_history(get_db(), change_id)
     if h is None:
         return error_response(404, "not_found", "no such change: see the history")
     revertable = h["entity"] in ENTITIES and (h["before"] is not None or h["after"] is not None)
@@ -52,7 +53,7 @@ def change(change_id):
 @requires("editor")
 def revert(change_id):
     """Undo one change with a new change that restores its "before" (or deletes what it created)."""
-    db = storage.get_db()
+    db = get_db()
     h = editing_db.get_history(db, change_id)
     if h is None:
         return error_response(404, "not_found", "no such change: see the history")

@@ -1,12 +1,13 @@
 """The JSON API: one envelope, one error shape. Documented at /api/openapi.json and in docs/api.md."""
 from flask import Blueprint, jsonify, request, url_for
 
-from . import db as storage
-from . import geo
+from ..store import db as storage
+from ..core import geo
 from .errors import ApiError
-from .finder import find_organisations, find_projects, query_from_args
+from ..search.finder import find_organisations, find_projects, query_from_args
 from .openapi import OPENAPI
-from .validate import AREAS
+from ..core.validate import AREAS
+from .context import get_db, index_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -22,9 +23,9 @@ def _facets(facets):
 
 @bp.route("/projects")
 def projects():
-    db = storage.get_db()
+    db = get_db()
     query = query_from_args(db, request.args)
-    r = find_projects(db, query)
+    r = find_projects(db, index_settings(), query)
     results = [{
         "id": row["id"], "title": row["title"], "url": url_for("views.project", project_id=row["id"], _external=True),
         "api_url": url_for("api.project", project_id=row["id"], _external=True),
@@ -44,7 +45,7 @@ def projects():
 
 @bp.route("/projects/<project_id>")
 def project(project_id):
-    p = storage.get_project(storage.get_db(), project_id)
+    p = storage.get_project(get_db(), project_id)
     if p is None:
         raise ApiError(404, "not_found", f"no project with id '{project_id[:100]}'; list ids at /api/projects")
     p = dict(p, url=url_for("views.project", project_id=p["id"], _external=True),
@@ -56,8 +57,8 @@ def project(project_id):
 
 @bp.route("/organisations")
 def organisations():
-    db = storage.get_db()
-    query, rows, page_rows, facets = find_organisations(db, request.args)
+    db = get_db()
+    query, rows, page_rows, facets = find_organisations(db, index_settings(), request.args)
     return jsonify({
         "total": len(rows), "page": query.page, "per_page": query.per_page,
         "results": [dict(o, url=url_for("views.organisation", org_id=o["id"], _external=True),
@@ -69,7 +70,7 @@ def organisations():
 
 @bp.route("/organisations/<org_id>")
 def organisation(org_id):
-    o = storage.get_organisation(storage.get_db(), org_id)
+    o = storage.get_organisation(get_db(), org_id)
     if o is None:
         raise ApiError(404, "not_found", f"no organisation with id '{org_id[:100]}'; list ids at /api/organisations")
     o = dict(o, url=url_for("views.organisation", org_id=o["id"], _external=True),
@@ -79,7 +80,7 @@ def organisation(org_id):
 
 @bp.route("/countries")
 def countries():
-    counts = storage.country_project_counts(storage.get_db())
+    counts = storage.country_project_counts(get_db())
     return jsonify({"results": [{"iso3": c, "name": geo.country_name(c), "projects": n}
                                 for c, n in sorted(counts.items())]})
 

@@ -4,10 +4,11 @@ Used by the list page, the JSON API, the maps, the PNG and the exports, so they 
 """
 from dataclasses import dataclass, field
 
-from . import db as storage
-from . import geo, search
-from .query import parse_query, resolve
-from .validate import AREAS, ORG_TYPES
+from ..store import db as storage
+from ..core import geo
+from . import index as search
+from ..core.query import parse_query, resolve
+from ..core.validate import AREAS, ORG_TYPES
 
 
 @dataclass
@@ -34,10 +35,11 @@ def query_from_args(db, args, default_per_page=20):
                    lambda texts: storage.resolve_organisations(db, texts))
 
 
-def find_projects(db, query, with_page=True, with_facets=True):
+def find_projects(db, index, query, with_page=True, with_facets=True):
+    """`index`: the search index's Settings (search.index.Settings)."""
     hits = None
     if query.q:
-        hits = search.search_projects(query.q)
+        hits = search.search_projects(index, query.q)
         if query.effective_sort != "relevance":
             ids = storage.filter_ids(db, query, ids=hits.ids, sort=query.effective_sort)
         elif query.has_filters:
@@ -51,7 +53,7 @@ def find_projects(db, query, with_page=True, with_facets=True):
         if with_facets else {}
     page_ids = ids[(query.page - 1) * query.per_page: query.page * query.per_page] if with_page else []
     rows = storage.project_summaries(db, page_ids)
-    snippets = search.snippets(query.q, page_ids) if (query.q and page_ids) else {}
+    snippets = search.snippets(index, db, query.q, page_ids) if (query.q and page_ids) else {}
     return Results(query=query, ids=ids, page_rows=rows, facets=facets,
                    scores=hits.scores if hits else {}, snippets=snippets,
                    suggestion=hits.suggestion if hits else None)   # set when a word is unknown to the index
@@ -72,12 +74,12 @@ def label_facets(db, query, counts):
                    for v, n in values] for name, values in counts.items()}
 
 
-def find_organisations(db, args):
+def find_organisations(db, index, args):
     """Organisations matching q (name, acronym, alias, type, country), with type/country facets."""
     query = parse_query(args)
     types = [t for t in args.getlist("type") if t in ORG_TYPES] if hasattr(args, "getlist") else []
     countries = [c.iso3 for c in (geo.lookup_country(x) for x in query.countries) if c]
-    ids = search.search_organisations(query.q) if query.q else None
+    ids = search.search_organisations(index, query.q) if query.q else None
     rows = storage.list_organisations(db, ids=ids, org_type=types or None, country=countries or None)
     if ids is not None:
         rank = {oid: i for i, oid in enumerate(ids)}
