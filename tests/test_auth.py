@@ -13,14 +13,14 @@ from registry.editing import auth
 from registry.store import editing as editing_db
 from registry.store import db as storage  # Every editing route and the role it needs (None: public). A new route must be added here on purpose.
 EXPECTED = {
-    "auth.login": None, "auth.logout": None, "editor.propose": None,
+    "auth.login": None, "auth.logout": None, "moderation.propose": None,
     "auth.account": "editor", "auth.password": "editor", "auth.end_sessions": "editor",
-    "auth.users": "admin", "auth.user": "admin", "editor.rebuild_index": "admin",
-    "editor.index": "editor", "editor.history": "editor", "editor.change": "editor", "editor.revert": "editor",
-    "editor.import_upload": "editor", "editor.import_confirm": "editor",
+    "users.users": "admin", "users.user": "admin", "editor.rebuild_index": "admin",
+    "editor.index": "editor", "history.history": "editor", "history.change": "editor", "history.revert": "editor",
+    "webimport.import_upload": "editor", "webimport.import_confirm": "editor",
     "editor.project_new": "editor", "editor.project_edit": "editor", "editor.project_delete": "admin",
     "editor.organisation_new": "editor", "editor.organisation_edit": "editor", "editor.organisation_delete": "admin",
-    "editor.proposals": "editor", "editor.proposal": "editor", "editor.proposal_reject": "editor",
+    "moderation.proposals": "editor", "moderation.proposal": "editor", "moderation.proposal_reject": "editor",
 }
 EDITING_PREFIXES = ("/editor", "/admin", "/account", "/login", "/logout", "/propose")
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry.store import db as storage
-from registry.exchange import ingest
+from registry.exchange import ingest, readers
 from registry.core.validate import ValidationError
 
 from conftest import make_app
@@ -310,7 +310,7 @@ C_CASES = [
     ("C11-underscore", latlon("12_000"), "row 3: locations[1].lat"),
     ("C11-hex", latlon("0x10"), "row 3: locations[1].lat"),
     ("C11-lat-91", latlon("91"), "row 3: locations[1].lat"),
-    ("C13", b"id,title,area\n" + b"x,y,z\n" * (ingest.MAX_ROWS + 1), f"more than {ingest.MAX_ROWS} rows"),
+    ("C13", b"id,title,area\n" + b"x,y,z\n" * (readers.MAX_ROWS + 1), f"more than {readers.MAX_ROWS} rows"),
     ("C15", to_csv([good_row(i) for i in range(10_000)] + [good_row(10_000)[:4] + ["XXX", "K|||country"]]),
      "'XXX' is not a known"),
     ("C17-png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not text"),
@@ -455,10 +455,10 @@ G_CASES = [
     ("G09-bowtie", collection(feature({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]})),
      "unsupported"),
     ("G10", collection(feature({"type": "Point", "coordinates": [1, 2, 3, 4, 5]})), "numbers"),
-    ("G11-vertices", collection(feature({"type": "MultiPoint", "coordinates": [[0, 0]] * (ingest.MAX_VERTICES + 1)})),
-     f"at most {ingest.MAX_VERTICES} positions"),
-    ("G11-features", collection(*[{"type": "Feature"}] * (ingest.MAX_FEATURES + 1)),
-     f"the maximum is {ingest.MAX_FEATURES}"),
+    ("G11-vertices", collection(feature({"type": "MultiPoint", "coordinates": [[0, 0]] * (readers.MAX_VERTICES + 1)})),
+     f"at most {readers.MAX_VERTICES} positions"),
+    ("G11-features", collection(*[{"type": "Feature"}] * (readers.MAX_FEATURES + 1)),
+     f"the maximum is {readers.MAX_FEATURES}"),
     ("G13", collection(feature(point(1, 1)), crs={"type": "name", "properties": {"name": "EPSG:3857"}}), "WGS84"),
     ("G14-zip", b"PK\x03\x04\x14\x00\x00\x00../x" + b"\x00" * 40, "not text"),
     ("G15-vrt", b'<OGRVRTDataSource><OGRVRTLayer name="x"><SrcDataSource>/etc/passwd</SrcDataSource>'
@@ -538,7 +538,7 @@ cell = st.one_of(
 
 
 @FUZZ
-@given(header=st.lists(st.sampled_from(ingest.CSV_COLUMNS), min_size=1, max_size=8, unique=True)
+@given(header=st.lists(st.sampled_from(readers.CSV_COLUMNS), min_size=1, max_size=8, unique=True)
        .map(lambda h: ["id", "title", "area"] + [c for c in h if c not in ("id", "title", "area")]),
        rows=st.lists(st.lists(cell, min_size=1, max_size=10), max_size=6))
 def test_csv_rows_property(fuzz_db, header, rows):

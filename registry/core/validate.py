@@ -48,22 +48,54 @@ CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 INVISIBLE_RE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, with its path: `where` names the record ("row 3", "feature 2",
+    "projects[4]", "project planetgold-peru"; "" for the whole file), `field` the field inside it
+    ("locations[1].lat"; "" for the whole record). Forms attach it to their fields by `field`."""
+    where: str
+    field: str
+    message: str
+
+    def __str__(self):
+        return ": ".join(part for part in (self.where, self.field, self.message) if part)
+
+    def as_dict(self):
+        return {"where": self.where, "field": self.field, "message": self.message}
+
+
+def _problem(item):
+    return item if isinstance(item, Problem) else Problem("", "", str(item))
+
+
 class ValidationError(Exception):
-    """Raised with a list of messages; each says what is wrong and how to fix it."""
+    """Raised with every problem found (Problems, or plain messages about the whole input); each says
+    what is wrong and how to fix it. `problems`: the Problems; `errors`: the same as text."""
 
     def __init__(self, errors):
-        self.errors = list(errors)
+        self.problems = [_problem(e) for e in errors]
         super().__init__("; ".join(self.errors))
+
+    @property
+    def errors(self):
+        return [str(p) for p in self.problems]
 
 
 @dataclass
 class Checker:
-    """Collects errors for one record, each prefixed with where it happened."""
+    """Collects the Problems of one record; `where` names the record."""
     where: str = ""
-    errors: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.where = self.where.rstrip(": ")
+
+    @property
+    def errors(self):
+        return self.problems
 
     def error(self, name, message):
-        self.errors.append(f"{self.where}{name}: {message}")
+        self.problems.append(Problem(self.where, name, message))
         return None
 
     def text(self, raw, name, *, required=False, max_len=MAX_SHORT):
@@ -153,7 +185,7 @@ def clean_organisation(raw, where=""):
     """Return (organisation, errors) for one raw organisation mapping."""
     c = Checker(where)
     if not isinstance(raw, dict):
-        return None, [f"{where}organisation must be a mapping of fields"]
+        return None, [Problem(c.where, "", "an organisation must be a mapping of fields")]
     org = {
         "id": c.slug(raw.get("id"), "id"),
         "name": c.text(raw.get("name"), "name", required=True, max_len=MAX_TITLE),
@@ -199,7 +231,7 @@ def clean_project(raw, where=""):
     """Return (project, errors) for one raw project mapping (seed, CSV row, JSON, form)."""
     c = Checker(where)
     if not isinstance(raw, dict):
-        return None, [f"{where}project must be a mapping of fields"]
+        return None, [Problem(c.where, "", "a project must be a mapping of fields")]
     p = {
         "id": c.slug(raw.get("id"), "id"),
         "title": c.text(raw.get("title"), "title", required=True, max_len=MAX_TITLE),

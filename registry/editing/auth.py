@@ -234,7 +234,3 @@ def init_app(app):
         app.config["SESSION_COOKIE_NAME"] = "__Host-session"   # Secure, Path=/, no Domain
     csrf.init_app(app)
     app.register_error_handler(CSRFError, _csrf_failed)
-    from . import users  # the admin pages for accounts and the CLI commands
-    app.register_blueprint(bp)
-    for command in users.COMMANDS:
-        app.cli.add_command(command)

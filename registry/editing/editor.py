@@ -1,7 +1,6 @@
 """Editing the registry: forms for projects and organisations, deletes and the index rebuild. The change
-history and reverts live in registry/history.py, web imports in registry/webimport.py and the public
-"propose a project" form with its moderation queue in registry/moderation.py; they add their routes to
-this blueprint.
+history and reverts live in editing/history.py, web imports in editing/webimport.py and the public
+"propose a project" form with its moderation queue in editing/moderation.py, each with its own blueprint.
 
 Every write follows one path: forms.py turns the form into a raw record, ingest.prepare validates it
 (the importer's validation), editing_db.save_change writes it with its history rows in ONE transaction (and
@@ -258,7 +257,3 @@ def init_app(app):
     app.config.setdefault("UPLOAD_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "uploads"))
     app.config.setdefault("PROPOSE_LIMIT", 10)       # proposals per client address ...
     app.config.setdefault("PROPOSE_WINDOW", 3600)    # ... per this many seconds
-    from . import history
-    from . import moderation
-    from . import webimport  # noqa: F401  (they add their routes to bp)
-    app.register_blueprint(bp)

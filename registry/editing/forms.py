@@ -129,7 +129,7 @@ def place_errors(messages, rows=None, raw=None, found=None):
     rows, raw = rows or {name: [] for name in LISTS}, raw or {}
     out = {k: list(v) for k, v in (found or {}).items()}
     for message in messages:
-        key, text = _field_of(message, rows, raw)
+        key, text = _field_of(str(message), rows, raw)
         out.setdefault(key, []).append(text)
     return out
 

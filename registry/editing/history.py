@@ -5,16 +5,18 @@ since, so changes are undone newest first.
 """
 import json
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..store import editing as editing_db
 from ..store import db as storage
 from ..exchange import ingest
 from .auth import has_role, requires
-from .editor import ENTITIES, actor, bp, conflict_page, reindex_record
+from .editor import ENTITIES, actor, conflict_page, reindex_record
 from ..web.errors import error_response
 from ..core.validate import ValidationError
 from ..web.context import get_db, index_settings
+
+bp = Blueprint("history", __name__)
 
 PAGE = 50
 
@@ -86,4 +88,4 @@ def revert(change_id):
         return conflict_page(exc)
     reindex_record(entity, entity_id)
     flash(f"Reverted change #{change_id}.")
-    return redirect(url_for("editor.history", entity=entity, id=entity_id))
+    return redirect(url_for("history.history", entity=entity, id=entity_id))

@@ -8,17 +8,19 @@ import hmac
 import logging
 import time
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from ..store import editing as editing_db
 from ..store import db as storage
 from . import forms
 from .auth import public, requires
-from .editor import actor, bp, conflict_page, project_form, save_project
+from .editor import actor, conflict_page, project_form, save_project
 from ..web.errors import error_response
 from ..core.validate import PRECISIONS, Checker, clean_project
 from ..web.context import get_db, index_settings
+
+bp = Blueprint("moderation", __name__)
 
 log = logging.getLogger(__name__)
 PROJECT_FIELDS = ("title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
@@ -108,4 +110,4 @@ def proposal_reject(proposal_id):
     except editing_db.Conflict as exc:
         return conflict_page(exc)
     flash(f"Proposal #{proposal_id} rejected.")
-    return redirect(url_for("editor.proposals"))
+    return redirect(url_for("moderation.proposals"))

@@ -5,15 +5,17 @@ the first admin (there are no default accounts):
     flask --app registry reset-password NAME
 """
 import click
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
 from ..store import editing as editing_db
 from ..store import db as storage
-from .auth import ROLES, bp, check_password, check_username, one_time_password, requires
+from .auth import ROLES, check_password, check_username, one_time_password, requires
 from ..web.errors import error_response
 from ..web.context import get_db, index_settings
+
+bp = Blueprint("users", __name__)
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])
@@ -61,7 +63,7 @@ def user(user_id):
                     session["sv"] = row["session_version"]
                 if not secret:
                     flash(f"Saved {row['username']}.")
-                    return redirect(url_for("auth.users"))
+                    return redirect(url_for("users.users"))
             except editing_db.Conflict:
                 error = "this is the last active admin: make someone else admin first"
     return render_template("auth/user.html", row=row, roles=ROLES, error=error, secret=secret), 400 if error else 200

@@ -11,16 +11,18 @@ import sqlite3
 import time
 from pathlib import Path
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from ..store import editing as editing_db
 from ..store import db as storage
 from ..exchange import ingest
 from .auth import requires
-from .editor import actor, bp, conflict_page, reindex
+from .editor import actor, conflict_page, reindex
 from ..web.errors import error_response
 from ..core.validate import ValidationError
 from ..web.context import get_db, index_settings
+
+bp = Blueprint("webimport", __name__)
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 KEEP_SECONDS = 24 * 3600
@@ -116,4 +118,4 @@ def import_confirm(token):
     reindex([p["id"] for p in projects], [o["id"] for o in orgs])
     flash(f"Imported {meta['filename']}: {len(report.added)} project(s) added, {len(report.changed)} changed, "
           f"{len(report.unchanged)} unchanged; {len(orgs)} organisation(s) added or changed.")
-    return redirect(url_for("editor.history"))
+    return redirect(url_for("history.history"))

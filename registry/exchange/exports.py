@@ -3,7 +3,7 @@ and `flask export` write. CSV cells that a spreadsheet would run as a formula ar
 import csv
 import io
 
-from .ingest import CSV_COLUMNS, ROLE_COLUMNS
+from .readers import CSV_COLUMNS, ROLE_COLUMNS
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
 
