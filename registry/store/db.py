@@ -108,8 +108,18 @@ def connect(path, readonly=False):
     return db
 
 
+# Columns added after a table was first created: (table, column) -> its SQL definition. `migrate` adds the
+# missing ones to an older database (CREATE TABLE IF NOT EXISTS leaves existing tables as they are).
+ADDED_COLUMNS = {}
+
+
 def migrate(db):
+    """Bring the database to the current schema: create what is missing, add the newer columns."""
     db.conn.executescript(SCHEMA)
+    for (table, column), definition in ADDED_COLUMNS.items():
+        existing = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in existing:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 @contextmanager
