@@ -110,7 +110,13 @@ def connect(path, readonly=False):
 
 # Columns added after a table was first created: (table, column) -> its SQL definition. `migrate` adds the
 # missing ones to an older database (CREATE TABLE IF NOT EXISTS leaves existing tables as they are).
-ADDED_COLUMNS = {}
+ADDED_COLUMNS = {
+    # history: what kind of source made the change (form, import, seed, revert, proposal, restore), which
+    # one (a file name, "revert of #12"...), and the paths of the fields it changed (JSON list)
+    ("history", "source_kind"): "TEXT",
+    ("history", "source"): "TEXT",
+    ("history", "fields"): "TEXT",
+}
 
 
 def migrate(db):
