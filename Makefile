@@ -1,4 +1,4 @@
-# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+# Two commands for a fresh machine: `make run` and `make test` (see README.md); `make test-fast` skips the slow tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -34,8 +34,19 @@ run: setup
 serve: setup
 	$(BIN)/gunicorn --config registry/gunicorn.conf.py "registry:create_app()"
 
+# lint-imports checks the layer contracts in .importlinter first: a broken contract fails the build.
+# --no-cache: the check takes a fraction of a second and leaves no cache directory in the tree.
+LINT_IMPORTS := $(BIN)/lint-imports --no-cache
+
 test: $(VENV)/.installed-test chromium
+	$(LINT_IMPORTS)
 	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked `slow` (browsers, gunicorn, subprocess faults, the bench smoke test,
+# large Hypothesis runs; see pytest.ini): no browser needed.
+test-fast: $(VENV)/.installed-test
+	$(LINT_IMPORTS)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Benchmarks against Datasette + FTS5 (docs/benchmarks.md); wrk if apt can get it, else a Python client.
 bench: $(VENV)/.installed-test chromium

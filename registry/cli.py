@@ -2,10 +2,9 @@
 
     flask --app registry init-db | load-seed | setup | import FILE [--dry-run] | export | stats | reindex
     flask --app registry backup [DEST] [--keep N] | restore FILE [--yes]
+    flask --app registry history [ID] [--entity E] [--source-kind K] [--limit N]
 """
-import json
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -14,10 +13,11 @@ from flask import current_app
 
 from .store import backup
 from .store import db as storage
+from .store import changes as change_log
 from .exchange import exports
-from .exchange import ingest
+from .exchange import apply, ingest
 from .search import index as search
-from .core.validate import ValidationError
+from .core.validate import Problem, ValidationError
 from .web.context import index_settings
 
 
@@ -28,11 +28,13 @@ def _db():
 
 
 def _fail(errors, header):
+    """Print every problem (Problems as "row 12, column countries: ..."; plain messages as they are),
+    never cut: the count comes last, where a long list ends."""
     click.secho(header, fg="red", err=True)
-    for e in errors[:200]:
-        click.echo(f"  - {e}", err=True)
-    if len(errors) > 200:
-        click.echo(f"  ... and {len(errors) - 200} more", err=True)
+    for e in errors:
+        click.echo(f"  - {e.describe() if isinstance(e, Problem) else e}", err=True)
+    if len(errors) > 1:
+        click.secho(f"{len(errors)} problems in all.", fg="red", err=True)
     sys.exit(1)
 
 
@@ -52,8 +54,8 @@ def load_seed_command(seed_dir):
     try:
         report = ingest.load_seed(db, seed_dir or current_app.config["SEED_DIR"], current_app.config["REPORT_PATH"])
     except ValidationError as exc:
-        _fail(exc.errors, "The seed is not valid; nothing was stored. Fix these entries in geodata/seed/:")
-    click.echo(f"Loaded {len(report.added)} projects and {len(report.organisations)} organisations.")
+        _fail(exc.problems, "The seed is not valid; nothing was stored. Fix these entries in geodata/seed/:")
+    click.echo(f"Seed loaded (history actor: seed). {report.summary()}")
     search.rebuild(index_settings(), progress=True)
 
 
@@ -64,7 +66,7 @@ def setup_command():
     if storage.counts(db)["projects"] == 0:
         click.echo("Empty database: loading the seed data...")
         report = ingest.load_seed(db, current_app.config["SEED_DIR"], current_app.config["REPORT_PATH"])
-        click.echo(f"Loaded {len(report.added)} projects and {len(report.organisations)} organisations.")
+        click.echo(f"Seed loaded (history actor: seed). {report.summary()}")
     search.ensure_index(index_settings(), progress=True)
     click.echo("Registry ready.")
 
@@ -83,33 +85,26 @@ def import_command(file, fmt, dry_run):
         _fail([f"{file} is {size // 1_048_576} MB"], "The file is too large; split it into smaller files.")
     db = _db()
     try:
-        report = ingest.import_data(db, Path(file).read_bytes(), fmt, dry_run=dry_run)
+        report = ingest.import_data(db, Path(file).read_bytes(), fmt, dry_run=dry_run, actor=apply.cli_actor(),
+                                    source=Path(file).name, index=None if dry_run else index_settings())
     except ValidationError as exc:
-        _fail(exc.errors, f"{file} was rejected; nothing was stored. Fix these rows and import again:")
+        _fail(exc.problems, f"{file} was rejected; nothing was stored. Fix these rows and import again:")
     except storage.StorageError as exc:
         _fail([str(exc)], f"{file} could not be stored (disk full or database busy); nothing was stored. "
                           "Free some disk space or wait for the other import, then try again:")
-    verb = "Would add" if dry_run else "Added"
-    click.echo(f"{verb} {len(report.added)}, {'would change' if dry_run else 'changed'} {len(report.changed)}, "
-               f"unchanged {len(report.unchanged)} projects; {len(report.organisations)} organisations.")
-    if not dry_run:
-        search.update_projects(index_settings(), report.added + report.changed,
-                              organisations=report.organisations)
+    click.echo(report.summary())
+    for line in report.lines():   # every added record and every changed field, never cut
+        click.echo(f"  {line}")
 
 
 @click.command("export")
 @click.option("--format", "fmt", type=click.Choice(ingest.FORMATS), default="json")
-@click.option("-o", "--output", type=click.File("w"), default="-")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def export_command(fmt, output):
-    """Export every project (CSV, JSON or GeoJSON) to a file or standard output."""
-    db = _db()
-    projects = [storage.get_project(db, r[0]) for r in db.execute("SELECT id FROM projects ORDER BY id")]
-    if fmt == "csv":
-        output.write(exports.export_csv(projects))
-    elif fmt == "geojson":
-        json.dump(exports.export_geojson(projects), output, ensure_ascii=False, indent=1)
-    else:
-        json.dump(exports.export_json(projects, storage.list_organisations(db)), output, ensure_ascii=False, indent=1)
+    """Export the whole registry (CSV, JSON or GeoJSON) to a file or standard output: every project, and in
+    JSON and GeoJSON every organisation. `flask import` reads it back unchanged."""
+    organisations, projects = storage.export_records(_db(), all_organisations=True)
+    output.write(exports.export_text(fmt, organisations, projects, indent=1))
 
 
 @click.command("stats")
@@ -129,6 +124,37 @@ def reindex_command():
     except search.IndexBusy as exc:
         _fail([str(exc)], "The index was not rebuilt:")
     click.echo(f"Indexed {n} projects.")
+
+
+def _change_line(c):
+    """One change as a line: id, time, record, action, actor, source, changed fields."""
+    source = f"{c['source_kind']}: {c['source']}" if c["source"] else c["source_kind"]
+    fields = ", ".join(c["fields"]) or "-"
+    return (f"#{c['id']}  {c['at']}  {c['entity']} {c['entity_id']}  {c['action']}  by {c['actor']}  "
+            f"({source})  fields: {fields}")
+
+
+@click.command("history")
+@click.argument("record_id", required=False)
+@click.option("--entity", type=click.Choice(change_log.ENTITIES), help="Only projects or only organisations.")
+@click.option("--source-kind", type=click.Choice(change_log.SOURCE_KINDS), help="Only changes from this source.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True,
+              help="Show at most this many changes, newest first.")
+def history_command(record_id, entity, source_kind, limit):
+    """The recent changes to projects and organisations, or those of one record (RECORD_ID): when, which
+    record, what happened, who made it, from which source, which fields changed."""
+    db = _db()
+    filters = change_log.ChangeFilter(entity=entity, entity_id=record_id, source_kind=source_kind)
+    rows, total = change_log.recent_changes(db, filters, limit=limit, for_editor=True)
+    if record_id and not rows and record_id not in set().union(*storage.existing_ids(db)):
+        raise click.ClickException(f"no project or organisation '{record_id}' and no recorded change of one; "
+                                   "check the id (it is the last part of the record's address)")
+    for change in rows:
+        click.echo(_change_line(change))
+    if total > len(rows):
+        click.echo(f"... and {total - len(rows)} older change(s): add --limit {total} to list them all")
+    elif not rows:
+        click.echo("No changes recorded" + (f" for '{record_id}'." if record_id else "."))
 
 
 def _backup_dir():
@@ -152,7 +178,7 @@ def backup_command(destination, keep):
     try:
         backup.backup_database(db_path, dest)
         info = backup.verify(dest)
-    except (backup.BackupError, sqlite3.Error, OSError) as exc:
+    except (backup.BackupError, OSError) as exc:
         raise click.ClickException(f"backup failed, no backup was written: {exc}") from None
     click.echo(f"Backed up {info['projects']} projects and {info['organisations']} organisations "
                f"(data version {info['data_version']}) to {dest}")
@@ -164,7 +190,10 @@ def backup_command(destination, keep):
 @click.argument("backup_file", type=click.Path(dir_okay=False))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def restore_command(backup_file, yes):
-    """Replace the registry's data with BACKUP_FILE (verified first), then rebuild the search index."""
+    """Replace the registry's projects and organisations with those of BACKUP_FILE (verified first) as one
+    change through the audited write path: a history row per record that differs; accounts and history
+    stay. On a missing or empty registry the whole file is copied (accounts and history too). Then the
+    search index is rebuilt."""
     try:
         info = backup.verify(backup_file)
     except backup.BackupError as exc:
@@ -173,15 +202,32 @@ def restore_command(backup_file, yes):
         click.confirm(f"Replace the registry's data with {backup_file} ({info['projects']} projects, "
                       f"{info['organisations']} organisations)?", abort=True)
     try:
-        backup.restore_database(backup_file, current_app.config["DATABASE"])
+        click.echo(_restore(backup_file))
     except (backup.BackupError, storage.StorageError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Restored {info['projects']} projects and {info['organisations']} organisations; rebuilding the index...")
-    search.rebuild(index_settings(), progress=True)
+    except ValidationError as exc:
+        _fail(exc.problems, f"{backup_file} holds records that are not valid today; nothing was changed:")
     click.echo("Restore complete.")
+
+
+def _restore(backup_file):
+    """Restore and rebuild the index; returns what was done, in a sentence."""
+    db_path = current_app.config["DATABASE"]
+    if not backup.holds_registry(db_path):
+        info = backup.restore_database(backup_file, db_path, actor=apply.cli_actor())
+        search.rebuild(index_settings(), progress=True)
+        return (f"Copied the whole backup ({info['projects']} projects, {info['organisations']} organisations, "
+                "with its accounts and history) into the empty registry.")
+    copy = backup.load_copy(backup_file)
+    try:
+        report = apply.restore_records(_db(), copy, apply.Origin(apply.cli_actor(), "restore", str(backup_file)),
+                                       index=index_settings())
+    finally:
+        copy.conn.close()
+    return f"Restored the records of {backup_file} (history: source restore). {report.summary()}"
 
 
 def init_app(app):
     for command in (init_db_command, load_seed_command, setup_command, import_command, export_command,
-                    stats_command, reindex_command, backup_command, restore_command):
+                    stats_command, reindex_command, backup_command, restore_command, history_command):
         app.cli.add_command(command)

@@ -1,4 +1,4 @@
-/* The registry's interactive maps (see registry/maps.py and registry/mapdata.py).
+/* The registry's interactive maps (see registry/web/maps.py, registry/maps/ and docs/maps.md).
  *
  * folium creates the Leaflet map and calls RegistryMap.init(map, config). This script loads the country
  * boundaries and the selection's compact data (or takes them inline), then draws:
@@ -7,17 +7,21 @@
  *     the symbol showing the precision (exact site, sub-national area, country),
  *   - a legend, popups, a summary and the list of regional and global projects beside the map.
  * Anything that comes from data goes into the page through textContent or DOM properties, never as HTML.
+ *
+ * The data's tables are rows whose columns are named in data.fields (registry/maps/data.py FIELDS; every
+ * field is documented in docs/maps.md): readData() turns them into records once, and everything else
+ * reads fields by name. The configuration (cfg) is the other contract, built by registry/web/maps.py.
  */
 (function () {
   "use strict";
 
-  // Symbols per precision code (0 site, 1 sub-national area, 2 country): shape by size and border.
-  var SYMBOLS = [
-    {radius: 5, weight: 1.5, fillOpacity: 0.95, dashArray: null, white: true},
-    {radius: 7, weight: 1.5, fillOpacity: 0.55, dashArray: "3 2", white: false},
-    {radius: 9, weight: 2.5, fillOpacity: 0.2, dashArray: null, white: false}
-  ];
-  var PRECISION_KEYS = ["site", "subnational", "country"];
+  // A symbol per precision drawn as a point (registry/maps/data.py DRAWN): shape by size and border.
+  var SYMBOLS = {
+    site: {radius: 5, weight: 1.5, fillOpacity: 0.95, dashArray: null, white: true},
+    subnational: {radius: 7, weight: 1.5, fillOpacity: 0.55, dashArray: "3 2", white: false},
+    country: {radius: 9, weight: 2.5, fillOpacity: 0.2, dashArray: null, white: false}
+  };
+  var TABLES = ["projects", "points", "unplaced", "countries"];
   var PLAIN = {color: "#aab6bd", weight: 0.6, fillColor: "#f3f1ec", fillOpacity: 1};
 
   function el(tag, className, text) {
@@ -33,6 +37,44 @@
   }
 
   function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
+
+  // --- the data: named fields ---------------------------------------------------------------------
+
+  // The index of each column by name, built once per table: {lat: 0, lon: 1, ...}.
+  function columns(fields) {
+    var index = {};
+    fields.forEach(function (name, i) { index[name] = i; });
+    return index;
+  }
+
+  // A coded column holds an index (or a list of indexes) into data.values[column].
+  function decoded(dictionary, value) {
+    if (!dictionary) return value;
+    return Array.isArray(value) ? value.map(function (i) { return dictionary[i]; }) : dictionary[value];
+  }
+
+  function records(data, table) {
+    var col = columns(data.fields[table]), names = Object.keys(col), values = data.values || {};
+    return data[table].map(function (row) {
+      var record = {};
+      names.forEach(function (name) {
+        var value = row[col[name]];
+        record[name] = value === undefined ? null : decoded(values[name], value);
+      });
+      return record;
+    });
+  }
+
+  // The payload as records, with its references resolved: a point's or listed place's project is the
+  // project's record, a project's countries are country records (name, projects), found by iso3 too.
+  function readData(data) {
+    var d = {total: data.total, breaks: data.breaks, byIso3: {}};
+    TABLES.forEach(function (table) { d[table] = records(data, table); });
+    d.countries.forEach(function (c) { d.byIso3[c.iso3] = c; });
+    d.projects.forEach(function (p) { p.countries = p.countries.map(function (i) { return d.countries[i]; }); });
+    d.points.concat(d.unplaced).forEach(function (place) { place.project = d.projects[place.project]; });
+    return d;
+  }
 
   function load(inline, url) {
     if (inline) return Promise.resolve(inline);
@@ -57,17 +99,22 @@
     return url + (url.indexOf("?") < 0 ? "?" : "&") + name + "=" + encodeURIComponent(value);
   }
 
-  function areaOf(ctl, key) { return ctl.cfg.areas[key] || [key, "#666666"]; }
+  function areaOf(ctl, key) { return ctl.cfg.areas[key] || {label: key, colour: "#666666"}; }
+
+  function projectsIn(ctl, iso3) {
+    var country = ctl.data.byIso3[iso3];
+    return country ? country.projects : 0;
+  }
 
   function shadeStyle(ctl, iso3) {
-    var entry = ctl.data.countries[iso3], n = entry ? entry[1] : 0, breaks = ctl.data.breaks, k = -1;
+    var n = projectsIn(ctl, iso3), breaks = ctl.data.breaks, k = -1;
     for (var i = 0; i < breaks.length; i++) if (n >= breaks[i]) k = i;
     if (k < 0) return PLAIN;
     return {color: "#7d8f99", weight: 0.7, fillColor: ctl.cfg.palette[k], fillOpacity: 1};
   }
 
   function markerStyle(ctl, point) {
-    var s = SYMBOLS[point[3]], colour = areaOf(ctl, ctl.data.projects[point[2]][2])[1];
+    var s = SYMBOLS[point.precision] || SYMBOLS.country, colour = areaOf(ctl, point.project.area).colour;
     return {radius: s.radius, weight: s.weight, dashArray: s.dashArray, fillOpacity: s.fillOpacity,
             fillColor: colour, color: s.white ? "#ffffff" : colour, opacity: 1};
   }
@@ -75,13 +122,13 @@
   // --- popups -------------------------------------------------------------------------------------
 
   function projectPopup(ctl, point) {
-    var d = ctl.data, p = d.projects[point[2]], box = el("div", "map-popup"), area = areaOf(ctl, p[2]);
-    box.appendChild(link(ctl, projectHref(ctl, p[0]), p[1], "map-popup-title"));
+    var p = point.project, box = el("div", "map-popup"), area = areaOf(ctl, p.area);
+    box.appendChild(link(ctl, projectHref(ctl, p.id), p.title, "map-popup-title"));
     var areaLine = el("div", "map-popup-area");
     var swatch = el("span", "map-swatch");
-    swatch.style.background = area[1];
+    swatch.style.background = area.colour;
     areaLine.appendChild(swatch);
-    areaLine.appendChild(document.createTextNode(area[0]));
+    areaLine.appendChild(document.createTextNode(area.label));
     box.appendChild(areaLine);
     var facts = el("dl", "map-popup-facts");
     function fact(label, value) {
@@ -89,17 +136,27 @@
       facts.appendChild(el("dt", null, label));
       facts.appendChild(el("dd", null, value));
     }
-    fact("Where", point[4] + " (" + (ctl.cfg.precisions[PRECISION_KEYS[point[3]]] || "").toLowerCase() + ")");
-    fact("Funded by", p[5].map(function (i) { return d.orgs[i]; }).join(", "));
-    fact("Countries", p[4].map(function (c) { return d.countries[c] ? d.countries[c][0] : c; }).join(", "));
-    fact("Status", p[3]);
+    fact("Where", point.name + " (" + (ctl.cfg.precisions[point.precision] || point.precision).toLowerCase() + ")");
+    fact("Coordinates", coordsSource(ctl, point));
+    fact("Funded by", p.funders.join(", "));
+    fact("Countries", p.countries.map(function (c) { return c.name; }).join(", "));
+    fact("Status", p.status);
     box.appendChild(facts);
-    box.appendChild(link(ctl, projectHref(ctl, p[0]), "View the project →", "map-popup-more"));
+    box.appendChild(link(ctl, projectHref(ctl, p.id), "View the project →", "map-popup-more"));
     return box;
   }
 
+  // Where a point's coordinates come from, when its location records it (older data does not: null),
+  // with the gazetteer entry that placed it.
+  function coordsSource(ctl, point) {
+    var source = point.coords_source;
+    if (!source) return null;
+    var label = (ctl.cfg.coordsSources || {})[source] || source;
+    return point.gazetteer_id ? label + " (" + point.gazetteer_id + ")" : label;
+  }
+
   function countryPopup(ctl, feature) {
-    var iso3 = feature.properties.iso3, entry = ctl.data.countries[iso3], n = entry ? entry[1] : 0;
+    var iso3 = feature.properties.iso3, n = projectsIn(ctl, iso3);
     var box = el("div", "map-popup");
     box.appendChild(el("strong", null, feature.properties.name));
     box.appendChild(el("div", null, plural(n, "matching project", "matching projects")));
@@ -117,8 +174,7 @@
       style: function (f) { return shadeStyle(ctl, f.properties.iso3); },
       onEachFeature: function (f, layer) {
         layer.bindTooltip(function () {
-          var entry = ctl.data.countries[f.properties.iso3];
-          return el("span", null, f.properties.name + ": " + plural(entry ? entry[1] : 0, "project", "projects"));
+          return el("span", null, f.properties.name + ": " + plural(projectsIn(ctl, f.properties.iso3), "project", "projects"));
         }, {sticky: true});
         layer.on("click", function (e) {
           L.popup({maxWidth: 260}).setLatLng(e.latlng).setContent(countryPopup(ctl, f)).openOn(map);
@@ -146,8 +202,8 @@
     ctl.markers = d.points.map(function (point, i) {
       var options = markerStyle(ctl, point);
       options.pointIndex = i;
-      var marker = L.circleMarker([point[0], point[1]], options);
-      var area = d.projects[point[2]][2];
+      var marker = L.circleMarker([point.lat, point.lon], options);
+      var area = point.project.area;
       (byArea[area] = byArea[area] || []).push(marker);
       return marker;
     });
@@ -160,7 +216,7 @@
     // One overlay per partnership area: an empty stand-in layer that adds its markers to the cluster group
     // (all at once at the start: one chunked load for the whole selection).
     var areaLayers = {};
-    Object.keys(byArea).sort(function (a, b) { return areaOf(ctl, a)[0].localeCompare(areaOf(ctl, b)[0]); })
+    Object.keys(byArea).sort(function (a, b) { return areaOf(ctl, a).label.localeCompare(areaOf(ctl, b).label); })
       .forEach(function (area) {
         var proxy = L.layerGroup();
         proxy.on("add", function () { if (ctl.areaLayers) ctl.cluster.addLayers(byArea[area]); });
@@ -176,7 +232,7 @@
     var map = ctl.map, overlays = {};
     Object.keys(ctl.areaLayers).forEach(function (area) {
       var a = areaOf(ctl, area);
-      overlays['<span class="map-swatch" style="background:' + esc(a[1]) + '"></span>' + esc(a[0]) +
+      overlays['<span class="map-swatch" style="background:' + esc(a.colour) + '"></span>' + esc(a.label) +
                ' <span class="map-count">(' + ctl.areaLayers[area].count + ")</span>"] = ctl.areaLayers[area].layer;
     });
     var bases = {"Countries shaded by number of projects": ctl.shaded, "Countries only": ctl.plain};
@@ -197,8 +253,8 @@
     map.attributionControl.addAttribution("Boundaries: Natural Earth · Mercury Partnership Registry");
   }
 
-  function symbolSvg(code) {
-    var ns = "http://www.w3.org/2000/svg", s = SYMBOLS[code], size = 22;
+  function symbolSvg(precision) {
+    var ns = "http://www.w3.org/2000/svg", s = SYMBOLS[precision], size = 22;
     var svg = document.createElementNS(ns, "svg");
     svg.setAttribute("width", size); svg.setAttribute("height", size); svg.setAttribute("aria-hidden", "true");
     var c = document.createElementNS(ns, "circle");
@@ -229,9 +285,9 @@
       box.appendChild(row);
     }
     box.appendChild(el("div", "map-legend-title", "Located activities"));
-    PRECISION_KEYS.forEach(function (key, code) {
+    Object.keys(SYMBOLS).forEach(function (key) {
       var item = el("div", "map-legend-symbol");
-      item.appendChild(symbolSvg(code));
+      item.appendChild(symbolSvg(key));
       item.appendChild(document.createTextNode(ctl.cfg.precisions[key]));
       box.appendChild(item);
     });
@@ -240,9 +296,9 @@
       box.appendChild(el("div", "map-legend-title", "Partnership area (colour)"));
       areas.forEach(function (key) {
         var a = areaOf(ctl, key), item = el("div", "map-legend-area"), sw = el("span", "map-swatch");
-        sw.style.background = a[1];
+        sw.style.background = a.colour;
         item.appendChild(sw);
-        item.appendChild(document.createTextNode(a[0] + " (" + ctl.areaLayers[key].count + ")"));
+        item.appendChild(document.createTextNode(a.label + " (" + ctl.areaLayers[key].count + ")"));
         box.appendChild(item);
       });
     }
@@ -256,8 +312,8 @@
   function fillSummary(ctl) {
     var d = ctl.data, target = ctl.cfg.summaryId && document.getElementById(ctl.cfg.summaryId);
     var located = {}, listed = {};
-    d.points.forEach(function (p) { located[p[2]] = 1; });
-    d.unplaced.forEach(function (u) { listed[u[0]] = 1; });
+    d.points.forEach(function (point) { located[point.project.id] = 1; });
+    d.unplaced.forEach(function (place) { listed[place.project.id] = 1; });
     ctl.stats = {projects: d.total, points: d.points.length, located: Object.keys(located).length,
                  listed: Object.keys(listed).length};
     if (!target) return;
@@ -270,20 +326,21 @@
     var d = ctl.data, target = ctl.cfg.listId && document.getElementById(ctl.cfg.listId);
     if (!target) return;
     var groups = [], byProject = {};
-    d.unplaced.forEach(function (u) {
-      if (!(u[0] in byProject)) { byProject[u[0]] = []; groups.push(u[0]); }
-      byProject[u[0]].push(u[1]);
+    d.unplaced.forEach(function (place) {
+      var id = place.project.id;
+      if (!(id in byProject)) { byProject[id] = []; groups.push(place.project); }
+      byProject[id].push(place.name);
     });
     target.textContent = "";
     if (!groups.length) { target.appendChild(el("p", "small", "None in this selection.")); return; }
     var list = el("ul", "map-unplaced");
-    groups.slice(0, limit).forEach(function (i) {
-      var p = d.projects[i], item = el("li");
+    groups.slice(0, limit).forEach(function (p) {
+      var item = el("li");
       var sw = el("span", "map-swatch");
-      sw.style.background = areaOf(ctl, p[2])[1];
+      sw.style.background = areaOf(ctl, p.area).colour;
       item.appendChild(sw);
-      item.appendChild(link(ctl, projectHref(ctl, p[0]), p[1]));
-      item.appendChild(el("span", "map-unplaced-where", byProject[i].join("; ")));
+      item.appendChild(link(ctl, projectHref(ctl, p.id), p.title));
+      item.appendChild(el("span", "map-unplaced-where", byProject[p.id].join("; ")));
       list.appendChild(item);
     });
     target.appendChild(list);
@@ -335,7 +392,7 @@
     ctl.container.setAttribute("role", "region");
     ctl.container.setAttribute("aria-label", "Map of the projects");
     Promise.all([load(cfg.countries, cfg.countriesUrl), load(cfg.data, cfg.dataUrl)]).then(function (res) {
-      ctl.data = res[1];
+      ctl.data = readData(res[1]);
       drawCountries(ctl, res[0]);
       drawPoints(ctl);
       addControls(ctl);

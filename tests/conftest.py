@@ -1,19 +1,33 @@
-"""Fixtures: the real app on a temporary instance folder, with the real seed loaded once per session
-into a real SQLite file, then copied for each test (so tests can write without affecting others)."""
+"""Fixtures and shared helpers for every test module (import them with `from conftest import ...`).
+
+- the real app on a temporary instance folder, with the real seed loaded once per session into a real
+  SQLite file, then copied for each test (so tests can write without affecting others);
+- editing: accounts, CSRF tokens, logging in, and a small reader of HTML forms so tests submit what a
+  browser would submit;
+- map samples: records the map tests import through the real importer and index update;
+- browsers: Debian's chromium driven by Playwright, the app on a real local server.
+"""
+import json
+import re
 import shutil
 import sys
 import threading
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from werkzeug.datastructures import MultiDict
+from werkzeug.security import generate_password_hash
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-  # noqa: E402
-from registry import create_app
-from registry.store import db as storage  # noqa: E402
+sys.path.insert(0, str(ROOT))   # the registry package, whatever directory pytest runs from
+
+from registry import create_app  # noqa: E402
 from registry.exchange import ingest  # noqa: E402
-from registry.web.context import index_settings
+from registry.search import index as search  # noqa: E402
+from registry.store import db as storage  # noqa: E402
+from registry.store import editing as editing_db  # noqa: E402
+from registry.web.context import index_settings  # noqa: E402
 
 SEED_DIR = ROOT / "geodata" / "seed"
 REPORT = ROOT / "geodata" / "report" / "gmp-activities-2020-2022.txt"
@@ -28,7 +42,6 @@ def seeded_instance(tmp_path_factory):
     db = storage.connect(app.config["DATABASE"])
     ingest.load_seed(db, SEED_DIR, REPORT)
     db.conn.close()
-    from registry.search import index as search
     search.rebuild(index_settings(app))
     return folder
 
@@ -87,3 +100,154 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+# --- editing: accounts, CSRF tokens, logging in, HTML forms -------------------------------------------
+
+PASSWORD = "a long enough test password"
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def add_user(app, username, role, password=PASSWORD, must_change=False):
+    db = storage.connect(app.config["DATABASE"])
+    storage.migrate(db)
+    try:
+        return editing_db.create_user(db, username, generate_password_hash(password), role, "test",
+                                   must_change_password=must_change)
+    finally:
+        db.conn.close()
+
+
+def csrf_token(client, url="/login"):
+    response = client.get(url)
+    match = TOKEN_RE.search(response.get_data(as_text=True))
+    assert match, f"no csrf_token on {url} ({response.status_code})"
+    return match.group(1)
+
+
+def login(client, username, password=PASSWORD, next_url=None):
+    data = {"csrf_token": csrf_token(client), "username": username, "password": password}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login", data=data)
+
+
+def logged_in(app, username, role):
+    """A test client logged in as a new user with `role`."""
+    add_user(app, username, role)
+    client = app.test_client()
+    response = login(client, username)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+class _Forms(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms, self._select, self._textarea = [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a.get("action"), "method": (a.get("method") or "get").lower(),
+                               "fields": [], "attrs": a})
+        elif not self.forms:
+            return
+        elif tag == "input" and a.get("name"):
+            kind = (a.get("type") or "text").lower()
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                return
+            if kind not in ("submit", "button", "file", "image", "reset"):
+                self.forms[-1]["fields"].append([a["name"], a.get("value") or ("on" if kind == "checkbox" else "")])
+        elif tag == "select" and a.get("name"):
+            self._select = {"name": a["name"], "options": [], "selected": None}
+        elif tag == "option" and self._select is not None:
+            self._select["options"].append(a.get("value", ""))
+            if "selected" in a:
+                self._select["selected"] = a.get("value", "")
+        elif tag == "textarea" and a.get("name"):
+            self._textarea = [a["name"], ""]
+            self.forms[-1]["fields"].append(self._textarea)
+
+    def handle_endtag(self, tag):
+        if tag == "select" and self._select is not None:
+            s = self._select
+            chosen = s["selected"] if s["selected"] is not None else (s["options"][0] if s["options"] else "")
+            self.forms[-1]["fields"].append([s["name"], chosen])
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            self._textarea[1] += data
+
+
+def read_form(html, has_field="version"):
+    """The first form holding a field named `has_field`, as a list of [name, value] pairs (what a browser
+    would send without changes). Change values with set_field, then post the list."""
+    parser = _Forms()
+    parser.feed(html)
+    for form in parser.forms:
+        if any(name == has_field for name, _ in form["fields"]):
+            return form["fields"]
+    raise AssertionError(f"no form with a field {has_field!r}")
+
+
+def set_field(fields, name, value):
+    for pair in fields:
+        if pair[0] == name:
+            pair[1] = value
+            return fields
+    fields.append([name, value])
+    return fields
+
+
+def field(fields, name):
+    return next(value for key, value in fields if key == name)
+
+
+def post_form(client, url, fields):
+    return client.post(url, data=MultiDict([tuple(p) for p in fields]))
+
+
+# --- map samples: a project with one exact site, and one whose title, organisation and places are ------
+# --- script injections; imported into a test's private instance through the real importer -------------
+
+XSS_TITLE = "<img src=x onerror=window.PWNED=1> ${window.PWNED=1} </script><script>window.PWNED=1</script>"
+XSS_ORG = "</script><img src=x onerror=window.PWNED=1>${window.PWNED=1}"
+XSS_PLACE = "<svg onload=window.PWNED=1>${window.PWNED=1}"
+MAP_SAMPLE_SOURCE = [{"section": "test", "quote": "Recorded for the map tests."}]
+
+
+def map_sample_records():
+    """The map samples' organisations and projects, in the registry's JSON import format."""
+    return {
+        "organisations": [
+            {"id": "map-test-org", "name": "Map Test Organisation", "type": "ngo"},
+            {"id": "map-xss-org", "name": XSS_ORG, "acronym": XSS_ORG[:40], "type": "other"},
+        ],
+        "projects": [
+            {"id": "map-test-site", "title": "Map test: mercury-free processing at one site", "kind": "project",
+             "area": "asgm", "status": "ongoing", "countries": ["GHA"],
+             "locations": [{"name": "Tarkwa test site", "precision": "site", "lat": 5.3, "lon": -1.99}],
+             "organisations": [{"org": "map-test-org", "role": "implementer"}], "sources": MAP_SAMPLE_SOURCE},
+            {"id": "map-xss", "title": XSS_TITLE, "summary": XSS_TITLE, "kind": "project", "area": "products",
+             "status": "planned", "countries": ["KEN"],
+             "locations": [{"name": XSS_PLACE, "precision": "site", "lat": -1.29, "lon": 36.82},
+                           {"name": XSS_PLACE + " (worldwide)", "precision": "global"}],
+             "organisations": [{"org": "map-xss-org", "role": "funder"}], "sources": MAP_SAMPLE_SOURCE},
+        ],
+    }
+
+
+def import_samples(app):
+    """Import the map samples into the app's database and bring the search index up to date."""
+    db = storage.connect(app.config["DATABASE"])
+    try:
+        report = ingest.import_data(db, json.dumps(map_sample_records()).encode("utf-8"), "json")
+    finally:
+        db.conn.close()
+    with app.app_context():
+        search.update_projects(index_settings(app), report.added + report.changed, organisations=report.organisations)
+    return report

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from werkzeug.security import generate_password_hash
 
-from conftest import make_app
-from editing import PASSWORD, add_user, csrf_token, logged_in, login
+from conftest import PASSWORD, add_user, csrf_token, logged_in, login, make_app
 from registry.editing import auth
 from registry.store import editing as editing_db
 from registry.store import db as storage  # Every editing route and the role it needs (None: public). A new route must be added here on purpose.
@@ -304,6 +303,7 @@ def test_role_route_matrix(app, db):
                "admin": logged_in(app, "ad", "admin")}
     tokens = {name: csrf_token(c, "/login" if name == "anonymous" else "/account") for name, c in clients.items()}
     rules = [r for r in app.url_map.iter_rules() if EXPECTED.get(r.endpoint)]
+    assert {r.endpoint for r in rules} == {endpoint for endpoint, role in EXPECTED.items() if role}
     # POST-only routes that change something are sent last, so they cannot disturb the other checks
     rules.sort(key=lambda r: ("GET" not in r.methods, r.endpoint == "auth.end_sessions"))
     for rule in rules:

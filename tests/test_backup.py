@@ -10,6 +10,7 @@ from registry.store import backup
 
 from registry.search import index as search
 from registry.store import db as storage
+from registry.store import editing as editing_db
 from registry.exchange import ingest
 from registry.web.context import index_settings
 from conftest import make_app
@@ -33,6 +34,15 @@ def table_dump(path):
         return {t: sorted(conn.execute(f"SELECT * FROM [{t}]").fetchall(), key=repr) for t in tables}
     finally:
         conn.close()
+
+
+def records(path):
+    """Every project and organisation of the database at `path`, as records (core/records.py)."""
+    db = storage.connect(path)
+    try:
+        return editing_db.all_records(db)
+    finally:
+        db.conn.close()
 
 
 def results(client):
@@ -96,7 +106,7 @@ def test_restore_brings_back_the_data_and_the_same_search_results(instance, tmp_
     conn = storage.connect(db_path)
     ingest.import_data(conn, batch_csv(1), "csv")
     search.rebuild(index_settings(app))
-    expected_results, expected_rows = results(client), table_dump(db_path)
+    expected_results, expected_records = results(client), records(db_path)
 
     result = invoke(app, "backup", str(tmp_path / "backups"))
     assert result.exit_code == 0, result.output
@@ -114,7 +124,15 @@ def test_restore_brings_back_the_data_and_the_same_search_results(instance, tmp_
 
     result = invoke(app, "restore", str(copy), "--yes")
     assert result.exit_code == 0, result.output
-    assert table_dump(db_path) == expected_rows
+    assert "Added 1, changed 2, unchanged" in result.output and "deleted 5 projects" in result.output
+    assert records(db_path) == expected_records
+    # a change through the audited write path: the records that differed have a restore row each
+    conn = storage.connect(db_path)
+    restored = {h["entity_id"]: h for h in editing_db.list_history(conn, limit=100)[0] if h["source_kind"] == "restore"}
+    conn.conn.close()
+    assert sorted(restored) == ["bk-1-0", "bk-1-1", "bk-1-4"] + [f"bk-2-{i}" for i in range(5)]
+    assert restored["bk-1-0"]["fields"] == '["title"]' and restored["bk-1-0"]["source"] == str(copy)
+    assert restored["bk-2-0"]["after"] is None and restored["bk-1-4"]["before"] is None
     assert backup.verify(db_path)["data_version"] > version_before_restore   # caches cannot serve old pages
     assert search.verify(index_settings(app)) is None
     assert results(client) == expected_results

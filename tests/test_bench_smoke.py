@@ -11,6 +11,8 @@ from bench.__main__ import run
 from bench.generate import generate
 from bench.queries import QUERIES, WARMUP
 from registry.exchange import ingest
+
+pytestmark = pytest.mark.slow   # gunicorn, Datasette and a browser: about a minute
 N = 50
 SMOKE_QUERIES = ["q=mercury", "q=%22Minamata+Convention%22", "q=miners&country=KEN&area=asgm",
                  "q=mercury+emissions&year_from=2018", "q=artisnal+gold", "funder=usdos&area=asgm"]
@@ -59,6 +61,7 @@ def test_every_measurement_ran(results):
     assert build["import_s"] > 0 and build["reindex_s"] > 0 and build["peer_build_s"] > 0
     search = results["search"][0]
     assert search["queries"] == len(SMOKE_QUERIES) and search["ours_errors"] == search["peer_errors"] == 0
+    assert len(search["per_query"]) == len(SMOKE_QUERIES)
     for q in search["per_query"]:
         assert isinstance(q["ours_total"], int) and isinstance(q["peer_total"], int), q
     maps = results["map"]

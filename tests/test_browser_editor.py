@@ -5,10 +5,11 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from conftest import make_app, serve
-from editing import PASSWORD, add_user
+from conftest import PASSWORD, add_user, make_app, serve
 from registry.store import editing as editing_db
 from registry.store import db as storage
+
+pytestmark = pytest.mark.slow   # a real browser
 @pytest.fixture(scope="module")
 def site(seeded_instance, tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser-editor") / "instance"

@@ -6,9 +6,10 @@ import shutil
 
 import pytest
 
-from conftest import make_app, serve
-from map_samples import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples
+from conftest import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples, make_app, serve
 from registry.store import db as storage
+
+pytestmark = pytest.mark.slow   # a real browser
 READY = ".folium-map[data-ready]"
 # true once every marker of the first map on the page is in its cluster group
 ALL_DRAWN = "() => { const c = window.registryMaps && registryMaps[0]; " \
@@ -48,7 +49,7 @@ def marker_position(page, project_id):
     """Page coordinates of the (unclustered) marker of a project on the first map."""
     return page.evaluate("""(id) => {
         const c = registryMaps[0];
-        const m = c.markers.find(m => c.data.projects[c.data.points[m.options.pointIndex][2]][0] === id);
+        const m = c.markers.find(m => c.data.points[m.options.pointIndex].project.id === id);
         const p = c.map.latLngToContainerPoint(m.getLatLng()), r = c.container.getBoundingClientRect();
         return [r.left + p.x, r.top + p.y, !!m._map];
     }""", project_id)
@@ -82,6 +83,10 @@ def test_clicking_a_marker_opens_a_popup_that_links_to_the_project(page, site):
     popup = page.locator(".leaflet-popup-content")
     assert popup.locator(".map-popup-title").inner_text() == "Map test: mercury-free processing at one site"
     assert "Ghana" in popup.inner_text() and "Artisanal and small-scale gold mining" in popup.inner_text()
+    facts = dict(zip(popup.locator("dt").all_inner_texts(), popup.locator("dd").all_inner_texts()))
+    # the sample's point has coordinates and no stated source: the importer records them as an editor's
+    assert facts == {"Where": "Tarkwa test site (exact site)", "Coordinates": "Entered by an editor",
+                     "Countries": "Ghana", "Status": "ongoing"}
     popup.locator(".map-popup-title").click()
     page.wait_for_url(site["base"] + "/projects/map-test-site")
     assert page.inner_text("h1") == "Map test: mercury-free processing at one site"
@@ -96,8 +101,9 @@ def test_filtered_map_shows_only_matching_projects(page, site):
     db.conn.close()
     open_map(page, site["base"] + "/map?area=coal")
     shown = page.evaluate("""() => { const c = registryMaps[0];
-        return {projects: c.data.projects.map(p => p[0]),
-                drawn: [...new Set(c.markers.map(m => c.data.projects[c.data.points[m.options.pointIndex][2]][0]))]}; }""")
+        return {projects: c.data.projects.map(p => p.id),
+                drawn: [...new Set(c.markers.map(m => c.data.points[m.options.pointIndex].project.id))]}; }""")
+    assert expected and located   # both sides empty would pass the checks below
     assert set(shown["projects"]) == expected
     assert set(shown["drawn"]) == located
     assert page.inner_text("#map-summary").startswith(f"{len(expected)} project")

@@ -22,10 +22,10 @@ from registry.store import db as storage
 from registry.exchange import ingest
 from registry.search import index as search
 from registry.web.context import get_db, index_settings
-from conftest import ROOT, make_app
-from editing import csrf_token, logged_in
+from conftest import ROOT, csrf_token, logged_in, make_app
 
 pytestmark = pytest.mark.timeout(240)
+slow = pytest.mark.slow   # processes killed or racing, index rebuilds: seconds each
 
 HEADER = ["id", "title", "area", "status", "countries", "locations", "keywords"]
 
@@ -100,6 +100,7 @@ def data_version(db_path):
 N_BULK = 2000
 
 
+@slow
 @pytest.mark.parametrize("moment", ["validating", "writing", "indexing"])
 def test_FT1_kill_9_during_import_leaves_all_or_nothing(instance, tmp_path, moment):
     db_path = str(instance / "registry.db")
@@ -210,6 +211,7 @@ def test_FT4_full_disk_in_the_api_error_shape(instance):
 
 # --- FT9: two imports at once, from two processes ----------------------------------------------------
 
+@slow
 def test_FT9_two_imports_at_once(instance, tmp_path):
     db_path = str(instance / "registry.db")
     before = storage.counts(storage.connect(db_path))["projects"]
@@ -236,6 +238,7 @@ def test_FT9_two_imports_at_once(instance, tmp_path):
     assert search_total(client, "secondword") == stored["second"]
 
 
+@slow
 def test_FT9_import_while_the_database_is_locked_gets_a_clear_error(instance, tmp_path):
     """A writer that holds the lock longer than the busy timeout: the import says so, stores nothing."""
     path = tmp_path / "waiting.csv"
@@ -269,6 +272,7 @@ for _ in range(int(sys.argv[3])):
 """
 
 
+@slow
 def test_FT10_concurrent_writers_lose_no_update(instance):
     db_path = str(instance / "registry.db")
     procs = [subprocess.Popen([sys.executable, "-c", COUNTER_SCRIPT, db_path, str(ROOT), "50"],
@@ -331,6 +335,7 @@ def damage(index_dir, how):
             seg.unlink()
 
 
+@slow
 @pytest.mark.parametrize("how", ["deleted", "toc-garbage", "seg-truncated", "seg-deleted"])
 def test_FT6_FT7_broken_index_never_gives_a_500_and_is_rebuilt(instance, tmp_path, how):
     reference = tmp_path / "reference"
@@ -373,6 +378,7 @@ def test_FT8_stale_index_is_detected_and_rebuilt(instance):
 
 # --- FT11: searches during a full reindex -----------------------------------------------------------------
 
+@slow
 def test_FT11_fifty_searches_during_reindex(instance):
     app = make_app(instance)
     expected = {q: search_total(app.test_client(), q) for q in ("mercury", "gold", "Kenya", "waste")}

@@ -3,15 +3,18 @@ pages, the data endpoint against SQL, framing headers, offline assets, bad param
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
-from conftest import make_app
-from map_samples import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples
+from conftest import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples, make_app
 from registry.web.context import index_settings
 from registry.store import db as storage
 from registry.search.finder import find_projects, query_from_args
+from registry.core.validate import COORDS_SOURCES
+from registry.maps.data import CODED, DRAWN, FIELDS, records
 
+ROOT = Path(__file__).resolve().parent.parent
 # Raw fragments of the payloads that must never reach a page unescaped.
 DANGEROUS = ("<img src=x", "<svg onload", "</script><script>", "</script><img")
 CDN_HOSTS = ("cdn.jsdelivr.net", "code.jquery.com", "cdnjs.cloudflare.com", "netdna.bootstrapcdn.com",
@@ -117,21 +120,25 @@ def test_small_maps_on_record_pages(reader, ro_db):
 
 def expected_locations(db, ids):
     """Straight from SQL: every location of these projects, as drawn (with a point) or listed (without)."""
-    rows = db.execute("SELECT project_id, name, precision, lat, lon FROM locations "
+    rows = db.execute("SELECT project_id, name, precision, lat, lon, coords_source, gazetteer_id FROM locations "
                       "WHERE project_id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]).fetchall()
-    drawn = sorted((pid, name, prec, round(lat, 5), round(lon, 5)) for pid, name, prec, lat, lon in rows
-                   if prec in ("site", "subnational", "country") and lat is not None)
-    listed = sorted((pid, name, prec) for pid, name, prec, lat, _ in rows
-                    if prec not in ("site", "subnational", "country") or lat is None)
+    drawn = sorted((pid, name, prec, round(lat, 5), round(lon, 5), source, place)
+                   for pid, name, prec, lat, lon, source, place in rows if prec in DRAWN and lat is not None)
+    listed = sorted((pid, name, prec) for pid, name, prec, lat, *_ in rows if prec not in DRAWN or lat is None)
     return drawn, listed
 
 
 def served_locations(data):
-    ids = [p[0] for p in data["projects"]]
-    drawn = sorted((ids[i], name, ("site", "subnational", "country")[code], lat, lon)
-                   for lat, lon, i, code, name in data["points"])
-    listed = sorted((ids[i], name, prec) for i, name, prec in data["unplaced"])
+    """The payload's locations, read by field name, in the shape of expected_locations."""
+    ids = [p["id"] for p in records(data, "projects")]
+    drawn = sorted((ids[p["project"]], p["name"], p["precision"], p["lat"], p["lon"], p["coords_source"],
+                    p["gazetteer_id"]) for p in records(data, "points"))
+    listed = sorted((ids[u["project"]], u["name"], u["precision"]) for u in records(data, "unplaced"))
     return drawn, listed
+
+
+def project_ids(data):
+    return [p["id"] for p in records(data, "projects")]
 
 
 def selections(db):
@@ -148,14 +155,15 @@ def test_data_endpoint_returns_exactly_the_locations_of_the_selection(shared_app
         with shared_app.test_request_context(f"/projects?{params}"):
             from flask import request
             results = find_projects(ro_db, index_settings(shared_app), query_from_args(ro_db, request.args), with_page=False, with_facets=False)
-        assert [p[0] for p in data["projects"]] == results.ids, params
+        assert results.ids, params   # every selection matches something: empty == empty would prove nothing
+        assert project_ids(data) == results.ids, params
         assert data["total"] == len(results.ids)
         assert served_locations(data) == expected_locations(ro_db, results.ids), params
         counts = {}
         for (iso3,) in ro_db.execute("SELECT iso3 FROM project_countries WHERE project_id IN "
                                      "(SELECT value FROM json_each(?))", [json.dumps(results.ids)]):
             counts[iso3] = counts.get(iso3, 0) + 1
-        assert {c: v[1] for c, v in data["countries"].items()} == counts, params
+        assert {c["iso3"]: c["projects"] for c in records(data, "countries")} == counts, params
     everything = reader.get("/map/data.json").get_json()
     assert everything["points"] and everything["unplaced"]   # the seed has both kinds: the check above bites
 
@@ -163,7 +171,131 @@ def test_data_endpoint_returns_exactly_the_locations_of_the_selection(shared_app
 def test_area_filter_matches_sql(reader, ro_db):
     expected = {r[0] for r in ro_db.execute("SELECT project_id FROM project_areas WHERE area = 'coal'")}
     data = reader.get("/map/data.json?area=coal").get_json()
-    assert {p[0] for p in data["projects"]} == expected and expected
+    assert set(project_ids(data)) == expected and expected
+
+
+# --- the contract: docs/maps.md documents every field; the payload and the configuration follow it --
+
+def documented_tables():
+    """Every `| `name` | type | ...` table row of docs/maps.md, by the heading above it: {heading: {name: type}}."""
+    tables, heading = {}, None
+    for line in (ROOT / "docs" / "maps.md").read_text("utf-8").splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip().strip("`")
+        row = re.match(r"\| `(\w+)` \| ([^|]+?) \|", line)
+        if row:
+            tables.setdefault(heading, {})[row.group(1)] = row.group(2)
+    return tables
+
+
+def documented(prefix):
+    tables = documented_tables()
+    return next(table for heading, table in tables.items() if heading.startswith(prefix))
+
+
+def has_type(value, doc_type, data, column):
+    """Whether a raw payload value has the type docs/maps.md gives its column ("coded string or null",
+    "list of indexes into countries", ...): coded values are indexes into data["values"][column]."""
+    if doc_type.startswith("list of "):
+        item = doc_type[len("list of "):].replace("indexes", "index").replace("strings", "string")
+        return isinstance(value, list) and all(has_type(v, item, data, column) for v in value)
+    if doc_type.startswith("index into "):
+        return type(value) is int and 0 <= value < len(data[doc_type[len("index into "):]])
+    if doc_type.startswith("coded "):
+        dictionary = data["values"][column]
+        return type(value) is int and 0 <= value < len(dictionary) and \
+            has_type(dictionary[value], doc_type[len("coded "):], data, column)
+    if doc_type.endswith(" or null"):
+        return value is None or has_type(value, doc_type[:-len(" or null")], data, column)
+    python_type = {"string": str, "integer": int, "number": (int, float)}[doc_type]
+    return isinstance(value, python_type) and type(value) is not bool
+
+
+def test_the_documented_fields_are_the_defined_ones():
+    tables = documented_tables()
+    for table, columns in FIELDS.items():
+        assert tuple(tables[table]) == columns, f"docs/maps.md documents {table} as {tuple(tables[table])}"
+    assert set(CODED) <= {c for columns in FIELDS.values() for c in columns}
+    for column in CODED:                    # a coded column is documented as coded, and the others are not
+        assert all(t[column].startswith(("coded", "list of coded")) for name, t in tables.items()
+                   if name in FIELDS and column in t), column
+
+
+def project_facts(db, ids):
+    """Straight from SQL: id -> (title, area, status, countries, funder labels)."""
+    facts = {}
+    for pid, title, area, status in db.execute("SELECT id, title, area, status FROM projects WHERE id IN "
+                                               "(SELECT value FROM json_each(?))", [json.dumps(ids)]):
+        countries = [r[0] for r in db.execute("SELECT iso3 FROM project_countries WHERE project_id = ? "
+                                              "ORDER BY iso3", [pid])]
+        funders = sorted(r[0] for r in db.execute(
+            "SELECT coalesce(nullif(o.acronym, ''), o.name) FROM roles r JOIN organisations o ON o.id = r.org_id "
+            "WHERE r.project_id = ? AND r.role = 'funder'", [pid]))
+        facts[pid] = (title, area, status, countries, funders)
+    return facts
+
+
+def test_payload_follows_the_documented_contract(reader, ro_db):
+    keys, checked = documented("The payload"), 0
+    for params in selections(ro_db):
+        data = reader.get(f"/map/data.json?{params}").get_json()
+        assert set(data) == set(keys), params
+        assert data["fields"] == {table: list(columns) for table, columns in FIELDS.items()}
+        assert set(data["values"]) == set(CODED)
+        for table, columns in FIELDS.items():
+            types = documented_tables()[table]
+            for row in data[table]:
+                assert len(row) == len(columns), (params, table, row)
+                for column, value in zip(columns, row):
+                    assert has_type(value, types[column], data, column), (params, table, column, value)
+                checked += 1
+        country = [c["iso3"] for c in records(data, "countries")]
+        served = {p["id"]: (p["title"], p["area"], p["status"], [country[i] for i in p["countries"]],
+                            sorted(p["funders"])) for p in records(data, "projects")}
+        assert served == project_facts(ro_db, list(served)), params
+    assert checked > 500                     # the seed's selections fill every table: the checks bite
+
+
+def test_records_read_by_name_whatever_the_column_order(reader):
+    data = reader.get("/map/data.json").get_json()
+    shuffled = dict(data, fields={t: list(reversed(c)) for t, c in data["fields"].items()},
+                    **{t: [list(reversed(row)) for row in data[t]] for t in FIELDS})
+    for table in FIELDS:
+        assert records(shuffled, table) == records(data, table) and records(data, table), table
+
+
+def page_configs(html):
+    """The configuration objects a page hands to RegistryMap.init (HTML-safe JSON, so json reads it)."""
+    decoder = json.JSONDecoder()
+    return [decoder.raw_decode(html, m.end())[0] for m in re.finditer(r"RegistryMap\.init\([\w$]+, (?={)", html)]
+
+
+def test_every_configuration_key_is_documented(reader, ro_db):
+    site_project = ro_db.execute("SELECT project_id FROM locations WHERE precision = 'site' LIMIT 1").fetchone()[0]
+    pages = ["/map?area=asgm", "/embed/map", "/map/download.html?area=coal", f"/projects/{site_project}",
+             f"/organisations/{funder_with_projects(ro_db)}"]
+    configs = [c for page in pages for c in page_configs(reader.get(page).get_data(as_text=True))]
+    assert len(configs) == len(pages)
+    keys = documented("Configuration")
+    sent = {key for config in configs for key in config}
+    assert sent == set(keys), f"undocumented: {sent - set(keys)}; documented but never sent: {set(keys) - sent}"
+    for config in configs:
+        assert all(set(area) == {"label", "colour"} for area in config["areas"].values())
+        assert set(config["precisions"]) >= set(DRAWN) and set(config["coordsSources"]) == set(COORDS_SOURCES)
+        assert ("data" in config) != ("dataUrl" in config) and ("countries" in config) != ("countriesUrl" in config)
+        if "data" in config:
+            assert config["data"]["fields"] == {t: list(c) for t, c in FIELDS.items()}
+
+
+def test_map_js_reads_payload_rows_by_name_never_by_position():
+    """map.js indexes arrays by number only where that is not a payload row: the parts of a regular
+    expression match (`m`) and the two results of Promise.all (`res`)."""
+    script = (ROOT / "static" / "map.js").read_text("utf-8")
+    indexed = set(re.findall(r"([\w$.]+|[\])])\s*\[\s*\d+\s*\]", script))   # a[0], a[i][0], f()[0]
+    assert indexed == {"m", "res"}, indexed
+    assert "columns(data.fields[table])" in script        # the one place that maps names to positions
+    symbols = script[script.index("var SYMBOLS = {"):script.index("};", script.index("var SYMBOLS = {"))]
+    assert re.findall(r"(\w+): \{radius", symbols) == list(DRAWN)   # a symbol for each drawn precision, by name
 
 
 def test_data_endpoint_revalidates_and_compresses(reader):
@@ -184,7 +316,7 @@ def test_data_version_changes_the_etag(app, client):
     import_samples(app)
     r = client.get("/map/data.json", headers={"If-None-Match": etag})
     assert r.status_code == 200 and r.headers["ETag"] != etag
-    assert "map-test-site" in [p[0] for p in r.get_json()["projects"]]
+    assert "map-test-site" in project_ids(r.get_json())
 
 
 # --- framing and offline assets -------------------------------------------------------------------
@@ -273,10 +405,10 @@ def test_script_injections_stay_text_everywhere(app, client, samples):
     raw = r.get_data(as_text=True)
     assert "<" not in raw and ">" not in raw and "\\u003c" in raw
     data = r.get_json()
-    assert data["projects"][0][1] == XSS_TITLE
-    assert data["orgs"] == [XSS_ORG[:40]]
-    assert [p[4] for p in data["points"]] == [XSS_PLACE]
-    assert [u[1] for u in data["unplaced"]] == [XSS_PLACE + " (worldwide)"]
+    assert [p["title"] for p in records(data, "projects")] == [XSS_TITLE]
+    assert [p["funders"] for p in records(data, "projects")] == [[XSS_ORG[:40]]]
+    assert [p["name"] for p in records(data, "points")] == [XSS_PLACE]
+    assert [u["name"] for u in records(data, "unplaced")] == [XSS_PLACE + " (worldwide)"]
     # the plain-text newsletter is text/plain (and nosniff), so the browser never renders it as HTML
     txt = client.get("/map/newsletter.txt?funder=map-xss-org")
     assert txt.mimetype == "text/plain" and txt.headers["X-Content-Type-Options"] == "nosniff"
@@ -307,6 +439,7 @@ def test_newsletter_snippet_works_in_mail_clients(reader, ro_db):
         "SELECT p.title FROM projects p JOIN project_areas a ON a.project_id = p.id WHERE a.area = 'coal' "
         "ORDER BY p.title COLLATE NOCASE, p.id LIMIT 10")]
     text = reader.get("/map/newsletter.txt?area=coal").get_data(as_text=True)
+    assert titles
     for title in titles:
         assert title in text
     assert "http://localhost/map?area=coal" in text

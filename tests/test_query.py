@@ -18,7 +18,8 @@ def args(**kw):
     (args(year_from="2019", year_to="2021"), "year_from", 2019),
     (args(page="3", per_page="50"), "per_page", 50),
     (args(), "page", 1),
-    (args(q=["first", "second"]), "q", "first"),
+    (args(facet_size="max"), "facet_size", None),
+    (args(facet_size="25"), "facet_size", 25),
     (args(sort="-start_year"), "sort", "-start_year"),
 ])
 def test_parse(given, attr, expected):
@@ -42,6 +43,9 @@ def test_parse(given, attr, expected):
     (args(q="a " * 30), "too many words"),
     (args(q="a\x00b"), "not allowed"),
     (args(country=[f"C{i}" for i in range(60)]), "too many values"),
+    (args(q=["first", "second"]), "'q' is given 2 times"),
+    (args(per_page=["10", "20"]), "'per_page' is given 2 times"),
+    (args(facet_size="0"), "facet_size"),
 ])
 def test_parse_rejects_with_a_message(given, words):
     with pytest.raises(QueryError) as exc:

@@ -123,15 +123,16 @@ def test_queries_users_try(reader, rdb, corpus, q):
 def test_phrase_is_stricter_than_words(reader, corpus):
     words, _ = api(reader, "shaking tables")
     phrase, _ = api(reader, '"shaking tables"')
-    assert set(phrase) <= set(words)
-    assert mentioning(corpus, "shaking table") <= set(phrase)
+    expected = mentioning(corpus, "shaking table")
+    assert expected and expected <= set(phrase) <= set(words)
 
 
 @pytest.mark.parametrize("typo, right", [("Mongolai", "Mongolia"), ("Hondoras", "Honduras"), ("Fairmind", "Fairmined")])
 def test_typos_are_tolerated_and_corrected(reader, typo, right):
     ids, body = api(reader, typo)
     assert body["suggestion"] == right
-    assert set(api(reader, right)[0]) <= set(ids)
+    corrected = set(api(reader, right)[0])
+    assert corrected and corrected <= set(ids)
     page = reader.get("/projects", query_string={"q": typo}).get_data(as_text=True)
     assert f'Did you mean <a href="/projects?q={right}">{right}</a>' in page
 
@@ -149,8 +150,11 @@ def test_accents_do_not_matter(reader, plain, accented):
 def test_acronyms_and_their_long_forms_find_each_other(reader, corpus):
     for short, long in [("ASGM", "artisanal and small-scale gold mining"), ("ZMWG", "Zero Mercury Working Group"),
                         ("planetGOLD", "GEF GOLD"), ("NRDC", "Natural Resources Defense Council")]:
-        assert mentioning(corpus, long) <= set(api(reader, short)[0]), short
-        assert mentioning(corpus, short) <= set(api(reader, f'"{long}"')[0]), long
+        with_long, with_short = mentioning(corpus, long), mentioning(corpus, short)
+        assert with_short, short
+        assert with_long or short == "NRDC", long   # (no project's text spells out NRDC's name)
+        assert with_long <= set(api(reader, short)[0]), short
+        assert with_short <= set(api(reader, f'"{long}"')[0]), long
 
 
 def test_every_acronym_and_alias_in_the_database_finds_the_organisations_projects(reader, rdb):
@@ -165,16 +169,17 @@ def test_every_acronym_and_alias_in_the_database_finds_the_organisations_project
 
 
 def test_organisations_search(reader, rdb):
-    for o in storage.list_organisations(rdb):
-        if o["acronym"]:
-            body = reader.get("/api/organisations", query_string={"q": o["acronym"], "per_page": 100}).get_json()
-            assert o["id"] in [r["id"] for r in body["results"]], o["acronym"]
+    with_acronym = [o for o in storage.list_organisations(rdb) if o["acronym"]]
+    assert len(with_acronym) > 10
+    for o in with_acronym:
+        body = reader.get("/api/organisations", query_string={"q": o["acronym"], "per_page": 100}).get_json()
+        assert o["id"] in [r["id"] for r in body["results"]], o["acronym"]
     canadian = {o["id"] for o in storage.list_organisations(rdb, country=["CAN"])}
     body = reader.get("/api/organisations", query_string={"q": "Canada", "per_page": 100}).get_json()
     assert canadian and canadian <= {r["id"] for r in body["results"]}
     ngos = {o["id"] for o in storage.list_organisations(rdb, org_type=["ngo"])}
     body = reader.get("/api/organisations", query_string={"q": "Non-governmental", "per_page": 100}).get_json()
-    assert ngos == {r["id"] for r in body["results"]}
+    assert ngos and ngos == {r["id"] for r in body["results"]}
     page = reader.get("/organisations", query_string={"q": "Zero Mercury Working Group"}).get_data(as_text=True)
     zmwg = [o for o in storage.list_organisations(rdb) if "ZMWG" in (o["acronym"] or "")]
     assert zmwg and f'/organisations/{zmwg[0]["id"]}"' in page
@@ -183,8 +188,10 @@ def test_organisations_search(reader, rdb):
 @pytest.mark.parametrize("iso3", ["KEN", "MNG", "IND", "PER"])
 def test_a_country_finds_the_projects_located_there(reader, rdb, iso3):
     name, code = geo.get_country(iso3).name, iso3
-    assert in_country(rdb, iso3) <= set(api(reader, name)[0])
-    assert in_country(rdb, iso3) <= set(api(reader, code)[0])
+    located = in_country(rdb, iso3)
+    assert located, iso3
+    assert located <= set(api(reader, name)[0])
+    assert located <= set(api(reader, code)[0])
 
 
 def test_a_country_or_alias_finds_a_project_whose_text_never_names_it(app, client, db):
@@ -203,8 +210,10 @@ def test_a_country_or_alias_finds_a_project_whose_text_never_names_it(app, clien
 
 
 def test_places_find_their_projects(reader, rdb):
-    for name, pid in rdb.execute("SELECT name, project_id FROM locations WHERE precision IN ('site', 'subnational') "
-                                 "ORDER BY id LIMIT 25"):
+    places = rdb.execute("SELECT name, project_id FROM locations WHERE precision IN ('site', 'subnational') "
+                         "ORDER BY id LIMIT 25").fetchall()
+    assert len(places) == 25
+    for name, pid in places:
         assert pid in api(reader, f'"{name}"')[0], name
 
 
@@ -218,12 +227,13 @@ def test_country_and_funder_filters_combine_with_the_search(reader, rdb):
     by_gef = set(api(reader, "mercury", funder="GEF")[0])
     assert by_gef and by_gef == everything & funded
     both = set(api(reader, "gold", country="Ghana", funder="gef")[0])
-    assert both == set(api(reader, "gold")[0]) & in_country(rdb, "GHA") & funded
+    assert both and both == set(api(reader, "gold")[0]) & in_country(rdb, "GHA") & funded
 
 
 @pytest.mark.parametrize("params", [{}, {"area": "asgm"}, {"country": "PER"}])
 def test_facet_counts_match_the_database(reader, rdb, params):
-    ids, body = api(reader, "gold", **params)
+    ids, body = api(reader, "gold", facet_size="max", **params)   # every facet value, not the top 10
+    assert ids, params   # no hits would give empty facets on both sides
     unfiltered, _ = api(reader, "gold")
     area = params.get("area")
     country = params.get("country")
@@ -249,7 +259,7 @@ def test_facet_counts_match_the_database(reader, rdb, params):
     }
     for facet, sql in expected.items():
         counts = dict(rdb.execute(sql, [restrict(facet)]).fetchall())
-        assert {f["value"]: f["count"] for f in body["facets"][facet]} == counts, facet
+        assert {f["value"]: f["count"] for f in body["facets"][facet]["values"]} == counts, facet
     assert body["total"] == len(ids) == len(set(ids))
 
 
@@ -266,12 +276,13 @@ def test_paging_walks_the_ranked_list(reader):
 
 def test_sorting_a_search(reader, rdb):
     ids, _ = api(reader, "gold", sort="title")
+    assert len(ids) > 1
     titles = dict(rdb.execute("SELECT id, title FROM projects").fetchall())
     assert [titles[i].casefold() for i in ids] == sorted(titles[i].casefold() for i in ids)
     newest, _ = api(reader, "gold", sort="-start_year")
     years = dict(rdb.execute("SELECT id, start_year FROM projects").fetchall())
     known = [years[i] for i in newest if years[i] is not None]
-    assert known == sorted(known, reverse=True)
+    assert len(known) > 1 and known == sorted(known, reverse=True)
     assert set(newest) == set(ids) == set(api(reader, "gold")[0])
 
 
@@ -320,7 +331,8 @@ def test_a_search_over_its_time_budget_answers_503(instance):
 
 def test_field_syntax_is_plain_text(reader):
     assert api(reader, "nosuchfield:borax")[0] == api(reader, "nosuchfield borax")[0]
-    assert set(api(reader, "title:borax")[0]) == set(api(reader, "title borax")[0])
+    plain = set(api(reader, "title borax")[0])
+    assert plain and set(api(reader, "title:borax")[0]) == plain
 
 
 @pytest.mark.parametrize("q", ["a*", "*", "*a*", "ab*", "a* b* c* d*", "*gold", "go*ld", "*:*"])
@@ -332,8 +344,9 @@ def test_costly_wildcards_are_refused(reader, q):
 
 
 def test_prefix_wildcards_work(reader, corpus):
-    assert mentioning(corpus, "retort") <= set(api(reader, "retor*")[0])
-    assert mentioning(corpus, "mining") <= set(api(reader, "minin*")[0])
+    for word, wildcard in (("retort", "retor*"), ("mining", "minin*")):
+        expected = mentioning(corpus, word)
+        assert expected and expected <= set(api(reader, wildcard)[0]), word
     assert api(reader, "Diálog*")[0] == api(reader, "dialog*")[0] != []
 
 
@@ -367,6 +380,7 @@ QUERY = st.recursive(ATOM, lambda inner: st.one_of(
 ), max_leaves=8)   # a small grammar of query syntax: random text never reaches the parser's corners
 
 
+@pytest.mark.slow   # 200 Hypothesis examples
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(q=QUERY)
 def test_query_shaped_strings_never_break_the_search(reader, q):
@@ -433,10 +447,13 @@ def test_organisation_edits_reach_their_projects(app, client, db):
         db.execute("UPDATE organisations SET aliases = ?, version = version + 1 WHERE id = ?",
                    [json.dumps(["Quokka Mercury Trust"]), org])
     search.update_organisations(index_settings(app), [org])
-    assert set(api(client, "Quokka Mercury Trust")[0]) == with_org(db, org)
+    found = set(api(client, "Quokka Mercury Trust")[0])
+    assert with_org(db, org) < found      # and the projects whose text names it (its synonyms reach them)
     body = client.get("/api/organisations", query_string={"q": "quokka"}).get_json()
     assert [r["id"] for r in body["results"]] == [org]
     assert search.verify(index_settings(app)) is None
+    search.rebuild(index_settings(app))
+    assert set(api(client, "Quokka Mercury Trust")[0]) == found      # the update did what a rebuild does
 
 
 def test_a_failed_update_leaves_the_edit_and_the_next_check_repairs(app, client, db, instance):
@@ -507,6 +524,7 @@ def test_without_an_index_search_answers_503_and_browsing_works(instance):
     assert client.get("/projects").status_code == 200
 
 
+@pytest.mark.slow   # searches in threads during repeated full rebuilds
 def test_searches_during_rebuilds_never_fail(app, client, db):
     expected = api(client, "borax")[0]
     errors = []

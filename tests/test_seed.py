@@ -52,12 +52,14 @@ def test_every_role_points_at_a_real_organisation():
 
 def test_located_projects_have_points_or_say_why_not(seeded_instance):
     db = storage.connect(seeded_instance / "registry.db")
-    rows = db.execute("SELECT project_id, name, precision FROM locations WHERE lat IS NULL").fetchall()
-    assert [r for r in rows if r[2] not in ("region", "global")] == []
-    # every project can be shown: a point, or an explicit region/global precision
-    unplaced = db.execute("""SELECT id FROM projects p WHERE NOT EXISTS (SELECT 1 FROM locations l
-                             WHERE l.project_id = p.id AND (l.lat IS NOT NULL OR l.precision IN ('region','global')))""")
-    assert unplaced.fetchall() == []
+    rows = db.execute("SELECT project_id, name, precision, coords_source FROM locations WHERE lat IS NULL").fetchall()
+    # a country always has its point; a site or area without one is one that no source or gazetteer places
+    # (listed as "not placed on the map", never given an invented point: test_provenance.py)
+    assert [r for r in rows if r[2] == "country" or r[3] is not None] == []
+    assert any(r[2] == "site" for r in rows) and any(r[2] == "subnational" for r in rows)
+    # every project can be shown: a point, a region/global precision, or a place listed beside the map
+    unshown = db.execute("SELECT id FROM projects p WHERE NOT EXISTS (SELECT 1 FROM locations l WHERE l.project_id = p.id)")
+    assert unshown.fetchall() == []
 
 
 PLANETGOLD = {"BFA", "COL", "GUY", "IDN", "KEN", "MNG", "PER", "PHL",          # first eight
@@ -88,16 +90,20 @@ def test_congo_and_guyane_are_told_apart(seeded_instance):
 
 def test_named_places_have_the_right_precision(seeded_instance):
     db = storage.connect(seeded_instance / "registry.db")
-    rows = {r[0].lower(): (r[1], r[2], r[3]) for r in db.execute("SELECT name, precision, lat, lon FROM locations")}
-    for needle in ("kuantan singingi", "tonk", "zorgho"):
+    rows = {r[0].lower(): (r[1], r[2], r[3]) for r in db.execute("SELECT name, precision, lat, coords_source FROM locations")}
+    for needle in ("kuantan singingi", "tonk", "zorgho", "tarkwa"):
         matches = [v for k, v in rows.items() if needle in k]
         assert matches, needle
-        assert all(m[0] in ("site", "subnational") and m[1] is not None for m in matches), needle
+        assert all(m[0] in ("site", "subnational") for m in matches), needle
+        # a point only where the shipped gazetteer has the place (Zorgho, Tarkwa); districts are unplaced
+        assert all((m[1] is not None) == (m[2] == "gazetteer") for m in matches), needle
+    assert rows["zorgho, ganzourgou province"][2] == "gazetteer" and rows["kuantan singingi, riau, indonesia"][1] is None
 
 
 def test_headline_figures_are_quoted_from_the_report():
     facts = yaml.safe_load((SEED_DIR.parent / "facts.yaml").read_text("utf-8"))
     assert facts["quote"] in REPORT_TEXT and facts["areas_quote"] in REPORT_TEXT
+    assert facts["figures"]
     for f in facts["figures"]:
         assert re.search(rf"\b{f['value']}\b", facts["quote"])
 

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]   # slow: real gunicorn servers
 CONF = ROOT / "registry" / "gunicorn.conf.py"
 
 

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from map_samples import import_samples
+from conftest import import_samples
 from registry.maps import png as staticmap
-from registry.maps.data import class_breaks
+from registry.maps.data import DRAWN, FIELDS, class_breaks, map_data
+from registry.store import db as storage
 
 
 def png(client, params):
@@ -92,3 +93,20 @@ def test_class_breaks_cover_the_counts():
         breaks = class_breaks(top)
         assert breaks[0] == 1 and breaks == sorted(set(breaks)) and breaks[-1] <= top
         assert len(breaks) <= len(staticmap.PALETTE)
+
+
+def test_png_reads_the_payload_by_field_name(app):
+    """The PNG draws from map_data's payload through its field names: the same payload with its columns in
+    another order gives the same image, and the points it reads are drawn (without them it differs)."""
+    db = storage.connect(app.config["DATABASE"], readonly=True)
+    try:
+        data = map_data(db, [r[0] for r in db.execute("SELECT id FROM projects ORDER BY id")])
+    finally:
+        db.conn.close()
+    assert data["points"] and data["countries"]
+    assert tuple(staticmap.MARKERS) == DRAWN                 # a marker for every precision drawn as a point
+    reordered = dict(data, fields={t: list(reversed(c)) for t, c in data["fields"].items()},
+                     **{t: [list(reversed(row)) for row in data[t]] for t in FIELDS})
+    draw = lambda d: staticmap.render_png(d, "title", "", 300, 180)  # noqa: E731
+    assert draw(reordered) == draw(data)
+    assert draw(dict(data, points=[])) != draw(data)

@@ -69,5 +69,5 @@ def test_organisation_rules():
 def test_references_are_checked():
     p, _ = clean_project(with_(parent="nowhere", organisations=[{"org": "ghost", "role": "funder"}]))
     errors = check_references([p, p], [], known_orgs={"gef"}, countries={"KEN"})
-    joined = " ".join(errors)
+    joined = " ".join(map(str, errors))
     assert "duplicate id" in joined and "'ghost' does not exist" in joined and "parent 'nowhere'" in joined

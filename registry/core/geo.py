@@ -17,6 +17,7 @@ from pathlib import Path
 from .paths import GEODATA as GEODATA_DIR
 COUNTRIES_CSV = GEODATA_DIR / "countries.csv"
 COUNTRIES_GEOJSON = GEODATA_DIR / "countries.geojson"
+GAZETTEER_CSV = GEODATA_DIR / "gazetteer.csv"   # named places with a point (geodata/build_gazetteer.py)
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,29 @@ def country_name(iso3: str) -> str:
 def countries_geojson_path() -> Path:
     """Path of the committed 110m boundaries (FeatureCollection, EPSG:4326)."""
     return COUNTRIES_GEOJSON
+
+
+@dataclass(frozen=True)
+class Place:
+    """An entry of the shipped gazetteer: `id` ("geonames:2294768"), where it comes from (`source`,
+    `source_id`) and its point."""
+    id: str
+    name: str
+    country: str
+    lat: float
+    lon: float
+    kind: str
+    source: str
+    source_id: str
+
+
+@lru_cache(maxsize=1)
+def _gazetteer() -> dict[str, Place]:
+    with GAZETTEER_CSV.open(newline="", encoding="utf-8") as f:
+        return {row["id"]: Place(**dict(row, lat=float(row["lat"]), lon=float(row["lon"])))
+                for row in csv.DictReader(f)}
+
+
+def gazetteer_place(place_id: str | None) -> Place | None:
+    """The gazetteer entry with this id, or None."""
+    return _gazetteer().get(place_id) if place_id else None

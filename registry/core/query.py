@@ -2,18 +2,25 @@
 
 `parse_query(args)` turns request arguments into a `ProjectQuery` (pure: no I/O); it raises
 `QueryError` with a message that says how to fix the request. `resolve(query, db)` then maps
-country names and organisation names to codes and ids.
+country names and organisation names to codes and ids. `parse_organisation_query` and
+`resolve_organisation_query` do the same for the organisation list.
+
+Repeating a list parameter (country, area...) means OR; a single-valued one (q, page, per_page...)
+given twice is an error, since which of the two was meant cannot be guessed.
 """
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from .validate import AREAS, KINDS, ROLES, STATUSES
+from .validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
 
 MAX_Q = 200
 MAX_TERMS = 20
 MAX_PER_PAGE = 100
 MAX_PAGE = 10_000
 MAX_VALUES = 50
+DEFAULT_PER_PAGE = 20
+DEFAULT_FACET_SIZE = 10     # facet values a list shows; `facet_size=max` shows them all
+MAX_FACET_SIZE = 1000
 SORT_CHOICES = ("relevance", "title", "start_year", "-start_year", "updated")
 LIST_PARAMS = ("country", "funder", "org", "role", "area", "status", "kind")
 
@@ -24,8 +31,42 @@ class QueryError(ValueError):
         self.message, self.code = message, code
 
 
+class _Links:
+    """URL parameters of a query (shared by ProjectQuery and OrganisationQuery), in a stable order and
+    without defaults, so equal queries give equal URLs. LISTS: (parameter, attribute) of the repeatable
+    filters, which are also the facets a value can be toggled in."""
+    LISTS = ()
+
+    def _middle_params(self):
+        return []
+
+    def params(self, **changes):
+        f = replace(self, **changes) if changes else self
+        pairs = [("q", f.q)] if f.q else []
+        for name, attr in self.LISTS:
+            pairs += [(name, v) for v in getattr(f, attr)]
+        pairs += f._middle_params()
+        if f.page != 1:
+            pairs.append(("page", f.page))
+        if f.per_page != DEFAULT_PER_PAGE:
+            pairs.append(("per_page", f.per_page))
+        if f.facet_size != DEFAULT_FACET_SIZE:
+            pairs.append(("facet_size", "max" if f.facet_size is None else f.facet_size))
+        return pairs
+
+    def url_query(self, **changes):
+        return urlencode(self.params(**changes))
+
+    def toggled(self, facet, value):
+        """The query string with a facet value added, or removed if it is already selected (page reset)."""
+        attr = dict(self.LISTS)[facet]
+        current = getattr(self, attr)
+        new = tuple(v for v in current if v != value) if value in current else current + (value,)
+        return self.url_query(**{attr: new, "page": 1})
+
+
 @dataclass(frozen=True)
-class ProjectQuery:
+class ProjectQuery(_Links):
     q: str = ""
     countries: tuple = ()
     funders: tuple = ()
@@ -38,8 +79,12 @@ class ProjectQuery:
     year_to: int | None = None
     sort: str = ""
     page: int = 1
-    per_page: int = 20
+    per_page: int = DEFAULT_PER_PAGE
+    facet_size: int | None = DEFAULT_FACET_SIZE    # None: every value
     unresolved: dict = field(default_factory=dict, compare=False)
+
+    LISTS = (("country", "countries"), ("funder", "funders"), ("org", "orgs"), ("role", "roles"),
+             ("area", "areas"), ("status", "statuses"), ("kind", "kinds"))
 
     @property
     def has_filters(self):
@@ -50,43 +95,40 @@ class ProjectQuery:
     def effective_sort(self):
         return self.sort or ("relevance" if self.q else "title")
 
-    def params(self, **changes):
-        """URL parameters for this query (with changes), in a stable order, without defaults."""
-        f = replace(self, **changes) if changes else self
-        pairs = [("q", f.q)] if f.q else []
-        for name, values in (("country", f.countries), ("funder", f.funders), ("org", f.orgs),
-                             ("role", f.roles), ("area", f.areas), ("status", f.statuses), ("kind", f.kinds)):
-            pairs += [(name, v) for v in values]
-        if f.year_from is not None:
-            pairs.append(("year_from", f.year_from))
-        if f.year_to is not None:
-            pairs.append(("year_to", f.year_to))
-        if f.sort:
-            pairs.append(("sort", f.sort))
-        if f.page != 1:
-            pairs.append(("page", f.page))
-        if f.per_page != 20:
-            pairs.append(("per_page", f.per_page))
-        return pairs
-
-    def url_query(self, **changes):
-        return urlencode(self.params(**changes))
+    def _middle_params(self):
+        pairs = [] if self.year_from is None else [("year_from", self.year_from)]
+        if self.year_to is not None:
+            pairs.append(("year_to", self.year_to))
+        return pairs + ([("sort", self.sort)] if self.sort else [])
 
     def filter_params(self):
-        """Only the selection (no paging or sort): what the map, PNG and exports need."""
-        return urlencode(self.params(page=1, per_page=20, sort=""))
+        """Only the selection (no paging, sort or facet size): what the map, PNG and exports need."""
+        return urlencode(self.params(page=1, per_page=DEFAULT_PER_PAGE, sort="", facet_size=DEFAULT_FACET_SIZE))
 
-    def toggled(self, facet, value):
-        """The query with a facet value added, or removed if it is already selected (page reset)."""
-        attr = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses",
-                "kind": "kinds", "org": "orgs", "role": "roles"}[facet]
-        current = getattr(self, attr)
-        new = tuple(v for v in current if v != value) if value in current else current + (value,)
-        return self.url_query(**{attr: new, "page": 1})
+
+@dataclass(frozen=True)
+class OrganisationQuery(_Links):
+    """What the organisation list shows: a search, types and (head office) countries, a page."""
+    q: str = ""
+    types: tuple = ()
+    countries: tuple = ()
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+    facet_size: int | None = DEFAULT_FACET_SIZE
+
+    LISTS = (("type", "types"), ("country", "countries"))
+
+    @property
+    def has_filters(self):
+        return bool(self.types or self.countries)
 
 
 def _first(args, name):
+    """The one value of a single-valued parameter (None when absent); given twice is an error."""
     values = args.getlist(name) if hasattr(args, "getlist") else ([args[name]] if name in args else [])
+    if len(values) > 1:
+        raise QueryError(f"'{name}' is given {len(values)} times; give it once (only filters such as "
+                         "country or area may be repeated)")
     return values[0] if values else None
 
 
@@ -128,6 +170,17 @@ def _choices(args, name, allowed):
     return tuple(values)
 
 
+def _facet_size(args):
+    raw = _first(args, "facet_size")
+    if raw == "max":
+        return None
+    try:
+        return _int(args, "facet_size", 1, MAX_FACET_SIZE, DEFAULT_FACET_SIZE)
+    except QueryError:
+        raise QueryError(f"'facet_size' must be a whole number from 1 to {MAX_FACET_SIZE}, or max "
+                         "(every value)") from None
+
+
 def check_text_query(q):
     """Length and term limits, checked before any parsing."""
     if q is None:
@@ -145,7 +198,7 @@ def check_text_query(q):
     return q
 
 
-def parse_query(args, default_per_page=20):
+def parse_query(args, default_per_page=DEFAULT_PER_PAGE):
     """Request arguments -> ProjectQuery. Repeating a parameter means OR; commas also separate values."""
     q = check_text_query(_first(args, "q"))
     year_from = _int(args, "year_from", 1900, 2100)
@@ -169,7 +222,41 @@ def parse_query(args, default_per_page=20):
         sort=sort,
         page=_int(args, "page", 1, MAX_PAGE, 1),
         per_page=_int(args, "per_page", 1, MAX_PER_PAGE, default_per_page),
+        facet_size=_facet_size(args),
     )
+
+
+def parse_paging(args, default_per_page=DEFAULT_PER_PAGE):
+    """(page, per_page) of a list that has no other parameters, validated as everywhere else."""
+    return _int(args, "page", 1, MAX_PAGE, 1), _int(args, "per_page", 1, MAX_PER_PAGE, default_per_page)
+
+
+def parse_organisation_query(args):
+    """Request arguments -> OrganisationQuery, validated as parse_query validates a project query."""
+    return OrganisationQuery(
+        q=check_text_query(_first(args, "q")),
+        types=_choices(args, "type", tuple(ORG_TYPES)),
+        countries=tuple(_values(args, "country")),
+        page=_int(args, "page", 1, MAX_PAGE, 1),
+        per_page=_int(args, "per_page", 1, MAX_PER_PAGE, DEFAULT_PER_PAGE),
+        facet_size=_facet_size(args),
+    )
+
+
+def _country_codes(texts, lookup_country):
+    """ISO3 codes of country names or codes, without repeats; QueryError for one that is not known."""
+    codes = []
+    for text in texts:
+        c = lookup_country(text)
+        if c is None:
+            raise QueryError(f"unknown country '{text[:60]}': use an ISO code or English name, e.g. KEN or Kenya",
+                             "unknown_country")
+        codes.append(c.iso3)
+    return tuple(dict.fromkeys(codes))
+
+
+def resolve_organisation_query(query, lookup_country):
+    return replace(query, countries=_country_codes(query.countries, lookup_country))
 
 
 def resolve(query, lookup_country, resolve_orgs):
@@ -177,18 +264,12 @@ def resolve(query, lookup_country, resolve_orgs):
 
     `lookup_country(text) -> Country | None`; `resolve_orgs(texts) -> {text: id | None}`.
     Unknown values raise QueryError naming the value and what would work instead."""
-    countries = []
-    for text in query.countries:
-        c = lookup_country(text)
-        if c is None:
-            raise QueryError(f"unknown country '{text[:60]}': use an ISO code or English name, e.g. KEN or Kenya",
-                             "unknown_country")
-        countries.append(c.iso3)
+    countries = _country_codes(query.countries, lookup_country)
     orgs = resolve_orgs(list(query.funders + query.orgs))
     for text in query.funders + query.orgs:
         if orgs.get(text) is None:
             raise QueryError(f"unknown organisation '{text[:60]}': use its id, name, acronym or an alias "
                              "(see /organisations)", "unknown_organisation")
     dedupe = lambda xs: tuple(dict.fromkeys(xs))  # noqa: E731
-    return replace(query, countries=dedupe(countries), funders=dedupe(orgs[t] for t in query.funders),
+    return replace(query, countries=countries, funders=dedupe(orgs[t] for t in query.funders),
                    orgs=dedupe(orgs[t] for t in query.orgs))

@@ -8,6 +8,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+# the shipped gazetteer (committed data, read once), which names the places a location's point may come from
+from . import geo
+
 AREAS = {
     "asgm": "Artisanal and small-scale gold mining (ASGM)",
     "chlor-alkali": "Mercury cell chlor-alkali production",
@@ -27,6 +30,12 @@ KINDS = (
 STATUSES = ("proposed", "planned", "ongoing", "completed", "postponed", "unknown")
 ROLES = ("funder", "lead", "implementer", "partner")
 PRECISIONS = ("site", "subnational", "country", "region", "global")
+# Where a location's coordinates come from (None: it has none): the source's own words; an entry of the
+# shipped gazetteer (geodata/gazetteer.csv, named by gazetteer_id); the country's representative point
+# (geodata/countries.csv, filled in by the importer for country-level locations); an editor who typed them.
+COORDS_SOURCES = ("report", "gazetteer", "country-point", "editor")
+# On what a location stands: a source quote of the record names the place, or it is inferred (with a reason)
+BASES = ("stated", "inferred")
 ORG_TYPES = {
     "government": "Government",
     "igo": "Intergovernmental organisation",
@@ -39,7 +48,9 @@ ORG_TYPES = {
 MAX_TITLE = 200
 MAX_TEXT = 5000
 MAX_SHORT = 300
-MAX_LIST = 50
+MAX_LIST = 50   # entries of a list of words (keywords, countries, aliases, areas); more is an error
+# entries of a project's lists of mappings; more is an error naming the record, the list and the limit
+MAX_ITEMS = {"locations": 1000, "organisations": 200, "sources": 200}
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 ISO3_RE = re.compile(r"^[A-Z]{3}$")
 DECIMAL_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
@@ -52,7 +63,8 @@ INVISIBLE_RE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 class Problem:
     """One thing wrong with the input, with its path: `where` names the record ("row 3", "feature 2",
     "projects[4]", "project planetgold-peru"; "" for the whole file), `field` the field inside it
-    ("locations[1].lat"; "" for the whole record). Forms attach it to their fields by `field`."""
+    ("locations[1].lat", "countries[2]"; list entries count from 1; "" for the whole record), `message`
+    what is wrong and how to fix it, readable on its own. Forms attach it to their fields by `field`."""
     where: str
     field: str
     message: str
@@ -62,6 +74,44 @@ class Problem:
 
     def as_dict(self):
         return {"where": self.where, "field": self.field, "message": self.message}
+
+    def describe(self):
+        """For people reading a report: "row 12, column countries (entry 2): ...", "projects[4], field
+        title: ...", "title: ..." (no record named), or the message alone (the whole file)."""
+        if not self.field:
+            return f"{self.where}: {self.message}" if self.where else self.message
+        if not self.where:
+            return f"{self.field}: {self.message}"
+        if self.where.startswith("row "):
+            return f"{self.where}, {_csv_column(self.field)}: {self.message}"
+        return f"{self.where}, field {self.field}: {self.message}"
+
+
+PATH_RE = re.compile(r"^([a-z_]+)(?:\[(\d+)\])?(?:\.([a-z_]+))?$")
+# record fields that CSV files spread over other columns (see exchange/readers.py)
+CSV_COLUMNS_OF = {"organisations": "funders/leads/implementers/partners"}
+# lists that canonical_order sorts: an entry's number need not be its place in the cell (the message
+# quotes the value instead)
+SORTED_LISTS = ("countries", "other_areas", "organisations")
+
+
+def split_path(path):
+    """"locations[3].lat" -> ("locations", 3, "lat"); "title" -> ("title", None, None); a path of
+    another shape -> (path, None, None)."""
+    m = PATH_RE.match(path or "")
+    if not m:
+        return path, None, None
+    return m.group(1), int(m.group(2)) if m.group(2) else None, m.group(3)
+
+
+def _csv_column(path):
+    name, index, sub = split_path(path)
+    if f"{name}.{sub}" in CSV_COLUMNS_OF:
+        return f"column {CSV_COLUMNS_OF[f'{name}.{sub}']}"
+    if name in SORTED_LISTS:
+        return f"column {CSV_COLUMNS_OF.get(name, name)}"
+    inside = ", ".join(str(part) for part in (index, sub) if part is not None)
+    return f"column {name} (entry {inside})" if inside else f"column {name}"
 
 
 def _problem(item):
@@ -107,10 +157,12 @@ class Checker:
             else:
                 return self.error(name, "must be text")
         if CONTROL_RE.search(raw):
-            return self.error(name, "control characters (such as NUL) are not allowed")
-        value = INVISIBLE_RE.sub("", unicodedata.normalize("NFC", raw)).strip()
+            return self.error(name, "contains control characters (such as NUL), which are not allowed: remove them")
+        # invisible characters go first: removing one between a letter and its accent after NFC would leave
+        # a text that NFC changes again, so a stored value would differ from itself on its next import
+        value = unicodedata.normalize("NFC", INVISIBLE_RE.sub("", raw)).strip()
         if len(value) > max_len:
-            return self.error(name, f"is {len(value)} characters long; the maximum is {max_len}")
+            return self.error(name, f"is {len(value)} characters long; the maximum is {max_len}: shorten it")
         if required and not value:
             return self.error(name, "is required")
         return value or None
@@ -119,7 +171,7 @@ class Checker:
         value = self.text(raw, name)
         if value is None:
             if required and default is None:
-                return self.error(name, f"is required (one of: {', '.join(allowed)})")
+                return self.error(name, f"is required: choose one of: {', '.join(allowed)}")
             return default
         value = value.lower().replace("_", "-").replace(" ", "-")
         if value not in allowed:
@@ -180,6 +232,11 @@ class Checker:
                 out.append(value)
         return out
 
+    def choices(self, raw, name, allowed):
+        """A list of values from `allowed`; each wrong entry is reported at its own path (name[i])."""
+        values = [self.choice(v, f"{name}[{i}]", allowed) for i, v in enumerate(self.strings(raw, name), 1)]
+        return [v for v in values if v]
+
 
 def clean_organisation(raw, where=""):
     """Return (organisation, errors) for one raw organisation mapping."""
@@ -194,7 +251,7 @@ def clean_organisation(raw, where=""):
         "type": c.choice(raw.get("type"), "type", ORG_TYPES, default="other"),
         "country": iso3(c, raw.get("country"), "country"),
         "website": c.url(raw.get("website"), "website"),
-        "leads_areas": [c.choice(a, "leads_areas", AREAS) for a in c.strings(raw.get("leads_areas"), "leads_areas")],
+        "leads_areas": c.choices(raw.get("leads_areas"), "leads_areas", AREAS),
     }
     return org, c.errors
 
@@ -220,11 +277,76 @@ def clean_location(c, raw, i):
         "lon": None,
         "country": iso3(c, raw.get("country"), f"{name}.country"),
     }
-    has_point = raw.get("lat") not in (None, "") or raw.get("lon") not in (None, "")
-    if loc["precision"] in ("site", "subnational") or has_point:
+    # a site or area that neither a source nor the gazetteer places is kept without a point (listed as "not
+    # placed on the map"), never given an invented one
+    if raw.get("lat") not in (None, "") or raw.get("lon") not in (None, ""):
         loc["lat"] = c.number(raw.get("lat"), f"{name}.lat", -90, 90)
         loc["lon"] = c.number(raw.get("lon"), f"{name}.lon", -180, 180)
+    loc.update(_coords_source(c, raw, name, loc))
+    loc.update(_basis(c, raw, name))
     return loc
+
+
+def _coords_source(c, raw, name, loc):
+    """coords_source and gazetteer_id of a location (see COORDS_SOURCES). Coordinates that arrive without a
+    source are an editor's; a gazetteer entry gives its point when the location has none."""
+    place_id = c.text(raw.get("gazetteer_id"), f"{name}.gazetteer_id", max_len=100)
+    default = "gazetteer" if place_id else ("editor" if loc["lat"] is not None else None)
+    source = c.choice(raw.get("coords_source"), f"{name}.coords_source", COORDS_SOURCES, required=False,
+                      default=default)
+    if place_id or source == "gazetteer":
+        return {"coords_source": source, "gazetteer_id": _gazetteer_point(c, name, place_id, source, loc)}
+    if loc["lat"] is None and source not in (None, "country-point"):
+        c.error(f"{name}.coords_source", f"'{source}' needs lat and lon: give the coordinates, or leave "
+                                         "coords_source empty for a place that is not placed on the map")
+    elif loc["lat"] is None and source == "country-point" and loc["precision"] != "country":
+        c.error(f"{name}.coords_source", "'country-point' is filled in only for precision 'country': give "
+                                         "lat and lon, or leave coords_source empty")
+    return {"coords_source": source, "gazetteer_id": None}
+
+
+def _gazetteer_point(c, name, place_id, source, loc):
+    """The checked gazetteer id (None after an error); fills the location's point from the entry."""
+    if source not in (None, "gazetteer"):     # None: a wrong coords_source, already reported
+        return c.error(f"{name}.gazetteer_id", f"is only for coords_source 'gazetteer' (this one says '{source}'): "
+                                               "remove it, or set coords_source to 'gazetteer'")
+    if not place_id:
+        return c.error(f"{name}.gazetteer_id", "is required when coords_source is 'gazetteer': name an entry of "
+                                               "geodata/gazetteer.csv (e.g. geonames:2294768)")
+    place = geo.gazetteer_place(place_id)
+    if place is None:
+        return c.error(f"{name}.gazetteer_id", f"'{place_id}' is not in the registry's gazetteer (geodata/"
+                                               "gazetteer.csv): use one of its ids, or give the coordinates "
+                                               "with coords_source 'editor'")
+    loc["country"] = loc["country"] or place.country
+    if loc["lat"] is None:
+        loc["lat"], loc["lon"] = place.lat, place.lon
+    elif (loc["lat"], loc["lon"]) != (place.lat, place.lon):
+        return c.error(f"{name}.lat", f"{loc['lat']}, {loc['lon']} is not the point of gazetteer entry {place_id} "
+                                      f"({place.name}: {place.lat}, {place.lon}): remove lat and lon to use the "
+                                      "entry's point, or remove gazetteer_id and set coords_source to 'editor'")
+    return place_id
+
+
+def _basis(c, raw, name):
+    """basis (stated unless said otherwise) and reason, which an inferred location needs (one line)."""
+    basis = c.choice(raw.get("basis"), f"{name}.basis", BASES, required=False, default="stated")
+    reason = c.text(raw.get("reason"), f"{name}.reason", max_len=MAX_SHORT)
+    if basis == "inferred" and not reason:
+        c.error(f"{name}.reason", "is required when basis is 'inferred': say in one line why the place is "
+                                  "inferred (e.g. 'the district where the named river runs')")
+    elif reason and basis == "stated":
+        c.error(f"{name}.reason", "is only for inferred locations: remove it, or set basis to 'inferred'")
+    elif reason and "\n" in reason:
+        c.error(f"{name}.reason", "must be one line: remove the line breaks")
+    return {"basis": basis, "reason": reason}
+
+
+def check_count(c, items, name):
+    """An error, never a silent cut, when a project lists more `name` entries than MAX_ITEMS allows."""
+    if len(items) > MAX_ITEMS[name]:
+        c.error(name, f"has {len(items)} entries; the maximum is {MAX_ITEMS[name]}: split the project into "
+                      "several (e.g. one per country, with `parent`)")
 
 
 def clean_project(raw, where=""):
@@ -239,17 +361,18 @@ def clean_project(raw, where=""):
         "description": c.text(raw.get("description"), "description", max_len=MAX_TEXT),
         "kind": c.choice(raw.get("kind"), "kind", KINDS, default="project"),
         "area": c.choice(raw.get("area"), "area", AREAS),
-        "other_areas": [c.choice(a, "other_areas", AREAS) for a in c.strings(raw.get("other_areas"), "other_areas")],
+        "other_areas": c.choices(raw.get("other_areas"), "other_areas", AREAS),
         "status": c.choice(raw.get("status"), "status", STATUSES, default="unknown"),
         "start_year": c.year(raw.get("start_year"), "start_year"),
         "end_year": c.year(raw.get("end_year"), "end_year"),
         "parent": c.slug(raw.get("parent"), "parent", required=False),
-        "countries": [iso3(c, x, "countries") for x in c.strings(raw.get("countries"), "countries")],
+        "countries": [iso3(c, x, f"countries[{i}]")
+                      for i, x in enumerate(c.strings(raw.get("countries"), "countries"), 1)],
         "keywords": c.strings(raw.get("keywords"), "keywords", max_len=100),
         "website": c.url(raw.get("website"), "website"),
     }
     if p["start_year"] and p["end_year"] and p["end_year"] < p["start_year"]:
-        c.error("end_year", f"{p['end_year']} is before start_year {p['start_year']}")
+        c.error("end_year", f"{p['end_year']} is before the start year {p['start_year']}: correct either year")
     if p["parent"] and p["parent"] == p["id"]:
         c.error("parent", "a project cannot be its own parent")
     p["other_areas"] = [a for a in p["other_areas"] if a and a != p["area"]]
@@ -258,7 +381,8 @@ def clean_project(raw, where=""):
     if not isinstance(locations, list):
         c.error("locations", "must be a list")
         locations = []
-    p["locations"] = [clean_location(c, loc, i + 1) for i, loc in enumerate(locations[:MAX_LIST])]
+    check_count(c, locations, "locations")
+    p["locations"] = [clean_location(c, loc, i + 1) for i, loc in enumerate(locations)]
     if not p["locations"]:
         c.error("locations", "at least one location is needed (use precision 'global' for worldwide work)")
 
@@ -267,7 +391,8 @@ def clean_project(raw, where=""):
         c.error("organisations", "must be a list of {org, role}")
         roles = []
     p["organisations"] = []
-    for i, r in enumerate(roles[:MAX_LIST]):
+    check_count(c, roles, "organisations")
+    for i, r in enumerate(roles):
         if not isinstance(r, dict):
             c.error(f"organisations[{i + 1}]", "must be a mapping with org and role")
             continue
@@ -281,7 +406,8 @@ def clean_project(raw, where=""):
         c.error("sources", "must be a list of {section, quote}")
         sources = []
     p["sources"] = []
-    for i, s in enumerate(sources[:MAX_LIST]):
+    check_count(c, sources, "sources")
+    for i, s in enumerate(sources):
         if not isinstance(s, dict):
             c.error(f"sources[{i + 1}]", "must be a mapping with document, section and quote")
             continue
@@ -290,41 +416,86 @@ def clean_project(raw, where=""):
             "section": c.text(s.get("section"), f"sources[{i + 1}].section", max_len=MAX_TITLE),
             "quote": c.text(s.get("quote"), f"sources[{i + 1}].quote", required=True, max_len=MAX_TEXT),
         })
-    return p, c.errors
+    return canonical_order(p), c.errors
 
 
-def check_references(projects, organisations, known_projects=(), known_orgs=(), countries=None):
-    """Cross-record checks: unique ids, roles point at organisations, parents at projects,
-    country codes are real. Returns a list of error messages."""
-    errors = []
-    org_ids, project_ids = set(known_orgs), set(known_projects)
-    for o in organisations:
-        if o["id"] in {x for x in org_ids if x not in known_orgs}:
-            errors.append(f"organisation {o['id']}: duplicate id")
-        org_ids.add(o["id"])
-    seen = set()
-    for p in projects:
-        if p["id"] in seen:
-            errors.append(f"project {p['id']}: duplicate id")
-        seen.add(p["id"])
-    project_ids |= seen
-    for p in projects:
-        for r in p["organisations"]:
-            if r["org"] not in org_ids:
-                errors.append(f"project {p['id']}: organisation '{r['org']}' does not exist; "
-                              "add it to the organisations first or fix the id")
-        if p["parent"] and p["parent"] not in project_ids:
-            errors.append(f"project {p['id']}: parent '{p['parent']}' does not exist")
-        if countries is not None:
-            codes = list(p["countries"]) + [loc["country"] for loc in p["locations"] if loc and loc["country"]]
-            for code in codes:
-                if code and code not in countries:
-                    errors.append(f"project {p['id']}: '{code}' is not a known ISO 3166-1 alpha-3 country code")
-    if countries is not None:
-        for o in organisations:
-            if o["country"] and o["country"] not in countries:
-                errors.append(f"organisation {o['id']}: '{o['country']}' is not a known country code")
-    return errors
+def canonical_order(project):
+    """Put the lists of a project whose order means nothing in one order (in place; returns the project):
+    countries and other_areas sorted, organisations by role (ROLES order) then org id, so a file that
+    lists them differently is unchanged (core/records.py). Entries left None by an error sort first."""
+    project["countries"] = sorted(project["countries"], key=lambda c: c or "")
+    project["other_areas"] = sorted(project["other_areas"], key=lambda a: a or "")
+    project["organisations"] = sorted(
+        project["organisations"],
+        key=lambda e: (ROLES.index(e["role"]) if e["role"] in ROLES else len(ROLES), e["org"] or ""))
+    return project
+
+
+def check_references(projects, organisations, known_projects=(), known_orgs=(), countries=None, *,
+                     project_where=(), org_where=()):
+    """Cross-record checks: unique ids, roles point at organisations, parents at projects, country codes
+    are real. Returns a list of Problems. `project_where` / `org_where`: the records' labels ("row 3",
+    "projects[2]") in the same order; a record without one is named "project <id>" / "organisation <id>".
+    Records left None or partly None by clean_* errors are skipped where they are incomplete. Entries
+    are counted in the normalised record (countries and organisations sorted by canonical_order)."""
+    project_labels = _labels("project", projects, project_where)
+    org_labels = _labels("organisation", organisations, org_where)
+    org_ids, problems = _check_unique("organisation", organisations, org_labels)
+    project_ids, more = _check_unique("project", projects, project_labels)
+    org_ids |= set(known_orgs)
+    project_ids |= set(known_projects)
+    problems += more
+    for p, where in zip(projects, project_labels):
+        if p is not None:
+            problems += _project_references(p, where, org_ids, project_ids, countries)
+    for o, where in zip(organisations, org_labels):
+        if o is not None and countries is not None and o.get("country") and o["country"] not in countries:
+            problems.append(Problem(where, "country", _unknown_country(o["country"])))
+    return problems
+
+
+def _labels(kind, records, given):
+    given = list(given)
+    return [(given[i].rstrip(": ") if i < len(given) and given[i] else "")
+            or f"{kind} {(r or {}).get('id') or i + 1}" for i, r in enumerate(records)]
+
+
+def _check_unique(kind, records, labels):
+    """-> (ids of the batch, a Problem for each id already used earlier in the batch)."""
+    seen, problems = set(), []
+    for r, where in zip(records, labels):
+        rid = (r or {}).get("id")
+        if rid and rid in seen:
+            problems.append(Problem(where, "id", f"duplicate id: '{rid}' is already the id of an earlier {kind} "
+                                                 f"in this file; give each {kind} its own id"))
+        if rid:
+            seen.add(rid)
+    return seen, problems
+
+
+def _unknown_country(code):
+    return f"'{code}' is not a known ISO 3166-1 alpha-3 country code: use a code such as KEN (Kenya)"
+
+
+def _project_references(p, where, org_ids, project_ids, countries):
+    problems = []
+    for i, r in enumerate(p.get("organisations") or [], 1):
+        if r.get("org") and r["org"] not in org_ids:
+            problems.append(Problem(where, f"organisations[{i}].org", (
+                f"organisation '{r['org']}' does not exist (named as {r.get('role') or 'an organisation'}): "
+                "add it to the organisations first, or fix the id")))
+    if p.get("parent") and p["parent"] not in project_ids:
+        problems.append(Problem(where, "parent", f"parent '{p['parent']}' does not exist: use the id of a "
+                                                 "project in the registry or in this file, or leave it empty"))
+    if countries is None:
+        return problems
+    for i, code in enumerate(p.get("countries") or [], 1):
+        if code and code not in countries:
+            problems.append(Problem(where, f"countries[{i}]", _unknown_country(code)))
+    for i, loc in enumerate(p.get("locations") or [], 1):
+        if loc and loc.get("country") and loc["country"] not in countries:
+            problems.append(Problem(where, f"locations[{i}].country", _unknown_country(loc["country"])))
+    return problems
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")

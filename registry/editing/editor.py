@@ -2,9 +2,10 @@
 history and reverts live in editing/history.py, web imports in editing/webimport.py and the public
 "propose a project" form with its moderation queue in editing/moderation.py, each with its own blueprint.
 
-Every write follows one path: forms.py turns the form into a raw record, ingest.prepare validates it
-(the importer's validation), editing_db.save_change writes it with its history rows in ONE transaction (and
-refuses stale versions), then the search index follows after the commit.
+Every write follows one path: forms.py turns the form into a raw record, ingest.prepare checks it so
+errors can be shown next to their fields, then exchange.apply.apply_changes (the one audited write path of
+imports, reverts, the seed...) validates it again, writes what changed with its history rows in ONE
+transaction (refusing stale versions) and brings the search index up to date after the commit.
 """
 import logging
 import os
@@ -14,7 +15,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from ..store import editing as editing_db
 from ..store import db as storage
 from . import forms
-from ..exchange import ingest
+from ..exchange import apply, ingest
 from ..search import index as search
 from .auth import requires
 from ..web.errors import error_response
@@ -32,20 +33,11 @@ def actor():
     return g.user["username"]
 
 
-def reindex(project_ids=(), org_ids=()):
-    """After the commit, the search index follows (organisations bring their projects along). If that
-    fails, the edit stands and the index catches up at the next check or rebuild."""
-    project_ids, org_ids = sorted(set(project_ids)), sorted(set(org_ids))
-    if not (project_ids or org_ids):
-        return
-    try:
-        search.update_projects(index_settings(), project_ids, organisations=org_ids)
-    except Exception:
-        log.exception("search index update failed for %d project(s); the edit is saved", len(project_ids))
-
-
-def reindex_record(entity, entity_id):
-    return reindex([entity_id]) if entity == "project" else reindex(org_ids=[entity_id])
+def write(origin, **changes):
+    """Every write of the editing pages: through the audited write path, the index following the commit
+    (if that fails, the change stands and the index catches up at its next check). Returns the Report;
+    raises Conflict (stale, exists, missing, in_use, decided) or ValidationError."""
+    return apply.apply_changes(get_db(), origin, index=index_settings(), **changes)
 
 
 def conflict_page(exc):
@@ -93,7 +85,8 @@ def index():
 def project_form(values, counts, errors, mode, status=200, **extra):
     orgs = storage.list_organisations(get_db())
     return render_template("editor/project_form.html", v=values, counts=counts, errors=errors, mode=mode,
-                           orgs=orgs, PRECISIONS=PRECISIONS, **extra), status
+                           summary=forms.error_summary(errors, forms.PROJECT_FORM), orgs=orgs,
+                           PRECISIONS=PRECISIONS, **extra), status
 
 
 @bp.route("/editor/projects/new", methods=["GET", "POST"])
@@ -133,18 +126,18 @@ def save_project(mode, project_id=None, proposal=None):
     try:
         _, projects = ingest.prepare([], [("", raw)], known_projects, known_orgs)
     except ValidationError as exc:
-        errors = forms.place_errors(exc.errors, rows, raw, found=errors)
+        errors = forms.place_errors(exc.problems, rows, found=errors, fields=forms.shown(forms.PROJECT_FORM, mode))
     if errors:
         values, counts = forms.submitted_values(request.form)
         return project_form(values, counts, errors, mode, 400, project_id=project_id, proposal=proposal)
+    origin = apply.Origin(actor(), "form")
+    if proposal:
+        origin = apply.Origin(actor(), "proposal", f"proposal #{proposal['id']}", note=f"proposal #{proposal['id']}")
     try:
-        editing_db.save_change(db, actor(), {"new": "create", "edit": "edit", "approve": "approve"}[mode],
-                            projects=projects, expected={("project", raw["id"]): version},
-                            proposal_id=proposal["id"] if proposal else None,
-                            note=f"proposal #{proposal['id']}" if proposal else None)
+        write(origin, projects=projects, expected={("project", raw["id"]): version},
+              proposal_id=proposal["id"] if proposal else None)
     except editing_db.Conflict as exc:
         return conflict_page(exc)
-    reindex([raw["id"]])
     return redirect(url_for("views.project", project_id=raw["id"]))
 
 
@@ -157,7 +150,8 @@ def project_delete(project_id):
 # --- organisations ----------------------------------------------------------------------------
 
 def organisation_form(values, errors, mode, status=200, **extra):
-    return render_template("editor/organisation_form.html", v=values, errors=errors, mode=mode, **extra), status
+    return render_template("editor/organisation_form.html", v=values, errors=errors, mode=mode,
+                           summary=forms.error_summary(errors, forms.ORG_FORM), **extra), status
 
 
 @bp.route("/editor/organisations/new", methods=["GET", "POST"])
@@ -194,16 +188,14 @@ def save_organisation(mode, org_id=None):
     try:
         orgs, _ = ingest.prepare([("", raw)], [], known_projects, known_orgs)
     except ValidationError as exc:
-        errors = forms.place_errors(exc.errors, found=errors)
+        errors = forms.place_errors(exc.problems, found=errors, fields=forms.shown(forms.ORG_FORM, mode))
     if errors:
         values, _ = forms.submitted_values(request.form)
         return organisation_form(values, errors, mode, 400, org_id=org_id)
     try:
-        editing_db.save_change(db, actor(), "create" if mode == "new" else "edit", organisations=orgs,
-                            expected={("organisation", raw["id"]): version})
+        write(apply.Origin(actor(), "form"), organisations=orgs, expected={("organisation", raw["id"]): version})
     except editing_db.Conflict as exc:
         return conflict_page(exc)
-    reindex(org_ids=[raw["id"]])
     return redirect(url_for("views.organisation", org_id=raw["id"]))
 
 
@@ -224,11 +216,9 @@ def delete(entity, entity_id):
     if version is None:
         return bad_version()
     try:
-        editing_db.save_change(db, actor(), "delete", expected={(entity, entity_id): version},
-                            **{f"delete_{entity}s": [entity_id]})
+        write(apply.Origin(actor(), "form"), delete=[(entity, entity_id)], expected={(entity, entity_id): version})
     except editing_db.Conflict as exc:
         return conflict_page(exc)
-    reindex_record(entity, entity_id)
     flash(f"Deleted the {entity} '{entity_id}'. The history keeps it: it can be restored from there.")
     return redirect(url_for("editor.index"))
 

@@ -1,19 +1,20 @@
 """Editor forms <-> records. Pure functions (no Flask, no database): a submitted form (anything with
 `.get`, `.getlist` and `.keys`) becomes the raw mapping that validate.clean_project / clean_organisation
-take - the same validation as the importer - and each validation message is placed next to its field.
+take - the same validation as the importer - and each validation Problem is placed next to the field
+its path names.
 
 Form field names: the record's own names (title, area, countries...) and numbered rows for lists:
-loc-N-name|precision|lat|lon|country, org-N-org|role, src-N-document|section|quote.
+loc-N-name|precision|lat|lon|country|coords_source|gazetteer_id|basis|reason, org-N-org|role, src-N-document|section|quote.
 """
 import re
 
 from ..core import geo
-from ..core.validate import fold
+from ..core.validate import Problem, canonical_order, fold, split_path
 
 EXTRA_ROWS = 3
-MAX_ROWS = 60
 LISTS = {  # list name in records -> (form prefix, fields, fields that make a row non-blank)
-    "locations": ("loc", ("name", "precision", "lat", "lon", "country"), ("name", "lat", "lon", "country")),
+    "locations": ("loc", ("name", "precision", "lat", "lon", "country", "coords_source", "gazetteer_id", "basis",
+                          "reason"), ("name", "lat", "lon", "country")),
     "organisations": ("org", ("org", "role"), ("org",)),
     "sources": ("src", ("document", "section", "quote"), ("document", "section", "quote")),
 }
@@ -54,10 +55,10 @@ def _country_error(part):
 def row_numbers(form, prefix):
     found = set()
     for key in form.keys():
-        m = re.match(rf"^{prefix}-(\d{{1,3}})-", key)
+        m = re.match(rf"^{prefix}-(\d{{1,5}})-", key)
         if m:
             found.add(int(m.group(1)))
-    return sorted(found)[:MAX_ROWS]
+    return sorted(found)   # every row: validation names a list over its limit (core.validate.MAX_ITEMS)
 
 
 def _rows(form, name):
@@ -90,20 +91,29 @@ def project_from_form(form, resolve_orgs):
             loc["country"] = country.iso3 if country else None
         raw["locations"].append({k: (v or None) for k, v in loc.items()})
         rows["locations"].append(n)
+    for entry in _organisation_entries(form, resolve_orgs, errors):
+        raw["organisations"].append({"org": entry["org"], "role": entry["role"]})
+        rows["organisations"].append(entry["row"])
+    for n, s in _rows(form, "sources"):
+        raw["sources"].append({k: (v or None) for k, v in s.items()})
+        rows["sources"].append(n)
+    return raw, rows, errors
+
+
+def _organisation_entries(form, resolve_orgs, errors):
+    """The organisation rows that name a known organisation, once each, in the order of the validated
+    record (canonical_order), so that a Problem's organisations[i] is the i-th entry: [{org, role, row}]."""
     org_rows = _rows(form, "organisations")
     ids = resolve_orgs([r["org"] for _, r in org_rows])
+    entries = []
     for n, r in org_rows:
         if ids.get(r["org"]) is None:
             errors.setdefault(f"org-{n}-org", []).append(
                 f"no organisation is called '{r['org'][:60]}': use its id, name or acronym, "
                 "or add it first (Editor › New organisation)")
-            continue
-        raw["organisations"].append({"org": ids[r["org"]], "role": r["role"]})
-        rows["organisations"].append(n)
-    for n, s in _rows(form, "sources"):
-        raw["sources"].append({k: (v or None) for k, v in s.items()})
-        rows["sources"].append(n)
-    return raw, rows, errors
+        elif not any((e["org"], e["role"]) == (ids[r["org"]], r["role"]) for e in entries):
+            entries.append({"org": ids[r["org"]], "role": r["role"], "row": n})
+    return canonical_order({"countries": [], "other_areas": [], "organisations": entries})["organisations"]
 
 
 def organisation_from_form(form):
@@ -122,51 +132,109 @@ def organisation_from_form(form):
     return raw, errors
 
 
-def place_errors(messages, rows=None, raw=None, found=None):
-    """Validation messages ("title: is required", "locations[2].lat: ...", "project x: organisation 'y'
-    does not exist") -> {form field name: [messages]}, added to `found`; what fits no field goes under
-    "_form"."""
-    rows, raw = rows or {name: [] for name in LISTS}, raw or {}
+# --- validation problems -> form fields ------------------------------------------------------------
+
+# the fields of each form in page order ("loc", "org", "src": their numbered rows), so that problems on
+# fields a form does not show go to its summary, and the summary follows the page
+PROJECT_FORM = ("id", "title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
+                "other_areas", "parent", "website", "keywords", "countries", "loc", "org", "src")
+ORG_FORM = ("id", "name", "acronym", "aliases", "type", "country", "website", "leads_areas")
+LABELS = {"id": "Id", "title": "Title", "summary": "Summary", "description": "Description",
+          "area": "Main partnership area", "kind": "Kind", "status": "Status", "start_year": "Start year",
+          "end_year": "End year", "other_areas": "Other areas", "parent": "Part of", "website": "Website",
+          "keywords": "Keywords", "countries": "Countries", "name": "Name", "acronym": "Acronym",
+          "aliases": "Other names", "type": "Type", "country": "Country", "leads_areas": "Areas it leads",
+          "locations": "Locations", "organisations": "Organisations", "sources": "Sources"}
+ROW_LABELS = {"loc": "Location", "org": "Organisation", "src": "Source"}
+CELL_LABELS = {"lat": "latitude", "lon": "longitude", "org": ""}
+LISTS_BY_PREFIX = {prefix: cells for prefix, cells, _ in LISTS.values()}
+ROW_NAME_RE = re.compile(r"^(loc|org|src)-(\d+)-([a-z_]+)$")
+
+
+def shown(order, mode):
+    """The fields a form shows in `mode`: an existing record's id is not editable."""
+    return tuple(name for name in order if not (mode == "edit" and name == "id"))
+
+
+def place_errors(problems, rows=None, found=None, fields=None):
+    """Validation Problems -> {form field name: [messages]}, added to `found`. A Problem's field path
+    picks the form field ("locations[2].lat" -> "loc-5-lat" when the record's 2nd location came from
+    form row 5: `rows` as project_from_form returns them); a list as a whole goes to its first row.
+    What fits no field of the form (`fields`: PROJECT_FORM, ORG_FORM...; None: any) goes under "_form",
+    labelled. Plain strings are messages about the whole form."""
+    rows = rows or {}
     out = {k: list(v) for k, v in (found or {}).items()}
-    for message in messages:
-        key, text = _field_of(str(message), rows, raw)
-        out.setdefault(key, []).append(text)
+    for problem in problems:
+        if not isinstance(problem, Problem):
+            problem = Problem("", "", str(problem))
+        name = _field_of(problem.field, rows, fields)
+        if name is None:
+            out.setdefault("_form", []).append(_labelled(problem))
+        else:
+            out.setdefault(name, []).append(problem.message)
     return out
 
 
-def _field_of(message, rows, raw):
-    m = re.match(r"^(locations|organisations|sources)\[(\d+)\](?:\.(\w+))?: (.*)$", message, re.S)
+def _field_of(path, rows, fields):
+    """A Problem's field path -> the name of the form field showing it, or None."""
+    if not path:
+        return None
+    name, index, sub = split_path(path)
+    if name in LISTS:
+        return _row_field(name, index, sub, rows, fields)
+    return name if fields is None or name in fields else None
+
+
+def _row_field(name, index, sub, rows, fields):
+    prefix, cells, _ = LISTS[name]
+    numbers = rows.get(name) or []
+    if fields is not None and prefix not in fields:
+        return None
+    if index is None:                       # the list as a whole: shown at its first row
+        return f"{prefix}-{numbers[0] if numbers else 1}-{cells[0]}"
+    if not 0 < index <= len(numbers) or (sub or cells[0]) not in cells:
+        return None
+    return f"{prefix}-{numbers[index - 1]}-{sub or cells[0]}"
+
+
+def _labelled(problem):
+    if not problem.field:
+        return problem.message
+    name, index, sub = split_path(problem.field)
+    label = LABELS.get(name, name.replace("_", " ").capitalize())
+    if index is not None:
+        label += f" (entry {index}{', ' + sub if sub else ''})"
+    return f"{label}: {problem.message}"
+
+
+def field_label(name, labels=None):
+    """A form field name -> the words its label shows ("loc-5-lat" -> "Location 5 latitude")."""
+    if labels and name in labels:
+        return labels[name]
+    m = ROW_NAME_RE.match(name)
     if m:
-        name, i, sub, text = m.group(1), int(m.group(2)), m.group(3), m.group(4)
-        numbers = rows.get(name, [])
-        n = numbers[i - 1] if 0 < i <= len(numbers) else None
-        if n is None:
-            return name, text
-        return (f"{LISTS[name][0]}-{n}-{sub}" if sub else f"{LISTS[name][0]}-{n}-{LISTS[name][1][0]}"), text
-    m = re.match(r"^([a-z_]+)(?:\[\d+\])?: (.*)$", message, re.S)
-    if m:
-        return m.group(1), m.group(2)
-    m = re.match(r"^(?:project|organisation) [^:]*: (.*)$", message, re.S)
-    text = m.group(1) if m else message
-    quoted = re.search(r"'([^']*)'", text)
-    value = quoted.group(1) if quoted else None
-    if text.startswith("organisation '"):
-        for n, r in zip(rows.get("organisations", []), raw.get("organisations", [])):
-            if r.get("org") == value:
-                return f"org-{n}-org", text
-        return "organisations", text
-    if text.startswith("parent '"):
-        return "parent", text
-    if "country code" in text:
-        if value in (raw.get("countries") or []):
-            return "countries", text
-        for n, loc in zip(rows.get("locations", []), raw.get("locations", [])):
-            if loc.get("country") == value:
-                return f"loc-{n}-country", text
-        return "country", text
-    if "duplicate id" in text:
-        return "id", text
-    return "_form", text
+        cell = CELL_LABELS.get(m.group(3), m.group(3).replace("_", " "))
+        return f"{ROW_LABELS[m.group(1)]} {m.group(2)} {cell}".strip()
+    return LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def error_summary(errors, order=(), labels=None):
+    """{form field name: [messages]} -> the form's error summary in page order: a list of
+    {"field": the name to link to (None for "_form"), "label", "message"}."""
+    return [{"field": None if name == "_form" else name,
+             "label": "" if name == "_form" else field_label(name, labels), "message": message}
+            for name in sorted(errors, key=lambda name: _page_position(name, order)) for message in errors[name]]
+
+
+def _page_position(name, order):
+    """Where a field sits on the page: form-level first, then by `order`, row number and column."""
+    m = ROW_NAME_RE.match(name)
+    if not m:
+        return (name != "_form", order.index(name) if name in order else len(order), 0, 0)
+    prefix, number, cell = m.group(1), int(m.group(2)), m.group(3)
+    cells = LISTS_BY_PREFIX[prefix]
+    return (True, order.index(prefix) if prefix in order else len(order), number,
+            cells.index(cell) if cell in cells else len(cells))
 
 
 def project_values(record):

@@ -3,18 +3,19 @@
 one (or deletes what it created, which needs the admin role); it is refused when the record has changed
 since, so changes are undone newest first.
 """
+import copy
 import json
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..store import editing as editing_db
-from ..store import db as storage
-from ..exchange import ingest
+from ..exchange import apply
 from .auth import has_role, requires
-from .editor import ENTITIES, actor, conflict_page, reindex_record
+from .editor import ENTITIES, actor, conflict_page, write
 from ..web.errors import error_response
+from ..core.records import canonical_order, diff
 from ..core.validate import ValidationError
-from ..web.context import get_db, index_settings
+from ..web.context import get_db
 
 bp = Blueprint("history", __name__)
 
@@ -41,6 +42,14 @@ def _diff(before, after):
             if before.get(k) != after.get(k)]
 
 
+def _as_left(current, recorded, entity):
+    """Is the record still as the change left it? (Compared field by field; rows written before projects
+    kept their lists in the canonical order hold them in another order, which means nothing.)"""
+    if entity == "project" and recorded is not None:
+        recorded = canonical_order(copy.deepcopy(recorded))
+    return not diff(current, recorded)
+
+
 @bp.get("/editor/history/<int:change_id>")
 @requires("editor")
 def change(change_id):
@@ -63,29 +72,23 @@ def revert(change_id):
     if entity not in ENTITIES or (before is None and h["after"] is None):
         return error_response(400, "not_revertable", "only changes to projects and organisations can be reverted")
     current, version = editing_db.RECORDS[entity](db, entity_id)
-    if current != h["after"]:
+    if not _as_left(current, h["after"], entity):
         return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, message=(
             f"The {entity} '{entity_id}' has changed since change #{change_id}: revert the later changes "
             "first (newest first), or edit the record directly.")), 409
     if before is None and not has_role("admin"):
         return error_response(403, "forbidden", "reverting this change deletes the record: that needs the admin role")
-    changes = {f"delete_{entity}s": [entity_id]}
+    changes = {"delete": [(entity, entity_id)]}
     if before is not None:
-        known_projects, known_orgs = storage.existing_ids(db)
-        try:
-            orgs, projects = ingest.prepare([("", before)] if entity == "organisation" else [],
-                                            [("", before)] if entity == "project" else [],
-                                            known_projects, known_orgs)
-        except ValidationError as exc:
-            return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, details=exc.errors,
-                                   message=f"Change #{change_id} cannot be reverted: the old version is no "
-                                           "longer valid."), 409
-        changes = {"projects": projects} if entity == "project" else {"organisations": orgs}
+        changes = {"projects": [before]} if entity == "project" else {"organisations": [before]}
+    origin = apply.Origin(actor(), "revert", f"revert of change #{change_id}", note=f"reverts change #{change_id}")
     try:
-        editing_db.save_change(db, actor(), "revert", expected={(entity, entity_id): version or 0},
-                            note=f"reverts change #{change_id}", **changes)
+        write(origin, expected={(entity, entity_id): version or 0}, **changes)
     except editing_db.Conflict as exc:
         return conflict_page(exc)
-    reindex_record(entity, entity_id)
+    except ValidationError as exc:
+        return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, details=exc.errors,
+                               message=f"Change #{change_id} cannot be reverted: the old version is no "
+                                       "longer valid."), 409
     flash(f"Reverted change #{change_id}.")
     return redirect(url_for("history.history", entity=entity, id=entity_id))

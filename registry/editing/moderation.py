@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 PROJECT_FIELDS = ("title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
                   "countries", "website", "keywords", "loc-1-name", "loc-1-precision", "loc-1-lat", "loc-1-lon")
 EXTRA_FIELDS = {"who": 2000, "evidence": 5000, "contact_name": 200, "contact_email": 200}
+# the form's fields in page order, and the words of their labels where they differ from the editor's
+PROPOSE_FORM = ("title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
+                "countries", "loc", "who", "website", "keywords", "src", "evidence", "contact_name",
+                "contact_email")
+PROPOSE_LABELS = {"area": "Partnership area", "loc-1-name": "Place name", "loc-1-precision": "Precision",
+                  "loc-1-lat": "Latitude", "loc-1-lon": "Longitude", "who": "Who funds, leads or carries it out",
+                  "evidence": "Where the information comes from", "contact_name": "Your name",
+                  "contact_email": "Your e-mail"}
 HONEYPOT = "homepage"   # hidden from people by CSS; bots fill it in
 DOCUMENT = "Proposed through the registry's public form"
 
@@ -41,7 +49,7 @@ def proposal_from_form(form):
     raw, rows, errors = forms.project_from_form(MultiDict(data), lambda texts: {})
     raw["id"] = forms.slugify(raw["title"]) or "proposal"
     _, messages = clean_project(raw)
-    for key, texts in forms.place_errors(c.errors + messages, rows, raw).items():
+    for key, texts in forms.place_errors(c.problems + messages, rows, fields=PROPOSE_FORM).items():
         errors.setdefault("evidence" if key.startswith("src-") else key, []).extend(texts)
     return data, errors
 
@@ -67,7 +75,9 @@ def propose():
         return render_template("editor/propose_thanks.html")
     data, errors = proposal_from_form(request.form)
     if errors:
-        return render_template("editor/propose.html", v=request.form, errors=errors, PRECISIONS=PRECISIONS), 400
+        summary = forms.error_summary(errors, PROPOSE_FORM, PROPOSE_LABELS)
+        return render_template("editor/propose.html", v=request.form, errors=errors, summary=summary,
+                               PRECISIONS=PRECISIONS), 400
     editing_db.add_proposal(db, data)
     return render_template("editor/propose_thanks.html")
 

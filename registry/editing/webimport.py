@@ -1,13 +1,13 @@
 """Web import: upload a CSV, JSON or GeoJSON file, see what would be added and changed (and every row
 error), then confirm. The uploaded bytes wait under UPLOAD_DIR (in the instance folder) with a generated
 name; the client's file name is only ever shown (escaped), never used as a path. All or nothing: the
-whole file is written in one transaction with one history row per record.
+preview and the import both go through the audited write path (exchange/apply.py), which writes what
+changed in one transaction with one history row per changed record (source: the file name).
 """
 import hashlib
 import json
 import re
 import secrets
-import sqlite3
 import time
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from ..store import editing as editing_db
 from ..store import db as storage
 from ..exchange import ingest
 from .auth import requires
-from .editor import actor, conflict_page, reindex
+from .editor import actor, conflict_page
 from ..web.errors import error_response
 from ..core.validate import ValidationError
 from ..web.context import get_db, index_settings
@@ -47,16 +47,15 @@ def _sniff(data):
 
 
 def plan(db, data, fmt):
-    """Validate an upload exactly like the importer -> (organisations to write, projects to write, report).
-    Raises ValidationError with every row error."""
-    report = ingest.import_data(db, data, fmt, dry_run=True)
-    raw_orgs, raw_projects = ingest.READERS[fmt](data)
-    known_projects, known_orgs = storage.existing_ids(db)
-    orgs, projects = ingest.prepare(raw_orgs, raw_projects, known_projects, known_orgs)
-    orgs = [o for o in orgs if editing_db.organisation_record(db, o["id"])[0] != o]
-    report.organisations = [o["id"] for o in orgs]
-    write = set(report.added) | set(report.changed)
-    return orgs, [p for p in projects if p["id"] in write], report
+    """The importer's dry run: what the upload would add, change (field by field) and delete, writing
+    nothing -> a Report. Raises ValidationError with every row error."""
+    return ingest.import_data(db, data, fmt, dry_run=True, actor=actor())
+
+
+def writes(report):
+    """How many records the import would write."""
+    return (len(report.added) + len(report.changed) + len(report.deleted) + len(report.organisations)
+            + len(report.orgs.deleted))
 
 
 @bp.route("/editor/import", methods=["GET", "POST"])
@@ -75,9 +74,9 @@ def import_upload():
                                error=f"choose the file's format: {', '.join(ingest.FORMATS)}"), 400
     db = get_db()
     try:
-        orgs, projects, report = plan(db, data, fmt)
+        report = plan(db, data, fmt)
     except ValidationError as exc:
-        return render_template("editor/import_preview.html", filename=filename, fmt=fmt, errors=exc.errors,
+        return render_template("editor/import_preview.html", filename=filename, fmt=fmt, errors=exc.problems,
                                report=None, token=None), 400
     token = secrets.token_hex(16)
     folder = _folder()
@@ -85,7 +84,7 @@ def import_upload():
     (folder / f"{token}.json").write_text(json.dumps({
         "fmt": fmt, "filename": filename, "user": actor(), "sha256": hashlib.sha256(data).hexdigest()}))
     return render_template("editor/import_preview.html", filename=filename, fmt=fmt, errors=[], report=report,
-                           token=token, writes=len(orgs) + len(projects))
+                           token=token, writes=writes(report))
 
 
 @bp.post("/editor/import/<token>")
@@ -100,22 +99,18 @@ def import_confirm(token):
     data = (folder / f"{token}.data").read_bytes()
     db = get_db()
     try:
-        orgs, projects, report = plan(db, data, meta["fmt"])
+        report = ingest.import_data(db, data, meta["fmt"], actor=actor(), source=meta["filename"], batch=token,
+                                    note=f"sha256 {meta['sha256'][:12]}", index=index_settings())
     except ValidationError as exc:   # the registry changed since the preview
         return render_template("editor/import_preview.html", filename=meta["filename"], fmt=meta["fmt"],
-                               errors=exc.errors, report=None, token=None), 400
-    if orgs or projects:
-        try:
-            editing_db.save_change(db, actor(), "import", projects=projects, organisations=orgs, batch=token,
-                                note=f"file {meta['filename']} (sha256 {meta['sha256'][:12]})")
-        except editing_db.Conflict as exc:
-            return conflict_page(exc)
-        except sqlite3.IntegrityError:
-            return error_response(409, "changed_during_import", "the registry changed while importing (an "
-                                  "organisation the file uses was deleted): nothing was stored; upload it again")
+                               errors=exc.problems, report=None, token=None), 400
+    except editing_db.Conflict as exc:
+        return conflict_page(exc)
+    except storage.StaleReference:
+        return error_response(409, "changed_during_import", "the registry changed while importing (an "
+                              "organisation the file uses was deleted): nothing was stored; upload it again")
     for suffix in (".data", ".json"):
         (folder / f"{token}{suffix}").unlink(missing_ok=True)
-    reindex([p["id"] for p in projects], [o["id"] for o in orgs])
     flash(f"Imported {meta['filename']}: {len(report.added)} project(s) added, {len(report.changed)} changed, "
-          f"{len(report.unchanged)} unchanged; {len(orgs)} organisation(s) added or changed.")
+          f"{len(report.unchanged)} unchanged; {len(report.organisations)} organisation(s) added or changed.")
     return redirect(url_for("history.history"))

@@ -1,32 +1,33 @@
-"""Exports of projects as CSV (the import format), GeoJSON and JSON: what the list's download links
-and `flask export` write. CSV cells that a spreadsheet would run as a formula are neutralised."""
+"""Exports: records in the import shape (store.db.export_records) -> CSV, GeoJSON or JSON that the importer
+reads back unchanged, every field included (README.md "Import formats"; tests/test_roundtrip.py).
+What the list's download links and `flask export` write. CSV cells follow exchange/cells.py: separators
+inside values are escaped and cells a spreadsheet would run as a formula are guarded, both undone on import."""
 import csv
 import io
+import json
 
-from .readers import CSV_COLUMNS, ROLE_COLUMNS
+from . import cells
+from .readers import CSV_COLUMNS, GEOMETRY_INDEX, ROLE_COLUMNS, TEXT_COLUMNS, WORD_COLUMNS
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
+MIMETYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json", "json": "application/json"}
 
 
-def _cell(value):
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+def csv_row(p):
+    """One project as the cells of a CSV row, in CSV_COLUMNS order."""
+    row = {k: cells.scalar(p.get(k)) for k in TEXT_COLUMNS}
+    row.update({k: cells.join_words(p[k]) for k in WORD_COLUMNS})
+    row.update({column: cells.join_words(o["org"] for o in p["organisations"] if o["role"] == role)
+                for column, role in ROLE_COLUMNS.items()})
+    row["locations"] = cells.join_entries(p["locations"], cells.LOCATION_FIELDS)
+    row["sources"] = cells.join_entries(p["sources"], cells.SOURCE_FIELDS)
+    return [cells.guard(row[column]) for column in CSV_COLUMNS]
 
 
 def export_rows(projects):
-    """CSV rows (header first) in the import format, with spreadsheet formulas neutralised."""
+    """CSV rows, the header first."""
     yield list(CSV_COLUMNS)
     for p in projects:
-        roles = {col: ";".join(o["id"] for o in p["organisations"] if o["role"] == role)
-                 for col, role in ROLE_COLUMNS.items()}
-        src = p["sources"][0] if p["sources"] else {"section": "", "quote": ""}
-        row = {**p, **roles, "parent": p["parent_id"], "other_areas": ";".join(p["other_areas"]),
-               "countries": ";".join(p["countries"]), "keywords": ";".join(p["keywords"]),
-               "locations": "; ".join(f"{loc['name']}|{'' if loc['lat'] is None else loc['lat']}|"
-                                      f"{'' if loc['lon'] is None else loc['lon']}|{loc['precision']}"
-                                      for loc in p["locations"]),
-               "source_section": src["section"], "source_quote": src["quote"]}
-        yield [_cell(row.get(c)) for c in CSV_COLUMNS]
+        yield csv_row(p)
 
 
 def export_csv(projects):
@@ -35,18 +36,40 @@ def export_csv(projects):
     return out.getvalue()
 
 
-def export_geojson(projects):
-    features = []
-    for p in projects:
-        for loc in p["locations"]:
-            if loc["lat"] is None:
-                continue
-            features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [loc["lon"], loc["lat"]]},
-                             "properties": {"project_id": p["id"], "title": p["title"], "area": p["area"],
-                                            "status": p["status"], "location": loc["name"],
-                                            "precision": loc["precision"], "countries": p["countries"]}})
-    return {"type": "FeatureCollection", "features": features}
+def geojson_feature(p):
+    """One Feature per project: its placed locations are the Point/MultiPoint geometry, in their order;
+    properties hold every field, each placed location with `geometry_index` (its position in the geometry)
+    instead of lat/lon, so a point moved in a GIS moves the place on import."""
+    positions, locations = [], []
+    for loc in p["locations"]:
+        item = dict(loc)
+        if loc.get("lat") is not None and loc.get("lon") is not None:
+            del item["lat"], item["lon"]
+            item[GEOMETRY_INDEX] = len(positions)
+            positions.append([loc["lon"], loc["lat"]])
+        locations.append(item)
+    if not positions:
+        geometry = None
+    elif len(positions) == 1:
+        geometry = {"type": "Point", "coordinates": positions[0]}
+    else:
+        geometry = {"type": "MultiPoint", "coordinates": positions}
+    return {"type": "Feature", "geometry": geometry, "properties": dict(p, locations=locations)}
 
 
-def export_json(projects, organisations):
-    return {"organisations": organisations, "projects": projects}
+def export_geojson(organisations, projects):
+    """A FeatureCollection; the organisations the projects name ride along as a foreign member."""
+    return {"type": "FeatureCollection", "organisations": list(organisations),
+            "features": [geojson_feature(p) for p in projects]}
+
+
+def export_json(organisations, projects):
+    return {"organisations": list(organisations), "projects": list(projects)}
+
+
+def export_text(fmt, organisations, projects, indent=None):
+    """The whole export as text in `fmt` (csv, geojson or json); CSV carries the projects only."""
+    if fmt == "csv":
+        return export_csv(projects)
+    doc = export_geojson(organisations, projects) if fmt == "geojson" else export_json(organisations, projects)
+    return json.dumps(doc, ensure_ascii=False, indent=indent)

@@ -1,7 +1,12 @@
 """Readers: file bytes (CSV, JSON, GeoJSON) or the seed's YAML folder -> raw records, each with where it
 came from ("row 3", "feature 2", "projects[4]"), for core.validate to check. Nothing here writes.
+
+Nothing is dropped on the way: a field that is not part of a record, a cell that cannot be read or a
+limit exceeded is a Problem naming the row (or record) and the column (or field). The encodings are in
+README.md "Import formats"; exchange/cells.py holds the CSV cell rules, exchange/exports.py writes the same.
 """
 import csv
+import functools
 import io
 import json
 import math
@@ -9,18 +14,62 @@ from pathlib import Path
 
 import yaml
 
-from ..core.validate import ValidationError
+from ..core.validate import Problem, ValidationError, clean_organisation, clean_project
+from . import cells
 
 MAX_ROWS = 100_000
-MAX_FIELD = 20_000
+# characters in one CSV cell: above the longest cell a valid record can fill (200 sources of 5,400
+# characters, every character escaped), so the limit never refuses an export of the registry's own
+MAX_FIELD = 4_000_000
 MAX_FEATURES = 10_000
 MAX_VERTICES = 10_000
 MAX_DEPTH = 32
 CSV_COLUMNS = ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
                "start_year", "end_year", "parent", "countries", "locations", "funders", "leads",
-               "implementers", "partners", "keywords", "website", "source_section", "source_quote")
+               "implementers", "partners", "keywords", "website", "sources")
+LEGACY_COLUMNS = ("source_section", "source_quote")     # older files: one source per row
+TEXT_COLUMNS = ("id", "title", "summary", "description", "kind", "area", "status", "start_year", "end_year",
+                "parent", "website")
+WORD_COLUMNS = ("other_areas", "countries", "keywords")
 ROLE_COLUMNS = {"funders": "funder", "leads": "lead", "implementers": "implementer", "partners": "partner"}
+GEOMETRY_INDEX = "geometry_index"    # GeoJSON: a location's position in its feature's geometry
 FORMATS = ("csv", "json", "geojson")
+
+
+@functools.cache
+def record_keys():
+    """The fields of each kind of record: whatever core.validate returns, so a field added there is
+    read (and exported) without a change here."""
+    project, _ = clean_project({"locations": [{"name": "x", "precision": "global"}], "sources": [{"quote": "x"}],
+                                "organisations": [{"org": "x", "role": "lead"}]})
+    organisation, _ = clean_organisation({})
+    return {"project": tuple(project), "location": tuple(project["locations"][0]),
+            "source": tuple(project["sources"][0]), "role": tuple(project["organisations"][0]),
+            "organisation": tuple(organisation)}
+
+
+def unknown_fields(raw, kind, where, path=""):
+    """Problems for the keys of `raw` that are not fields of a `kind` record (and of its lists' items)."""
+    if not isinstance(raw, dict):
+        return []
+    keys = record_keys()
+    problems = [Problem(where, f"{path}{key}", f"is not a field of {'an' if kind[0] in 'aeiou' else 'a'} "
+                                               f"{kind}; the fields are: {', '.join(keys[kind])}")
+                for key in raw if key not in keys[kind]]
+    if kind == "project":
+        for name, item_kind in (("locations", "location"), ("sources", "source"), ("organisations", "role")):
+            items = raw.get(name)
+            for i, item in enumerate(items if isinstance(items, list) else [], 1):
+                problems += unknown_fields(item, item_kind, where, f"{name}[{i}].")
+    return problems
+
+
+def _checked(pairs, kind):
+    """(where, raw) pairs, or ValidationError naming every field that no record of `kind` has."""
+    problems = [p for where, raw in pairs for p in unknown_fields(raw, kind, where.rstrip(": "))]
+    if problems:
+        raise ValidationError(problems)
+    return pairs
 
 
 def read_yaml_dir(folder):
@@ -30,7 +79,7 @@ def read_yaml_dir(folder):
         orgs += [(f"{path.name} #{i + 1}: ", r) for i, r in enumerate(yaml.safe_load(path.read_text("utf-8")) or [])]
     for path in sorted(folder.glob("projects*.yaml")):
         projects += [(f"{path.name} #{i + 1}: ", r) for i, r in enumerate(yaml.safe_load(path.read_text("utf-8")) or [])]
-    return orgs, projects
+    return _checked(orgs, "organisation"), _checked(projects, "project")
 
 
 def _decode(data):
@@ -45,68 +94,100 @@ def _decode(data):
                                "save it as 'CSV UTF-8' or convert it with iconv"]) from None
 
 
-def _split_locations(cell):
-    out = []
-    for part in (cell or "").split(";"):
-        if not part.strip():
-            continue
-        bits = [b.strip() for b in part.split("|")] + ["", "", ""]
-        out.append({"name": bits[0], "lat": bits[1] or None, "lon": bits[2] or None,
-                    "precision": bits[3] or ("site" if bits[1] else "country")})
-    return out
+# --- CSV ------------------------------------------------------------------------------------------
+
+def _csv_header(reader):
+    header = next(reader, None)
+    if not header:
+        raise ValidationError(["the file is empty: the first row must name the columns"])
+    header = [h.strip().lower() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise ValidationError([Problem("row 1", "", f"duplicate column name(s): {', '.join(dupes)}")])
+    allowed = CSV_COLUMNS + LEGACY_COLUMNS
+    unknown = [h for h in header if h not in allowed]
+    if unknown:
+        raise ValidationError([Problem("row 1", "", f"unknown column(s): {', '.join(unknown)}; allowed columns "
+                                                    f"are: {', '.join(allowed)}")])
+    missing = [Problem("row 1", "", f"the required column '{name}' is missing")
+               for name in ("id", "title", "area") if name not in header]
+    if missing:
+        raise ValidationError(missing)
+    return header
+
+
+def _csv_cells(header, cells_, where):
+    """(the row as {column: text} with the formula guard removed, []) or (None, Problems)."""
+    if len(cells_) != len(header):
+        return None, [Problem(where, "", f"has {len(cells_)} cells, expected {len(header)}: check for a missing "
+                                         "or extra comma, or quote cells that contain commas")]
+    long = [h for h, c in zip(header, cells_) if len(c) > MAX_FIELD]
+    if long:
+        return None, [Problem(where, long[0], f"is too long (max {MAX_FIELD} characters)")]
+    return {h: cells.unguard(c) for h, c in zip(header, cells_)}, []
+
+
+def _csv_sources(row):
+    legacy = {k: (row.get(f"source_{k}") or "").strip() for k in ("section", "quote")}
+    if row.get("sources", "").strip() and any(legacy.values()):
+        raise cells.CellError("give the sources either in the column sources or in source_section and "
+                              "source_quote, not both")
+    if any(legacy.values()):
+        return [{"section": legacy["section"] or None, "quote": legacy["quote"] or None}]
+    return cells.split_entries(row.get("sources"), cells.SOURCE_FIELDS, record_keys()["source"])
+
+
+def _csv_locations(row):
+    locations = cells.split_entries(row.get("locations"), cells.LOCATION_FIELDS, record_keys()["location"])
+    for loc in locations:   # older files leave the precision out: a point is a site, no point a country
+        if not loc.get("precision"):
+            loc["precision"] = "site" if loc.get("lat") else "country"
+    return locations
+
+
+def _csv_record(row, where):
+    """A raw project from one row ({column: text}); a cell that cannot be read raises ValidationError
+    naming the row and the column."""
+    raw = {k: row.get(k) for k in TEXT_COLUMNS}
+    raw.update({k: cells.split_words(row.get(k)) for k in WORD_COLUMNS})
+    raw["organisations"] = [{"org": org, "role": role} for col, role in ROLE_COLUMNS.items()
+                            for org in cells.split_words(row.get(col))]
+    for column, read in (("locations", _csv_locations), ("sources", _csv_sources)):
+        try:
+            raw[column] = read(row)
+        except cells.CellError as exc:
+            raise ValidationError([Problem(where, column, str(exc))]) from None
+    return raw
 
 
 def read_csv(data):
-    """One project per row; see README.md for the columns."""
-    text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    errors, records = [], []
+    """One project per row; README.md "Import formats" gives the columns, exchange/cells.py the cell rules."""
+    reader = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
+    if csv.field_size_limit() <= MAX_FIELD:
+        csv.field_size_limit(MAX_FIELD + 1)   # our own limit, with our own message, comes first
+    problems, records = [], []
     try:
-        header = next(reader, None)
-        if not header:
-            raise ValidationError(["the file is empty: the first row must name the columns"])
-        header = [h.strip().lower() for h in header]
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        if dupes:
-            raise ValidationError([f"row 1: duplicate column name(s): {', '.join(dupes)}"])
-        unknown = [h for h in header if h not in CSV_COLUMNS]
-        if unknown:
-            raise ValidationError([f"row 1: unknown column(s): {', '.join(unknown)}; allowed columns are: "
-                                   + ", ".join(CSV_COLUMNS)])
-        for required in ("id", "title", "area"):
-            if required not in header:
-                errors.append(f"row 1: the required column '{required}' is missing")
-        if errors:
-            raise ValidationError(errors)
-        for cells in reader:
-            row_no = reader.line_num
+        header = _csv_header(reader)
+        for row_no, cells_ in enumerate(reader, 2):    # spreadsheet rows: the header is row 1
             if len(records) >= MAX_ROWS:
                 raise ValidationError([f"the file has more than {MAX_ROWS} rows; split it into smaller files"])
-            if not any(c.strip() for c in cells):
+            if not any(c.strip() for c in cells_):
                 continue
-            if len(cells) != len(header):
-                errors.append(f"row {row_no}: has {len(cells)} cells, expected {len(header)}")
-                continue
-            long = [h for h, c in zip(header, cells) if len(c) > MAX_FIELD]
-            if long:
-                errors.append(f"row {row_no}: field '{long[0]}' is too long (max {MAX_FIELD} characters)")
-                continue
-            row = dict(zip(header, cells))
-            raw = {k: row.get(k) for k in ("id", "title", "summary", "description", "kind", "area", "other_areas",
-                                           "status", "start_year", "end_year", "parent", "countries",
-                                           "keywords", "website")}
-            raw["locations"] = _split_locations(row.get("locations"))
-            raw["organisations"] = [{"org": org.strip(), "role": role} for col, role in ROLE_COLUMNS.items()
-                                    for org in (row.get(col) or "").split(";") if org.strip()]
-            raw["sources"] = ([{"section": row.get("source_section"), "quote": row.get("source_quote")}]
-                              if (row.get("source_quote") or "").strip() else [])
-            records.append((f"row {row_no}: ", raw))
+            row, errs = _csv_cells(header, cells_, f"row {row_no}")
+            try:
+                records += [(f"row {row_no}: ", _csv_record(row, f"row {row_no}"))] if row else []
+            except ValidationError as exc:
+                errs += exc.problems
+            problems += errs
     except csv.Error as exc:
-        raise ValidationError([f"row {reader.line_num}: the CSV is malformed ({exc}); check for an unterminated quote"]) from None
-    if errors:
-        raise ValidationError(errors)
+        raise ValidationError([Problem(f"line {reader.line_num}", "", f"the CSV is malformed ({exc}); check for "
+                                                                     "an unterminated quote")]) from None
+    if problems:
+        raise ValidationError(problems)
     return [], records
 
+
+# --- JSON -----------------------------------------------------------------------------------------
 
 def _strict_json(text):
     def no_constants(name):
@@ -135,6 +216,13 @@ def _check_depth(doc):
             stack.extend((v, depth + 1) for v in node)
 
 
+def _organisations(doc):
+    orgs = doc.get("organisations") or []
+    if not isinstance(orgs, list):
+        raise ValidationError([Problem("", "organisations", "must be a list of organisations")])
+    return _checked([(f"organisations[{i + 1}]: ", o) for i, o in enumerate(orgs)], "organisation")
+
+
 def read_json(data):
     """{"organisations": [...], "projects": [...]} in the seed format, or a bare list of projects."""
     doc = _strict_json(_decode(data))
@@ -143,43 +231,94 @@ def read_json(data):
     if not isinstance(doc, dict) or not set(doc) <= {"organisations", "projects"}:
         raise ValidationError(["the JSON must be a list of projects or an object with 'organisations' "
                                "and/or 'projects' lists"])
-    orgs, projects = doc.get("organisations") or [], doc.get("projects") or []
-    if not isinstance(orgs, list) or not isinstance(projects, list):
+    projects = doc.get("projects") or []
+    if not isinstance(projects, list) or not isinstance(doc.get("organisations") or [], list):
         raise ValidationError(["'organisations' and 'projects' must be lists"])
-    if len(orgs) + len(projects) > MAX_ROWS:
+    if len(doc.get("organisations") or []) + len(projects) > MAX_ROWS:
         raise ValidationError([f"more than {MAX_ROWS} records; split the file"])
-    return ([(f"organisations[{i + 1}]: ", o) for i, o in enumerate(orgs)],
-            [(f"projects[{i + 1}]: ", p) for i, p in enumerate(projects)])
+    return _organisations(doc), _checked([(f"projects[{i + 1}]: ", p) for i, p in enumerate(projects)], "project")
 
+
+# --- GeoJSON --------------------------------------------------------------------------------------
 
 def _positions(geometry, where):
-    """Validated [lon, lat] positions of a Point or MultiPoint geometry."""
+    """Validated (lon, lat) positions of a Point or MultiPoint geometry."""
     if not isinstance(geometry, dict) or "type" not in geometry:
-        raise ValidationError([f"{where}geometry type missing"])
+        raise ValidationError([Problem(where, "geometry", "geometry type missing")])
     gtype = geometry["type"]
     coords = geometry.get("coordinates")
     if gtype == "Point":
         coords = [coords]
     elif gtype != "MultiPoint":
-        raise ValidationError([f"{where}unsupported geometry type '{str(gtype)[:30]}': projects are located "
-                               "by Point or MultiPoint geometries"])
+        raise ValidationError([Problem(where, "geometry", f"unsupported geometry type '{str(gtype)[:30]}': "
+                                                          "projects are located by Point or MultiPoint geometries")])
     if not isinstance(coords, list) or len(coords) > MAX_VERTICES:
-        raise ValidationError([f"{where}coordinates must be a list of at most {MAX_VERTICES} positions"])
-    out = []
-    for pos in coords:
-        if (not isinstance(pos, list) or len(pos) not in (2, 3)
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
-            raise ValidationError([f"{where}each position must be [longitude, latitude] numbers"])
-        lon, lat = pos[0], pos[1]
-        if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-            raise ValidationError([f"{where}coordinates out of range (EPSG:4326 longitude -180..180, "
-                                   f"latitude -90..90): {pos[:2]}"])
-        out.append((lon, lat))
-    return out
+        raise ValidationError([Problem(where, "geometry", f"coordinates must be a list of at most {MAX_VERTICES} "
+                                                          "positions")])
+    return [_position(pos, where) for pos in coords]
+
+
+def _position(pos, where):
+    if (not isinstance(pos, list) or len(pos) not in (2, 3)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
+        raise ValidationError([Problem(where, "geometry", "each position must be [longitude, latitude] numbers")])
+    if len(pos) == 3:   # the registry keeps no altitude: refuse it rather than lose it
+        raise ValidationError([Problem(where, "geometry", f"the position {pos} has an altitude, which the registry "
+                                                          "does not keep: export 2D points (longitude, latitude)")])
+    lon, lat = pos
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ValidationError([Problem(where, "geometry", f"coordinates out of range (EPSG:4326 longitude -180..180, "
+                                                          f"latitude -90..90): {pos}")])
+    return lon, lat
+
+
+def _placed(locations, positions, where):
+    """Locations with `geometry_index` take their lat/lon from that position of the geometry (the geometry is
+    authoritative: a point moved in a GIS moves the place). Returns (locations, indexes used)."""
+    used, out = set(), []
+    for i, loc in enumerate(locations, 1):
+        if not isinstance(loc, dict) or GEOMETRY_INDEX not in loc:
+            out.append(loc)
+            continue
+        loc, index = dict(loc), loc[GEOMETRY_INDEX]
+        del loc[GEOMETRY_INDEX]
+        field = f"locations[{i}].{GEOMETRY_INDEX}"
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(positions):
+            raise ValidationError([Problem(where, field, f"{index!r} is not a position of the geometry, which has "
+                                                         f"{len(positions)}: count them from 0")])
+        if index in used or loc.get("lat") is not None or loc.get("lon") is not None:
+            raise ValidationError([Problem(where, field, "each position belongs to one location, whose lat and lon "
+                                                         "then come from the geometry only: remove lat/lon here")])
+        used.add(index)
+        loc["lon"], loc["lat"] = positions[index]
+        out.append(loc)
+    return out, used
+
+
+def _feature_record(feat, where):
+    if not isinstance(feat, dict) or feat.get("type") != "Feature":
+        raise ValidationError([Problem(where, "", "is not a GeoJSON Feature")])
+    if not isinstance(feat.get("properties") or {}, dict):
+        raise ValidationError([Problem(where, "properties", "must be an object holding the project's fields")])
+    raw = dict(feat.get("properties") or {})
+    names = raw.pop("location_names", None) or []
+    precision = raw.pop("precision", None) or "site"
+    locations = raw.get("locations") or []
+    if not isinstance(locations, list):
+        raise ValidationError([Problem(where, "locations", "must be a list of locations")])
+    positions = _positions(feat["geometry"], where) if feat.get("geometry") is not None else []
+    locations, used = _placed(locations, positions, where)
+    for k, (lon, lat) in enumerate(positions):   # points no location claims: new places, as older files had
+        if k not in used:
+            name = names[k] if isinstance(names, list) and k < len(names) else (raw.get("title") or "site")
+            locations.append({"name": name, "lat": lat, "lon": lon, "precision": precision})
+    raw["locations"] = locations
+    return raw
 
 
 def read_geojson(data):
-    """A FeatureCollection: one Feature per project, Point/MultiPoint geometry = its sites."""
+    """A FeatureCollection: one Feature per project (README.md "Import formats"), and optionally the
+    organisations they name as a foreign member `organisations`."""
     doc = _strict_json(_decode(data))
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise ValidationError(["not GeoJSON: expected a FeatureCollection with a 'features' list"])
@@ -190,27 +329,17 @@ def read_geojson(data):
     features = doc["features"]
     if len(features) > MAX_FEATURES:
         raise ValidationError([f"the file has {len(features)} features; the maximum is {MAX_FEATURES}"])
-    records, errors = [], []
+    records, problems = [], []
     for i, feat in enumerate(features):
-        where = f"feature {i + 1}: "
+        where = f"feature {i + 1}"
         try:
-            if not isinstance(feat, dict) or feat.get("type") != "Feature":
-                raise ValidationError([f"{where}is not a GeoJSON Feature"])
-            raw = dict(feat.get("properties") or {})
-            names = raw.pop("location_names", None) or []
-            precision = raw.pop("precision", None) or "site"
-            locations = list(raw.get("locations") or [])
-            if feat.get("geometry") is not None:
-                for j, (lon, lat) in enumerate(_positions(feat["geometry"], where)):
-                    name = names[j] if j < len(names) else (raw.get("title") or "site")
-                    locations.append({"name": name, "lat": lat, "lon": lon, "precision": precision})
-            raw["locations"] = locations
-            records.append((where, raw))
+            records.append((f"{where}: ", _feature_record(feat, where)))
+            problems += unknown_fields(records[-1][1], "project", where)
         except ValidationError as exc:
-            errors += exc.errors
-    if errors:
-        raise ValidationError(errors)
-    return [], records
+            problems += exc.problems
+    if problems:
+        raise ValidationError(problems)
+    return _organisations(doc), records
 
 
 READERS = {"csv": read_csv, "json": read_json, "geojson": read_geojson}

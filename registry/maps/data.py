@@ -1,28 +1,43 @@
 """What the maps draw, as plain data (no folium, no matplotlib): shared by the interactive maps,
 the PNG, the newsletter snippet and the HTML download, so they always show the same selection.
 
-`map_data(db, ids)` is the compact JSON the browser draws from:
-
-    total      number of matching projects
-    projects   [[id, title, area, status, [iso3...], [funder index...]], ...]   (in list order)
-    orgs       funder labels, referenced by index from projects
-    points     [[lat, lon, project index, precision code, location name], ...]
-               precision code: 0 site, 1 sub-national area, 2 country (a country's representative point)
-    unplaced   [[project index, location name, precision], ...]: regional and global locations (and any
-               location without a point), listed beside the map instead of drawn
-    countries  {iso3: [name, matching projects]}: popups and the choropleth
-    breaks     lower bounds of the choropleth classes (see `class_breaks`)
+`map_data(db, ids)` is the compact JSON the browser draws from (`/map/data.json`). Its tables are lists
+of rows whose columns are named once, in `FIELDS`, and sent with the data as "fields"; values that
+repeat are sent once, in "values" (see `CODED`). Readers find a column by its name: `records()` here,
+`columns()` in static/map.js. docs/maps.md documents every field, with its type and meaning.
 """
+import hashlib
 import math
+import operator
 from urllib.parse import urlencode
 
 from ..store import db as storage
 from ..core import geo
 from ..core.validate import AREAS
 
-PRECISION_CODES = {"site": 0, "subnational": 1, "country": 2}
+# The payload's tables and their columns, in order: the one definition of the contract between this
+# module, static/map.js and png.py. A new column goes here (and in docs/maps.md), nowhere else.
+FIELDS = {
+    "projects": ("id", "title", "area", "status", "countries", "funders"),
+    "points": ("lat", "lon", "project", "precision", "name", "coords_source", "gazetteer_id"),
+    "unplaced": ("project", "name", "precision"),
+    "countries": ("iso3", "name", "projects"),
+}
+# Columns whose values repeat (an area, status or funder on many projects, a precision on every point):
+# each distinct value is sent once, in payload["values"][column], in order of first use, and rows hold its
+# index (or a list of indexes). Columns named after a table (points.project, projects.countries) hold row
+# indexes into it. Both keep the payload smaller than the positional format it replaced (docs/benchmarks.md).
+CODED = ("area", "status", "funders", "precision", "coords_source", "gazetteer_id")
+# Names this shape of the payload: part of /map/data.json's ETag, so that no browser reuses a cached payload
+# of another shape after FIELDS or CODED change.
+FORMAT = hashlib.sha256(repr((FIELDS, CODED)).encode("utf-8")).hexdigest()[:8]
+# Precisions drawn as a point (when the location has coordinates); the others are listed beside the map.
+DRAWN = ("site", "subnational", "country")
 PRECISION_LABELS = {"site": "Exact site", "subnational": "Sub-national area", "country": "Country",
                     "region": "Region", "global": "Global"}
+# How a popup says where a point's coordinates come from (core.validate.COORDS_SOURCES).
+COORDS_SOURCE_LABELS = {"report": "Stated in the source", "gazetteer": "Gazetteer",
+                        "country-point": "The country's representative point", "editor": "Entered by an editor"}
 # Choropleth: light to dark, one colour per class (shared by static/map.js and the PNG).
 PALETTE = ("#d8ecf3", "#a9d3e6", "#6fb0d2", "#3a86b8", "#1b5a8e")
 # Marker colours per partnership area (stronger versions of the list page's tags).
@@ -55,38 +70,115 @@ def class_of(count, breaks):
     return found
 
 
-def map_data(db, ids):
-    """The compact drawing data for these project ids (see the module docstring)."""
-    ids = list(ids)
-    summaries = storage.project_summaries(db, ids)
-    index = {row["id"]: i for i, row in enumerate(summaries)}
-    orgs, org_index, projects, counts = [], {}, [], {}
-    for row in summaries:
-        funders = []
-        for f in row["funders"]:
-            label = f["acronym"] or f["name"]
-            if label not in org_index:
-                org_index[label] = len(orgs)
-                orgs.append(label)
-            funders.append(org_index[label])
-        for c in row["countries"]:
-            counts[c] = counts.get(c, 0) + 1
-        projects.append([row["id"], row["title"], row["area"], row["status"], row["countries"], funders])
-    points, unplaced = [], []
-    for loc in storage.locations_for(db, ids):
-        i = index.get(loc["project_id"])
-        if i is None:
+class _Codes:
+    """The dictionary of one coded column: each distinct value once, in order of first use."""
+
+    def __init__(self):
+        self.values, self.index = [], {}
+
+    def encode(self, value):
+        """The index of `value` (of each value, for a list)."""
+        if isinstance(value, list):
+            return [self.encode(v) for v in value]
+        if value not in self.index:
+            self.index[value] = len(self.values)
+            self.values.append(value)
+        return self.index[value]
+
+
+class _Table:
+    """The rows of one payload table, added by column name: each row's values in the order of FIELDS, those
+    of coded columns replaced by their index in `codes`."""
+
+    def __init__(self, name, codes):
+        self.name, self.columns, self.rows = name, FIELDS[name], []
+        self.in_order = operator.itemgetter(*self.columns)
+        self.coded = [(i, codes[column]) for i, column in enumerate(self.columns) if column in codes]
+
+    def add(self, **values):
+        if len(values) != len(self.columns):     # a missing or extra column is a bug in this module
+            raise TypeError(f"{self.name} rows have the columns {self.columns}, not {tuple(values)}")
+        row = list(self.in_order(values))
+        for i, dictionary in self.coded:
+            row[i] = dictionary.encode(row[i])
+        self.rows.append(row)
+
+
+def _project_rows(summaries, country_row, codes):
+    projects = _Table("projects", codes)
+    for p in summaries:
+        projects.add(id=p["id"], title=p["title"], area=p["area"], status=p["status"],
+                     countries=[country_row[iso3] for iso3 in p["countries"]],
+                     funders=[f["acronym"] or f["name"] for f in p["funders"]])
+    return projects.rows
+
+
+def _location_rows(locations, position, codes):
+    """(points, unplaced): a location with a drawable precision and coordinates is a point; any other
+    (regional, global, or without coordinates) is listed beside the map, never dropped."""
+    points, unplaced = _Table("points", codes), _Table("unplaced", codes)
+    for loc in locations:
+        project = position.get(loc["project_id"])
+        if project is None:
             continue
-        code = PRECISION_CODES.get(loc["precision"])
-        if code is not None and loc["lat"] is not None and loc["lon"] is not None:
-            points.append([round(loc["lat"], 5), round(loc["lon"], 5), i, code, loc["name"]])
+        if loc["precision"] in DRAWN and loc["lat"] is not None and loc["lon"] is not None:
+            # provenance: .get, as a database not yet migrated has no such columns (the map says nothing)
+            points.add(lat=round(loc["lat"], 5), lon=round(loc["lon"], 5), project=project,
+                       precision=loc["precision"], name=loc["name"],
+                       coords_source=loc.get("coords_source"), gazetteer_id=loc.get("gazetteer_id"))
         else:
-            unplaced.append([i, loc["name"], loc["precision"]])
+            unplaced.add(project=project, name=loc["name"], precision=loc["precision"])
+    return points.rows, unplaced.rows
+
+
+def _country_rows(order, counts, codes):
+    countries = _Table("countries", codes)
+    for iso3 in order:
+        countries.add(iso3=iso3, name=geo.country_name(iso3), projects=counts[iso3])
+    return countries.rows
+
+
+def _country_counts(summaries):
+    counts = {}
+    for p in summaries:
+        for iso3 in p["countries"]:
+            counts[iso3] = counts.get(iso3, 0) + 1
+    return counts
+
+
+def map_data(db, ids):
+    """The compact drawing data for these project ids, in their order (see FIELDS and docs/maps.md)."""
+    ids = list(ids)
+    codes = {column: _Codes() for column in CODED}
+    summaries = storage.project_summaries(db, ids)
+    counts = _country_counts(summaries)
+    countries = sorted(counts)            # the countries table's order: projects refer to its rows
+    projects = _project_rows(summaries, {iso3: i for i, iso3 in enumerate(countries)}, codes)
+    position = {p["id"]: i for i, p in enumerate(summaries)}
+    points, unplaced = _location_rows(storage.locations_for(db, ids), position, codes)
     return {
-        "total": len(projects), "projects": projects, "orgs": orgs, "points": points, "unplaced": unplaced,
-        "countries": {c: [geo.country_name(c), n] for c, n in sorted(counts.items())},
+        "fields": {table: list(columns) for table, columns in FIELDS.items()},
+        "values": {column: codes[column].values for column in CODED},
+        "total": len(projects), "projects": projects, "points": points, "unplaced": unplaced,
+        "countries": _country_rows(countries, counts, codes),
         "breaks": class_breaks(max(counts.values(), default=0)),
     }
+
+
+def records(data, table):
+    """The rows of one payload table as dicts by column name, coded values decoded (a funder's label, a
+    precision's name): how Python reads the payload (the PNG, the tests)."""
+    columns, values = data["fields"][table], data["values"]
+    return [{name: _decoded(values.get(name), value) for name, value in zip(columns, row)}
+            for row in data[table]]
+
+
+def _decoded(dictionary, value):
+    if dictionary is None:
+        return value
+    if isinstance(value, list):
+        return [dictionary[i] for i in value]
+    return dictionary[value]
 
 
 def describe(db, query):

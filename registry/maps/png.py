@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..core import geo
-from .data import PALETTE, class_of
 from ..core.query import QueryError
+from .data import PALETTE, class_of, records
 
 ATTRIBUTION = "Mercury Partnership Registry · UNEP Global Mercury Partnership"
 DEFAULT_WIDTH = 600
@@ -27,8 +27,10 @@ MAX_CACHE_FILES = 500
 EMPTY = "#eceff1"        # countries without matching projects
 OCEAN = "#ffffff"
 POINT = "#b2182b"
-# precision code -> (matplotlib marker, size in points^2, label)
-MARKERS = {0: ("o", 14, "exact site"), 1: ("^", 22, "sub-national area"), 2: ("D", 16, "country")}
+# a drawn point's precision -> (matplotlib marker, size in points^2, label); the precisions are those of
+# data.DRAWN, the names those of the payload's "precision" column
+MARKERS = {"site": ("o", 14, "exact site"), "subnational": ("^", 22, "sub-national area"),
+           "country": ("D", 16, "country")}
 
 _render_lock = threading.Lock()
 
@@ -67,32 +69,40 @@ def _world():
 
 
 def _project_points(points):
+    """Equal Earth (x, y) of point records (dicts with lat and lon)."""
     import geopandas
     from shapely.geometry import Point
-    series = geopandas.GeoSeries([Point(lon, lat) for lat, lon, *_ in points], crs=4326).to_crs(8857)
+    series = geopandas.GeoSeries([Point(p["lon"], p["lat"]) for p in points], crs=4326).to_crs(8857)
     return [(p.x, p.y) for p in series]
 
 
-def render_png(counts, breaks, points, title, subtitle, width, height):
-    """PNG bytes, exactly width x height pixels.
-
-    counts: {iso3: projects}; breaks: class lower bounds (mapdata.class_breaks);
-    points: [[lat, lon, project, precision code, name], ...] as in mapdata.map_data."""
+def render_png(data, title, subtitle, width, height):
+    """PNG bytes, exactly width x height pixels, of `data` (the payload of maps.data.map_data: its country
+    counts, choropleth breaks and points, read by field name)."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-    from PIL import Image
 
-    world = _world()
     dpi = 100
     scale = max(0.45, min(1.6, width / DEFAULT_WIDTH))
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
     header, footer = 0.11 if subtitle else 0.075, 0.12
     ax = fig.add_axes((0.01, footer, 0.98, 1 - header - footer))
+    counts = {c["iso3"]: c["projects"] for c in records(data, "countries")}
+    _draw_countries(ax, counts, data["breaks"], scale)
+    _draw_points(ax, records(data, "points"), scale)
+    _draw_texts(fig, title, subtitle, width, scale)
+    _draw_legend(fig, data["breaks"], scale)
+    raw = io.BytesIO()
+    fig.savefig(raw, format="png", dpi=dpi, facecolor="white")
+    return _reduced(raw.getvalue())
+
+
+def _draw_countries(ax, counts, breaks, scale):
+    """The world, each country in the colour of its class of matching projects."""
+    world = _world()
     ax.set_axis_off()
     ax.set_facecolor(OCEAN)
     classes = [class_of(counts.get(c, 0), breaks) for c in world["iso3"]]
@@ -103,36 +113,49 @@ def render_png(counts, breaks, points, title, subtitle, width, height):
     ax.set_ylim(ymin, ymax)
     ax.set_aspect("equal", adjustable="box", anchor="C")
 
+
+def _draw_points(ax, points, scale):
+    """Point records (lat, lon, precision), one marker shape per precision."""
     drawn = _project_points(points) if points else []
-    for code, (marker, size, _) in MARKERS.items():
-        xy = [p for p, raw in zip(drawn, points) if raw[3] == code]
+    for precision, (marker, size, _) in MARKERS.items():
+        xy = [xy for xy, point in zip(drawn, points) if point["precision"] == precision]
         if xy:
             xs, ys = zip(*xy)
             ax.scatter(xs, ys, s=size * scale, marker=marker, c=POINT, edgecolors="white",
                        linewidths=0.5 * scale, zorder=3)
 
+
+def _draw_texts(fig, title, subtitle, width, scale):
     text = dict(parse_math=False, color="#1d2a33")  # never let '$' in a search start mathtext
-    fig.text(0.5, 1 - 0.045, _fit(title, width, 8.5 * scale), ha="center", va="center", fontsize=11 * scale, weight="bold", **text)
+    fig.text(0.5, 1 - 0.045, _fit(title, width, 8.5 * scale), ha="center", va="center", fontsize=11 * scale,
+             weight="bold", **text)
     if subtitle:
         fig.text(0.5, 1 - 0.095, _fit(subtitle, width, 6.5 * scale), ha="center", va="center",
                  fontsize=8 * scale, **text)
+    fig.text(0.5, 0.015, ATTRIBUTION, ha="center", va="bottom", fontsize=6.5 * scale, color="#5b6b75",
+             parse_math=False)
+
+
+def _draw_legend(fig, breaks, scale):
+    """The choropleth's classes, then the marker shapes, in one row under the map."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
     handles = [Patch(facecolor=PALETTE[i], edgecolor="#9aa7b0", linewidth=0.3,
                      label=f"{low}+" if i == len(breaks) - 1 else (
                          f"{low}" if breaks[i + 1] - 1 == low else f"{low}–{breaks[i + 1] - 1}"))
                for i, low in enumerate(breaks)]
     handles += [Line2D([], [], marker=m, linestyle="", markersize=(s ** 0.5) * 0.9, markerfacecolor=POINT,
                        markeredgecolor="white", label=lbl) for m, s, lbl in MARKERS.values()]
-    if handles:
-        fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.045), ncol=len(handles),
-                   fontsize=6.5 * scale, frameon=False, handlelength=1.0, handletextpad=0.3, columnspacing=0.9,
-                   title="Projects per country · points: located activities" if breaks else None,
-                   title_fontsize=6.5 * scale)
-    fig.text(0.5, 0.015, ATTRIBUTION, ha="center", va="bottom", fontsize=6.5 * scale, color="#5b6b75",
-             parse_math=False)
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.045), ncol=len(handles),
+               fontsize=6.5 * scale, frameon=False, handlelength=1.0, handletextpad=0.3, columnspacing=0.9,
+               title="Projects per country · points: located activities" if breaks else None,
+               title_fontsize=6.5 * scale)
 
-    raw = io.BytesIO()
-    fig.savefig(raw, format="png", dpi=dpi, facecolor="white")
-    image = Image.open(io.BytesIO(raw.getvalue())).convert("RGB").quantize(colors=64)
+
+def _reduced(png):
+    """The PNG reduced to a 64-colour palette: about a third of the size, fine for maps."""
+    from PIL import Image
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()

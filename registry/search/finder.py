@@ -1,13 +1,20 @@
 """From one URL query to results: parse -> resolve -> (search) -> filter -> facets -> page.
 
 Used by the list page, the JSON API, the maps, the PNG and the exports, so they always agree.
+
+Facets (as Datasette shapes them): each facet is {"values": [...], "value_count", "truncated"}; each value
+is {"value", "label", "count", "selected"}. Selected values come first and are always shown (with a
+count of 0 when nothing else matches them, so they can still be removed); then the most frequent values
+up to the query's facet_size (None: all). `truncated` says whether values were left out. The web layer
+adds the links (toggle_url, show_all_url) from the query: no Flask here.
 """
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..store import db as storage
 from ..core import geo
 from . import index as search
-from ..core.query import parse_query, resolve
+from ..core.query import parse_organisation_query, parse_query, resolve, resolve_organisation_query
 from ..core.validate import AREAS, ORG_TYPES
 
 
@@ -16,7 +23,7 @@ class Results:
     query: object
     ids: list                       # every matching project id, in display order
     page_rows: list                 # summaries of the current page
-    facets: dict                    # name -> [{"value", "label", "count", "selected"}]
+    facets: dict                    # name -> {"values", "value_count", "truncated"} (see above)
     scores: dict = field(default_factory=dict)
     snippets: dict = field(default_factory=dict)
     suggestion: str | None = None
@@ -24,6 +31,18 @@ class Results:
     @property
     def total(self):
         return len(self.ids)
+
+    @property
+    def pages(self):
+        return max(1, -(-self.total // self.query.per_page))
+
+
+@dataclass
+class OrganisationResults:
+    query: object
+    total: int
+    page_rows: list
+    facets: dict
 
     @property
     def pages(self):
@@ -59,8 +78,14 @@ def find_projects(db, index, query, with_page=True, with_facets=True):
                    suggestion=hits.suggestion if hits else None)   # set when a word is unknown to the index
 
 
+PROJECT_FACET_FILTERS = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses",
+                         "kind": "kinds"}
+
+
 def label_facets(db, query, counts):
-    org_names = storage.org_labels(db, [v for v, _ in counts["funder"]])
+    """Facet counts ({name: [(value, count)]}) -> facets with labels, selection and truncation."""
+    selected = {name: getattr(query, attr) for name, attr in PROJECT_FACET_FILTERS.items()}
+    org_names = storage.org_labels(db, [v for v, _ in counts["funder"]] + list(selected["funder"]))
     labels = {
         "country": geo.country_name,
         "funder": lambda v: org_names.get(v, v),
@@ -68,32 +93,66 @@ def label_facets(db, query, counts):
         "status": lambda v: v.capitalize(),
         "kind": lambda v: v.replace("-", " ").capitalize(),
     }
-    selected = {"country": query.countries, "funder": query.funders, "area": query.areas,
-                "status": query.statuses, "kind": query.kinds}
-    return {name: [{"value": v, "label": labels[name](v), "count": n, "selected": v in selected[name]}
-                   for v, n in values] for name, values in counts.items()}
+    return {name: facet(values, selected[name], labels[name], query.facet_size)
+            for name, values in counts.items()}
+
+
+def facet(counts, selected, label, size):
+    """One facet: `counts` [(value, count)] most frequent first; `selected` values; show `size` (None: all)."""
+    counted = dict(counts)
+    chosen = sorted(selected, key=lambda v: -counted.get(v, 0))   # stable: ties keep the query's order
+    top = [v for v, _ in counts[:size]] if size is not None else [v for v, _ in counts]
+    shown = chosen + [v for v in top if v not in selected]
+    value_count = len(counted) + sum(1 for v in selected if v not in counted)
+    return {"values": [{"value": v, "label": label(v), "count": counted.get(v, 0), "selected": v in selected}
+                       for v in shown],
+            "value_count": value_count, "truncated": len(shown) < value_count}
 
 
 def find_organisations(db, index, args):
-    """Organisations matching q (name, acronym, alias, type, country), with type/country facets."""
-    query = parse_query(args)
-    types = [t for t in args.getlist("type") if t in ORG_TYPES] if hasattr(args, "getlist") else []
-    countries = [c.iso3 for c in (geo.lookup_country(x) for x in query.countries) if c]
+    """Organisations matching q (name, acronym, alias, type, country), with type/country facets.
+
+    Like the project facets, each facet counts the organisations that pass every other filter (not its
+    own), so a value selected in it can be widened with another one."""
+    query = resolve_organisation_query(parse_organisation_query(args), geo.lookup_country)
     ids = search.search_organisations(index, query.q) if query.q else None
-    rows = storage.list_organisations(db, ids=ids, org_type=types or None, country=countries or None)
+    rows = storage.list_organisations(db, ids=ids)
     if ids is not None:
         rank = {oid: i for i, oid in enumerate(ids)}
         rows.sort(key=lambda r: rank.get(r["id"], 0))
-    facets = {"type": _count(rows, "type", lambda v: ORG_TYPES.get(v, v)),
-              "country": _count(rows, "country", geo.country_name)}
-    start = (query.page - 1) * query.per_page
-    return query, rows, rows[start:start + query.per_page], facets
+    wanted = {"type": query.types, "country": query.countries}
+    matching = [r for r in rows if _passes(r, wanted)]
+    facets = {name: facet(_count(r[name] for r in rows if _passes(r, wanted, skip=name)), wanted[name],
+                          label, query.facet_size)
+              for name, label in (("type", lambda v: ORG_TYPES.get(v, v)), ("country", geo.country_name))}
+    return OrganisationResults(query, len(matching), page_of(matching, query.page, query.per_page), facets)
 
 
-def _count(rows, key, label):
-    counts = {}
-    for r in rows:
-        if r.get(key):
-            counts[r[key]] = counts.get(r[key], 0) + 1
-    return [{"value": v, "label": label(v), "count": n}
-            for v, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+def _passes(row, wanted, skip=None):
+    """Whether an organisation row has one of the wanted values of every filter (but `skip`)."""
+    return all(not values or row[name] in values for name, values in wanted.items() if name != skip)
+
+
+def _count(values):
+    """[(value, count)] most frequent first (ties by value), blanks left out."""
+    return sorted(Counter(v for v in values if v).items(), key=lambda x: (-x[1], x[0]))
+
+
+def list_countries(db, order="name"):
+    """Every country with projects: [{"iso3", "name", "projects"}] by English name (or by "iso3")."""
+    rows = [{"iso3": c, "name": geo.country_name(c), "projects": n}
+            for c, n in storage.country_project_counts(db).items()]
+    return sorted(rows, key=lambda r: (r[order], r["iso3"]))
+
+
+def page_of(rows, page, per_page):
+    """The rows of one page (1-based)."""
+    return rows[(page - 1) * per_page: page * per_page]
+
+
+def projects_by_role(projects):
+    """An organisation's projects ({"role", ...} rows) grouped by its role in them, in their order."""
+    by_role = {}
+    for row in projects:
+        by_role.setdefault(row["role"], []).append(row)
+    return by_role

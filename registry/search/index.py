@@ -11,10 +11,13 @@ a half-built index; the previous generation stays for searchers that still have 
 Updates after an edit (`update_projects`) change the current generation in place (Whoosh commits are
 atomic for readers).
 
-Freshness: every indexed document stores the `version:updated_at` stamp of its row. `verify` compares
-those stamps with the database; start-up (CHECK_INDEX_ON_START), `flask setup` and `flask reindex`
-rebuild when the index is missing, unreadable (corrupt files raise all sorts of errors) or stale. A
-failed update leaves the edit in place and the index stale until that next check.
+Freshness: every indexed document stores the stamp of its row (store.db.index_stamps): an organisation's
+`version:updated_at`; a project's also names the versions of its organisations, whose names are part of its
+text. Each generation also keeps a fingerprint of the synonym table (every organisation's name, acronym
+and aliases expand the text of every document that names it: core/searchdocs.py). `verify` compares both
+with the database; start-up (CHECK_INDEX_ON_START), `flask setup` and `flask reindex` rebuild when the
+index is missing, unreadable (corrupt files raise all sorts of errors) or stale. A failed update leaves
+the edit in place and the index stale until that next check.
 
 Searching: one long-lived searcher per process and generation, refreshed when the index changes.
 User syntax is limited to words, "phrases", ( ), AND / OR / NOT and prefix wildcards with at least
@@ -27,6 +30,7 @@ projects located there. When the index cannot be used (missing, unreadable, a se
 limit Settings.time_limit), searches raise SearchUnavailable, which the web layer answers with a 503 and a
 message; browsing and filtering without search text keep working.
 """
+import hashlib
 import itertools
 import logging
 import os
@@ -204,9 +208,71 @@ def _read_db(settings, project_ids=None, org_ids=()):
         return projects, storage.list_organisations(db), project_ids
 
 
-def _stamps(settings):
+def _expected(settings):
+    """(stamps, synonym fingerprint) the index must hold to reflect the database."""
     with _database(settings) as db:
-        return storage.index_stamps(db) if db is not None else {kind: {} for kind in SCHEMAS}
+        if db is None:
+            return {kind: {} for kind in SCHEMAS}, _fingerprint(synonyms_for([]))
+        return storage.index_stamps(db), _fingerprint(synonyms_for(storage.list_organisations(db)))
+
+
+def _project_document(p, synonyms):
+    """The project's document, stamped with its organisations' versions too (store.db.project_stamp)."""
+    doc = project_document(p, synonyms)
+    doc["stamp"] = storage.project_stamp(p["version"], p["updated_at"], [(o["id"], o["version"]) for o in p["orgs"]])
+    return doc
+
+
+# Synonyms: a new acronym or alias of an organisation changes the expanded text of every document that
+# names the organisation, with or without a role in it. Rebuilding the whole index for that would hold an
+# editor's request for minutes at 10k projects; instead an update looks up, in the index itself, the
+# documents that contain any old or new name of the changed organisations and reindexes them too. The
+# fingerprint of the synonym table is kept per generation and checked by `verify`, so a change written
+# without an index update (a script, an import without index settings) is still found stale and rebuilt.
+SYNONYMS_FILE = "synonyms.sha256"
+
+
+def _fingerprint(synonyms):
+    return hashlib.sha256("\n".join(sorted(synonyms.texts)).encode("utf-8")).hexdigest()
+
+
+def _write_fingerprint(path, fingerprint):
+    tmp = path / (SYNONYMS_FILE + ".tmp")
+    tmp.write_text(fingerprint, "utf-8")
+    os.replace(tmp, path / SYNONYMS_FILE)
+
+
+def _read_fingerprint(path):
+    try:
+        return (path / SYNONYMS_FILE).read_text("utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def _names_of(settings, org_ids):
+    """The current names, acronyms and aliases of these organisations. A document that named one of their
+    old names holds all of them (its synonyms), so these find it unless every name changed: callers that
+    know the old names pass them too (exchange.apply does)."""
+    if not org_ids:
+        return set()
+    with _database(settings) as db:
+        orgs = storage.list_organisations(db, ids=list(org_ids)) if db is not None else []
+    return {n for o in orgs for n in (o["name"], o["acronym"], *o["aliases"]) if n}
+
+
+def _mentioning(path, names):
+    """{kind: ids} of the documents whose searched text contains any of these names (as phrases)."""
+    found = {kind: set() for kind in SCHEMAS}
+    for kind, searched in KINDS.items():
+        phrases = [words for words in ([t.text for t in ANALYZER(name)] for name in names) if words]
+        subqueries = [query.Phrase(f, words) if len(words) > 1 else query.Term(f, words[0])
+                      for words in phrases for f in searched]
+        if not subqueries:
+            continue
+        with index.open_dir(str(path), indexname=kind).searcher() as s:
+            ids = list(s.reader().column_reader("id"))
+            found[kind] = {ids[d] for d in s.docs_for_query(query.Or(subqueries))}
+    return found
 
 
 def _add(writer, doc):
@@ -239,7 +305,7 @@ def _build(settings, root, progress):
     name = f"gen-{time.time_ns()}"
     tmp = root / f"{name}.tmp"
     tmp.mkdir(parents=True)
-    docs = {"projects": (project_document(p, synonyms) for p in projects),
+    docs = {"projects": (_project_document(p, synonyms) for p in projects),
             "organisations": (organisation_document(o, synonyms) for o in orgs)}
     with tqdm(total=len(projects) + len(orgs), desc="Indexing", unit="doc", disable=not progress) as bar:
         for kind, schema in SCHEMAS.items():
@@ -253,6 +319,7 @@ def _build(settings, root, progress):
                 writer.cancel()
                 raise
             writer.commit()
+    _write_fingerprint(tmp, _fingerprint(synonyms))
     previous = _current(root)
     os.replace(tmp, root / name)
     pointer = root / "current.tmp"
@@ -287,7 +354,9 @@ def verify(settings):
     name = _current(root)
     if name is None:
         return "missing"
-    expected = _stamps(settings)
+    expected, fingerprint = _expected(settings)
+    if _read_fingerprint(root / name) != fingerprint:
+        return "stale"
     try:
         for kind in SCHEMAS:
             with index.open_dir(str(root / name), indexname=kind).searcher() as s:
@@ -324,10 +393,12 @@ def ensure_index(settings, progress=False, wait=WAIT_REBUILD):
         return None
 
 
-def update_projects(settings, ids, organisations=(), wait=WAIT_UPDATE):
+def update_projects(settings, ids, organisations=(), names=(), wait=WAIT_UPDATE):
     """Bring these projects (and organisations, with their projects) up to date after a commit; ids no
-    longer in the database are removed. Never raises: on failure the edit stands, the index stays stale
-    and the next check (start-up, `flask setup`, `flask reindex`) rebuilds it."""
+    longer in the database are removed. `names`: the old and new names, acronyms and aliases of changed
+    organisations: the documents that contain any of them are reindexed too (their synonyms changed).
+    Never raises: on failure the edit stands, the index stays stale and the next check (start-up,
+    `flask setup`, `flask reindex`) rebuilds it."""
     root = _root(settings)
     try:
         with _lock(root, wait):
@@ -335,12 +406,16 @@ def update_projects(settings, ids, organisations=(), wait=WAIT_UPDATE):
             if name is None:
                 _build(settings, root, progress=False)
                 return
-            projects, orgs, project_ids = _read_db(settings, ids, organisations)
+            names = set(names) | _names_of(settings, organisations)
+            mentioning = _mentioning(root / name, names)
+            projects, orgs, project_ids = _read_db(settings, set(ids) | mentioning["projects"], organisations)
             synonyms = synonyms_for(orgs)
-            org_ids = set(organisations)
-            _replace(root / name, "projects", project_ids, [project_document(p, synonyms) for p in projects])
+            org_ids = set(organisations) | mentioning["organisations"]
+            _replace(root / name, "projects", project_ids, [_project_document(p, synonyms) for p in projects])
             _replace(root / name, "organisations", org_ids,
                      [organisation_document(o, synonyms) for o in orgs if o["id"] in org_ids])
+            if names:   # the documents naming the changed organisations were looked for and reindexed
+                _write_fingerprint(root / name, _fingerprint(synonyms))
     except Exception:
         log.exception("search index update failed for %d projects; it will be rebuilt at the next check",
                       len(ids))

@@ -1,11 +1,15 @@
 """Backups of the SQLite database, the registry's only truth (the search index is rebuilt from it).
 
-Used by `flask backup` and `flask restore` (registry/cli.py), which rebuild the search index after a restore.
+Used by `flask backup` and `flask restore` (registry/cli.py).
 
 Both directions go through SQLite's backup API, never through file copies: a backup is one consistent
-snapshot (a read transaction, so writers carry on in WAL mode), and a restore replaces the live
-database's pages in one write transaction, so every reader sees the old or the new registry, never a
-mix. Replacing the file on disk instead would be unsafe while a `-wal` file of the old database exists.
+snapshot (a read transaction, so writers carry on in WAL mode). A restore into a registry that holds
+records reads the backup's records (`load_copy`) and applies them as one replace-all change through the
+audited write path (exchange/apply.py): one transaction, a history row per record that differs, accounts
+and history kept. A restore onto a missing or empty registry (a new machine) copies the whole file
+(`restore_database`: accounts, history and proposals too) in one write transaction and records one
+history row. Either way every reader sees the old or the new registry, never a mix. Replacing the file
+on disk instead would be unsafe while a `-wal` file of the old database exists.
 """
 import os
 import sqlite3
@@ -64,6 +68,8 @@ def backup_database(db_path, dest):
     try:
         source.backup(target)                     # all pages in one step: one consistent snapshot
         target.execute("PRAGMA journal_mode = DELETE")  # a single self-contained file
+    except sqlite3.Error as exc:
+        raise BackupError(f"the database could not be copied ({exc})") from None
     finally:
         target.close()
         source.close()
@@ -74,9 +80,36 @@ def backup_database(db_path, dest):
     return dest
 
 
-def restore_database(backup_path, db_path):
-    """Replace the live database's content with the verified backup, in one write transaction.
-    The data version moves forward (never back), so caches keyed on it cannot serve old pages."""
+def holds_registry(db_path):
+    """True when the database at `db_path` holds any project or organisation (restore through the write
+    path); False when it is missing or empty (restore the whole file)."""
+    if not Path(db_path).is_file():
+        return False
+    db = storage.connect(db_path)
+    try:
+        return "projects" in db.table_names() and any(storage.existing_ids(db))
+    finally:
+        db.conn.close()
+
+
+def load_copy(backup_path):
+    """The verified backup copied into memory and brought to the current schema (an older backup lacks
+    newer columns): a connection to read its records from. The caller closes it."""
+    verify(backup_path)
+    copy = storage.connect(":memory:")
+    source = sqlite3.connect(f"file:{backup_path}?mode=ro", uri=True)
+    try:
+        source.backup(copy.conn)
+    finally:
+        source.close()
+    storage.migrate(copy)
+    return copy
+
+
+def restore_database(backup_path, db_path, actor="restore"):
+    """Replace the whole live database (accounts, history, proposals too) with the verified backup, in one
+    write transaction, then record the restore in its history. The data version moves forward (never
+    back), so caches keyed on it cannot serve old pages."""
     info = verify(backup_path)
     if Path(db_path).exists() and Path(backup_path).resolve() == Path(db_path).resolve():
         raise BackupError("the backup file is the live database itself; choose a backup file")
@@ -90,10 +123,20 @@ def restore_database(backup_path, db_path):
     finally:
         source.close()
     try:
-        storage.set_meta(live, "data_version", max(before, info["data_version"]) + 1)
+        _record_restore(live, backup_path, actor, max(before, info["data_version"]) + 1)
     finally:
         live.conn.close()
     return info
+
+
+def _record_restore(live, backup_path, actor, version):
+    storage.migrate(live)   # an older backup's history lacks the newer columns
+    with storage.transaction(live):
+        storage.set_version(live, version)
+        storage.insert_rows(live, "history", [{
+            "at": storage.now(), "actor": actor, "action": "restore", "entity": "registry",
+            "entity_id": Path(backup_path).name, "source_kind": "restore", "source": str(backup_path),
+            "note": "the whole database was replaced by this backup (accounts and history included)"}])
 
 
 def prune(folder, keep):

@@ -10,6 +10,9 @@ from datetime import datetime, timezone
 
 import sqlite_utils
 
+from ..core.records import DEFAULT_DOCUMENT  # noqa: F401  (sources that name no document)
+from ..core.records import ORGANISATION_FIELDS, PROJECT_FIELDS, canonical_order
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS organisations (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, acronym TEXT, aliases TEXT NOT NULL DEFAULT '[]',
@@ -76,8 +79,6 @@ CREATE TABLE IF NOT EXISTS proposals (
 );
 """
 
-DEFAULT_DOCUMENT = ("Report on activities undertaken within the UNEP Global Mercury Partnership "
-                    "(December 2020 to February 2022), UNEP/Hg/PAG.12")
 SORTS = {
     "title": "p.title COLLATE NOCASE, p.id",
     "start_year": "p.start_year IS NULL, p.start_year, p.title COLLATE NOCASE",
@@ -88,6 +89,11 @@ SORTS = {
 
 class StorageError(Exception):
     """A write could not be applied (full disk, locked database...). Nothing was stored."""
+
+
+class StaleReference(StorageError):
+    """A written record points at one that another change removed meanwhile (a foreign key failed after
+    validation passed). Nothing was stored; validating again names the missing record."""
 
 
 def connect(path, readonly=False):
@@ -116,7 +122,18 @@ ADDED_COLUMNS = {
     ("history", "source_kind"): "TEXT",
     ("history", "source"): "TEXT",
     ("history", "fields"): "TEXT",
+    # locations: where the point comes from (report, gazetteer, country-point, editor; NULL without a point),
+    # the gazetteer entry it is (geodata/gazetteer.csv), and on what the place stands (stated, or inferred
+    # with a one-line reason): core/validate.py clean_location
+    ("locations", "coords_source"): "TEXT",
+    ("locations", "gazetteer_id"): "TEXT",
+    ("locations", "basis"): "TEXT NOT NULL DEFAULT 'stated'",
+    ("locations", "reason"): "TEXT",
 }
+
+
+# A location as records hold it (core/validate.py clean_location), in that order
+LOCATION_COLUMNS = "name, precision, lat, lon, country, coords_source, gazetteer_id, basis, reason"
 
 
 def migrate(db):
@@ -141,6 +158,9 @@ def transaction(db):
             conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "locked" in str(exc)):
             raise StorageError(f"storage problem, nothing was stored: {exc}") from exc
+        if isinstance(exc, sqlite3.IntegrityError) and "FOREIGN KEY" in str(exc):
+            raise StaleReference("a record of this change points at one that was deleted meanwhile; "
+                                 f"nothing was stored ({exc})") from exc
         raise
 
 
@@ -148,38 +168,48 @@ def now():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# --- writes ---------------------------------------------------------------------------------
+# --- writes: the primitives of store.editing.write_changes, the one audited write (no other caller) ---
 
-def _write_organisation(db, o, stamp):
-    row = dict(o, aliases=json.dumps(o["aliases"]), leads_areas=json.dumps(o["leads_areas"]), updated_at=stamp)
-    old = db.execute("SELECT version FROM organisations WHERE id = ?", [o["id"]]).fetchone()
-    row["version"] = old[0] + 1 if old else 1
-    db["organisations"].upsert(row, pk="id")
+def write_organisation(db, o, stamp, version):
+    """Insert or update one validated organisation at `version`. Call inside `transaction`."""
+    row = dict(o, aliases=json.dumps(o["aliases"]), leads_areas=json.dumps(o["leads_areas"]), updated_at=stamp,
+               version=version)
+    _upsert(db, "organisations", row)
 
 
-def _write_project(db, p, stamp):
-    old = db.execute("SELECT version FROM projects WHERE id = ?", [p["id"]]).fetchone()
+def write_project(db, p, stamp, version):
+    """Insert or update one validated project at `version`, replacing its rows in the child tables."""
     row = {k: p[k] for k in ("id", "title", "summary", "description", "kind", "area", "status",
                              "start_year", "end_year", "website")}
-    row.update(parent_id=p["parent"], keywords=json.dumps(p["keywords"]), updated_at=stamp,
-               version=old[0] + 1 if old else 1)
+    row.update(parent_id=p["parent"], keywords=json.dumps(p["keywords"]), updated_at=stamp, version=version)
     _upsert(db, "projects", row)
     for table in ("project_areas", "project_countries", "locations", "roles", "sources"):
         db.execute(f"DELETE FROM {table} WHERE project_id = ?", [p["id"]])
     areas = [{"project_id": p["id"], "area": p["area"], "is_main": 1}]
     areas += [{"project_id": p["id"], "area": a, "is_main": 0} for a in p["other_areas"]]
-    _insert(db, "project_areas", areas)
-    _insert(db, "project_countries", ({"project_id": p["id"], "iso3": c} for c in p["countries"]))
-    _insert(db, "locations", (dict(loc, project_id=p["id"]) for loc in p["locations"]))
-    _insert(db, "roles", ({"project_id": p["id"], "org_id": r["org"], "role": r["role"]}
+    insert_rows(db, "project_areas", areas)
+    insert_rows(db, "project_countries", ({"project_id": p["id"], "iso3": c} for c in p["countries"]))
+    insert_rows(db, "locations", (dict(loc, project_id=p["id"]) for loc in p["locations"]))
+    insert_rows(db, "roles", ({"project_id": p["id"], "org_id": r["org"], "role": r["role"]}
                           for r in p["organisations"]))
-    _insert(db, "sources", (dict(s, project_id=p["id"], document=s.get("document") or DEFAULT_DOCUMENT)
+    insert_rows(db, "sources", (dict(s, project_id=p["id"], document=s.get("document") or DEFAULT_DOCUMENT)
                             for s in p["sources"]))
+
+
+def delete_record(db, entity, record_id):
+    """Delete one project (its child rows go with it) or organisation."""
+    db.execute(f"DELETE FROM {'projects' if entity == 'project' else 'organisations'} WHERE id = ?", [record_id])
+
+
+def children_of(db, project_ids):
+    """Ids of the projects whose parent is one of `project_ids`."""
+    return [r[0] for r in db.execute("SELECT id FROM projects WHERE parent_id IN (SELECT value FROM json_each(?))",
+                                     [json.dumps(list(project_ids))])]
 
 
 # Plain statements for the per-project rows: sqlite-utils' insert_all/upsert inspect the table on every
 # call, which made them ~80% of a 10,000-project import (bench/, docs/benchmarks.md).
-def _insert(db, table, rows):
+def insert_rows(db, table, rows):
     """INSERT rows (dicts with the same keys) in one executemany."""
     rows = list(rows)
     if rows:
@@ -196,24 +226,13 @@ def _upsert(db, table, row):
                f"ON CONFLICT(id) DO UPDATE SET {updates}", [row[c] for c in cols])
 
 
-def write_records(db, organisations=(), projects=(), replace_all=False):
-    """Store validated records in one transaction. Returns the new data version."""
-    stamp = now()
-    with transaction(db):
-        if replace_all:
-            for table in ("sources", "roles", "locations", "project_countries", "project_areas",
-                          "projects", "organisations"):
-                db.execute(f"DELETE FROM {table}")
-        for o in organisations:
-            _write_organisation(db, o, stamp)
-        # parents may come later in the list: defer nothing, parent_id is not a foreign key
-        for p in projects:
-            _write_project(db, p, stamp)
-        return _bump_version(db)
+def bump_version(db):
+    """Move the data version on by one (inside the writing transaction): caches keyed on it expire."""
+    return set_version(db, int(get_meta(db, "data_version", "0")) + 1)
 
 
-def _bump_version(db):
-    version = int(get_meta(db, "data_version", "0")) + 1
+def set_version(db, version):
+    """Set the data version (inside the writing transaction). Returns it."""
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('data_version', ?)", [str(version)])
     return version
 
@@ -285,7 +304,7 @@ def get_project(db, project_id):
     p["countries"] = [r["iso3"] for r in db.query(
         "SELECT iso3 FROM project_countries WHERE project_id = ? ORDER BY iso3", [project_id])]
     p["locations"] = list(db.query(
-        "SELECT name, precision, lat, lon, country FROM locations WHERE project_id = ? ORDER BY id", [project_id]))
+        f"SELECT {LOCATION_COLUMNS} FROM locations WHERE project_id = ? ORDER BY id", [project_id]))
     p["organisations"] = list(db.query(
         """SELECT o.id, o.name, o.acronym, r.role FROM roles r JOIN organisations o ON o.id = r.org_id
            WHERE r.project_id = ? ORDER BY CASE r.role WHEN 'lead' THEN 0 WHEN 'funder' THEN 1
@@ -320,6 +339,59 @@ def project_summaries(db, ids):
             r["funders"] = json.loads(r["funders"])
             out.append(r)
     return out
+
+
+
+# --- records in the import shape, read in bulk (exports; the write path compares with them) -------
+
+def export_records(db, ids=None, all_organisations=False):
+    """(organisations, projects) as records in the import shape (core/records.py) for the projects with
+    these ids, in that order (every project, by id, when None), with the organisations they name, or every
+    organisation when `all_organisations`. A constant number of queries, whatever the number of projects."""
+    if ids is None:
+        ids = [r[0] for r in db.execute("SELECT id FROM projects ORDER BY id")]
+    by_id = read_project_records(db, ids)
+    projects = [by_id[i][0] for i in ids if i in by_id]
+    where, params = "", []
+    if not all_organisations:
+        where = " WHERE id IN (SELECT value FROM json_each(?))"
+        params = [json.dumps(sorted({o["org"] for p in projects for o in p["organisations"]}))]
+    orgs = db.query(f"SELECT * FROM organisations{where} ORDER BY id", params)
+    return [_organisation_record(r) for r in orgs], projects
+
+
+def read_project_records(db, ids):
+    """{id: (record, version)} for those of `ids` that exist, each record in the canonical shape of
+    core/records.py (what validate.clean_project returns). Seven queries, whatever the number of ids."""
+    scope = _temp_ids(db, "record_ids", "SELECT value FROM json_each(?)", [json.dumps(list(ids))])
+    out = {r["id"]: (_project_shell(r), r["version"]) for r in db.query(f"SELECT * FROM projects WHERE id IN {scope}")}
+    for name, sql in _PROJECT_PARTS.items():
+        for r in db.query(sql.format(scope=scope)):
+            out[r.pop("project_id")][0][name].append(r["value"] if name in _VALUE_PARTS else r)
+    return {i: (canonical_order({k: record[k] for k in PROJECT_FIELDS}), version)
+            for i, (record, version) in out.items()}
+
+
+_PROJECT_PARTS = {   # a project's lists; locations and sources in their given order
+    "other_areas": "SELECT project_id, area AS value FROM project_areas WHERE is_main = 0 AND project_id IN {scope}",
+    "countries": "SELECT project_id, iso3 AS value FROM project_countries WHERE project_id IN {scope}",
+    "locations": f"SELECT project_id, {LOCATION_COLUMNS} FROM locations WHERE project_id IN {{scope}} ORDER BY id",
+    "organisations": "SELECT project_id, org_id AS org, role FROM roles WHERE project_id IN {scope}",
+    "sources": "SELECT project_id, document, section, quote FROM sources WHERE project_id IN {scope} ORDER BY id",
+}
+_VALUE_PARTS = ("other_areas", "countries")
+
+
+def _project_shell(row):
+    p = {k: row[k] for k in ("id", "title", "summary", "description", "kind", "area", "status", "start_year",
+                             "end_year", "website")}
+    return dict(p, parent=row["parent_id"], keywords=json.loads(row["keywords"]), other_areas=[], countries=[],
+                locations=[], organisations=[], sources=[])
+
+
+def _organisation_record(row):
+    o = _org_row(row)
+    return {k: o[k] for k in ORGANISATION_FIELDS}
 
 
 def resolve_organisations(db, texts):
@@ -475,10 +547,38 @@ def country_project_counts(db, f=None, ids=None):
         "GROUP BY c.iso3", params).fetchall())
 
 
+# --- the home page's figures and the lists of the browse pages: one query each ----------------
+
+_ORGANISATIONS_WITH_COUNTS = ("SELECT o.*, (SELECT count(DISTINCT project_id) FROM roles r WHERE r.org_id = o.id) "
+                              "AS project_count FROM organisations o")
+
+
+def overview(db, top_countries=24, top_organisations=18):
+    """What the home page shows: the totals, projects per partnership area (main or other), and the
+    countries and organisations with the most projects (ties by code and name)."""
+    return {
+        "counts": counts(db),
+        "areas": dict(db.execute("SELECT area, count(*) FROM project_areas GROUP BY area").fetchall()),
+        "top_countries": db.execute("SELECT iso3, count(*) AS n FROM project_countries GROUP BY iso3 "
+                                    "ORDER BY n DESC, iso3 LIMIT ?", [top_countries]).fetchall(),
+        "top_organisations": [_org_row(r) for r in db.query(
+            f"{_ORGANISATIONS_WITH_COUNTS} ORDER BY project_count DESC, o.name COLLATE NOCASE LIMIT ?",
+            [top_organisations])],
+    }
+
+
+def organisations_leading_area(db, area):
+    """The organisations that lead a partnership area (their `leads_areas`), by name."""
+    return [_org_row(r) for r in db.query(
+        f"{_ORGANISATIONS_WITH_COUNTS} WHERE EXISTS (SELECT 1 FROM json_each(o.leads_areas) WHERE value = ?) "
+        "ORDER BY o.name COLLATE NOCASE", [area])]
+
+
 def locations_for(db, project_ids):
     """Every location of the given projects, with the project's title, area, status."""
     return list(db.query(
-        """SELECT l.project_id, l.name, l.precision, l.lat, l.lon, l.country, p.title, p.area, p.status
+        """SELECT l.project_id, l.name, l.precision, l.lat, l.lon, l.country, l.coords_source, l.gazetteer_id,
+                  l.basis, l.reason, p.title, p.area, p.status
            FROM locations l JOIN projects p ON p.id = l.project_id
            WHERE l.project_id IN (SELECT value FROM json_each(?)) ORDER BY l.id""", [json.dumps(list(project_ids))]))
 
@@ -500,10 +600,11 @@ def index_documents(db, ids=None):
         by_id[r["project_id"]]["locations"].append(r["name"])
     for r in db.query("SELECT project_id, quote FROM sources" + sel, params):
         by_id[r["project_id"]]["sources"].append(r["quote"])
-    for r in db.query("SELECT r.project_id, r.role, o.id, o.name, o.acronym, o.aliases FROM roles r "
+    for r in db.query("SELECT r.project_id, r.role, o.id, o.name, o.acronym, o.aliases, o.version FROM roles r "
                       "JOIN organisations o ON o.id = r.org_id" + sel.replace("project_id", "r.project_id"), params):
         by_id[r["project_id"]]["orgs"].append({"id": r["id"], "role": r["role"], "name": r["name"],
-                                               "acronym": r["acronym"], "aliases": json.loads(r["aliases"])})
+                                               "acronym": r["acronym"], "aliases": json.loads(r["aliases"]),
+                                               "version": r["version"]})
     return list(by_id.values())
 
 
@@ -516,7 +617,23 @@ def projects_of_organisations(db, org_ids):
         [json.dumps(list(org_ids))])]
 
 
+def project_stamp(version, updated_at, org_versions):
+    """The freshness stamp of a project's index document: its own version and those of its organisations,
+    whose names, acronyms and aliases are part of its indexed text: "3:2024-05-01T10:00:00Z|agc@2,gef@5".
+    `org_versions`: (organisation id, version) pairs (repeats allowed: one per role)."""
+    orgs = ",".join(f"{org_id}@{v}" for org_id, v in sorted(set(org_versions)))
+    return f"{version}:{updated_at}|{orgs}"
+
+
 def index_stamps(db):
-    """{"projects": {id: "version:updated_at"}, "organisations": {...}}: what the index must reflect."""
-    return {table: dict(db.execute(f"SELECT id, version || ':' || updated_at FROM {table}").fetchall())
-            for table in ("projects", "organisations")}
+    """{"projects": {id: project_stamp}, "organisations": {id: "version:updated_at"}}: what the index must
+    reflect. A project's stamp moves when one of its organisations changes, so an index that missed an
+    organisation's new acronym is found stale."""
+    org_versions = dict(db.execute("SELECT id, version FROM organisations").fetchall())
+    roles = {}
+    for project_id, org_id in db.execute("SELECT project_id, org_id FROM roles"):
+        roles.setdefault(project_id, []).append((org_id, org_versions[org_id]))
+    projects = {pid: project_stamp(version, updated_at, roles.get(pid, ()))
+                for pid, version, updated_at in db.execute("SELECT id, version, updated_at FROM projects")}
+    organisations = dict(db.execute("SELECT id, version || ':' || updated_at FROM organisations").fetchall())
+    return {"projects": projects, "organisations": organisations}

@@ -1,12 +1,18 @@
-"""Storage for editing: accounts, login lockout, rate limits, change history and the moderation queue.
+"""Storage for editing: accounts, login lockout, rate limits, change history, the moderation queue, and
+`write_changes`, the one audited write of projects and organisations (its only caller is exchange/apply.py,
+which validates before and updates the search index after).
 
-Used by registry/auth.py, registry/editor.py and their helpers. History keeps records in the shape that
-validate.clean_project / clean_organisation accept, so a revert goes through the same validation.
-The registry's own tables and writes are in registry/db.py; the tables of this module are in db.SCHEMA.
+Records are read and kept in the canonical shape of core/records.py (what validate.clean_project /
+clean_organisation return), so history rows compare with core.records.diff and a revert goes through the
+same validation. The registry's tables and their write primitives are in store/db.py (SCHEMA).
 """
 import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-from .db import _bump_version, _org_row, _write_organisation, _write_project, get_project, now, transaction
+from ..core.records import ORGANISATION_FIELDS, diff
+from . import db as storage
+from .db import _org_row, now, transaction
 
 
 class Conflict(Exception):
@@ -112,37 +118,42 @@ def rate_limit_hit(db, key, limit, window, at):
         return True
 
 
+IDS = "(SELECT value FROM json_each(?))"
+
+
+def project_records(db, ids):
+    """{id: (record, version)} for those of `ids` that exist, in the canonical shape (core/records.py)."""
+    return storage.read_project_records(db, ids)
+
+
+def organisation_records(db, ids):
+    """{id: (record, version)} for those of `ids` that exist, in the shape clean_organisation returns."""
+    rows = db.query(f"SELECT * FROM organisations WHERE id IN {IDS}", [json.dumps(list(ids))])
+    return {o["id"]: ({k: o[k] for k in ORGANISATION_FIELDS}, o["version"]) for o in map(_org_row, rows)}
+
+
 def project_record(db, project_id):
-    """(record, version) of a project in the shape clean_project accepts, or (None, None)."""
-    p = get_project(db, project_id)
-    if p is None:
-        return None, None
-    record = {k: p[k] for k in ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
-                                "start_year", "end_year", "countries", "keywords", "website")}
-    record.update(parent=p["parent_id"], locations=[dict(loc) for loc in p["locations"]],
-                  organisations=[{"org": o["id"], "role": o["role"]} for o in p["organisations"]],
-                  sources=[dict(s) for s in p["sources"]])
-    return record, p["version"]
+    """(record, version) of a project in the shape clean_project returns, or (None, None)."""
+    return project_records(db, [project_id]).get(project_id, (None, None))
 
 
 def organisation_record(db, org_id):
-    """(record, version) of an organisation in the shape clean_organisation accepts, or (None, None)."""
-    rows = list(db.query("SELECT * FROM organisations WHERE id = ?", [org_id]))
-    if not rows:
-        return None, None
-    o = _org_row(rows[0])
-    return {k: o[k] for k in ("id", "name", "acronym", "aliases", "type", "country", "website",
-                              "leads_areas")}, o["version"]
+    """(record, version) of an organisation in the shape clean_organisation returns, or (None, None)."""
+    return organisation_records(db, [org_id]).get(org_id, (None, None))
 
 
 RECORDS = {"project": project_record, "organisation": organisation_record}
+BULK_RECORDS = {"project": project_records, "organisation": organisation_records}
 
 
-def _log(db, stamp, actor, action, entity, entity_id, before, after, version=None, batch=None, note=None):
-    db["history"].insert({"at": stamp, "actor": actor, "action": action, "entity": entity,
-                          "entity_id": entity_id, "version": version, "batch": batch, "note": note,
-                          "before": None if before is None else json.dumps(before, ensure_ascii=False),
-                          "after": None if after is None else json.dumps(after, ensure_ascii=False)})
+def _log(db, stamp, actor, action, entity, entity_id, before, after, version=None, batch=None, note=None,
+         source_kind=None, source=None, fields=None):
+    storage.insert_rows(db, "history", [{
+        "at": stamp, "actor": actor, "action": action, "entity": entity, "entity_id": entity_id,
+        "version": version, "batch": batch, "note": note, "source_kind": source_kind, "source": source,
+        "fields": None if fields is None else json.dumps(fields, ensure_ascii=False),
+        "before": None if before is None else json.dumps(before, ensure_ascii=False),
+        "after": None if after is None else json.dumps(after, ensure_ascii=False)}])
 
 
 def log_event(db, actor, action, entity, entity_id, note=None):
@@ -151,59 +162,168 @@ def log_event(db, actor, action, entity, entity_id, note=None):
         _log(db, now(), actor, action, entity, str(entity_id), None, None, note=note)
 
 
-def save_change(db, actor, action, *, projects=(), organisations=(), delete_projects=(),
-                delete_organisations=(), expected=None, batch=None, note=None, proposal_id=None):
-    """Apply validated records and deletions in ONE transaction that also writes one history row per
-    record (before and after). `expected` maps (entity, id) to the version the editor loaded (0: the
-    record must not exist yet); any difference raises Conflict("stale"). Returns the data version."""
-    stamp = now()
+# --- the one audited write of records (called only by exchange/apply.py) ------------------------------
+
+SOURCE_KINDS = ("form", "import", "seed", "revert", "proposal", "restore")
+# history.action as the editor's history has always shown it; a form says what it did to the record
+ACTIONS = {"import": "import", "seed": "seed", "revert": "revert", "proposal": "approve", "restore": "restore"}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who and what made a change, as its history rows record it."""
+    actor: str                  # the account's username, "cli:<os user>" or "seed"
+    kind: str                   # one of SOURCE_KINDS
+    source: str | None = None   # the file name, "revert of change #12", "proposal #3", the backup file
+    note: str | None = None
+    batch: str | None = None    # groups the rows of one web import
+
+    def action(self, change):
+        if self.kind != "form":
+            return ACTIONS[self.kind]
+        return {"added": "create", "changed": "edit", "deleted": "delete"}[change.kind]
+
+
+@dataclass
+class RecordChange:
+    """One record a write adds, changes or deletes; `version` is the stored one (0: not stored yet)."""
+    entity: str
+    id: str
+    before: dict | None
+    after: dict | None
+    version: int
+    fields: list = field(default_factory=list)   # core.records.FieldChange, for a changed record
+
+    @property
+    def kind(self):
+        return "added" if self.before is None else "deleted" if self.after is None else "changed"
+
+
+@dataclass
+class Plan:
+    """What a write does: the records that change, and (entity, id) of those given that would not."""
+    changes: list = field(default_factory=list)
+    unchanged: list = field(default_factory=list)
+
+
+def check_expected(db, expected):
+    """`expected` maps (entity, id) to the version an editor loaded (0: the record must not exist yet);
+    any difference raises Conflict: exists, missing or stale."""
+    for (entity, entity_id), version in (expected or {}).items():
+        current = RECORDS[entity](db, entity_id)[1] or 0
+        if current != version:
+            reason = "exists" if version == 0 else "missing" if current == 0 else "stale"
+            raise Conflict(reason, entity, entity_id, current)
+
+
+def plan_changes(db, organisations=(), projects=(), delete=(), replace_all=False):
+    """Compare validated records with the stored ones (core.records.diff: every field counts). `delete`:
+    (entity, id) pairs; `replace_all` deletes every stored record the batch does not hold."""
+    plan = Plan()
+    for entity, records in (("organisation", organisations), ("project", projects)):
+        stored = BULK_RECORDS[entity](db, [r["id"] for r in records])
+        for record in records:
+            before, version = stored.get(record["id"], (None, 0))
+            changes = diff(before, record)
+            if changes:
+                fields = changes if before is not None else []
+                plan.changes.append(RecordChange(entity, record["id"], before, record, version, fields))
+            else:
+                plan.unchanged.append((entity, record["id"]))
+    for entity, ids in _deletions(db, organisations, projects, delete, replace_all).items():
+        stored = BULK_RECORDS[entity](db, ids)
+        for record_id in ids:
+            if record_id not in stored:
+                raise Conflict("missing", entity, record_id)
+            plan.changes.append(RecordChange(entity, record_id, stored[record_id][0], None, stored[record_id][1]))
+    return plan
+
+
+def _deletions(db, organisations, projects, delete, replace_all):
+    out = {"project": [], "organisation": []}
+    for entity, record_id in delete:
+        out[entity].append(record_id)
+    if replace_all:
+        stored_projects, stored_orgs = storage.existing_ids(db)
+        out["project"] += sorted(stored_projects - {p["id"] for p in projects})
+        out["organisation"] += sorted(stored_orgs - {o["id"] for o in organisations})
+    return {entity: list(dict.fromkeys(ids)) for entity, ids in out.items() if ids}
+
+
+@contextmanager
+def snapshot(db):
+    """A read transaction: the reads inside see one state of the database (a dry run's comparison)."""
+    db.conn.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+
+
+def preview_changes(db, organisations=(), projects=(), delete=(), replace_all=False, expected=None):
+    """What write_changes would do, writing nothing."""
+    with snapshot(db):
+        check_expected(db, expected)
+        return plan_changes(db, organisations, projects, delete, replace_all)
+
+
+def write_changes(db, origin, organisations=(), projects=(), delete=(), replace_all=False, expected=None,
+                  proposal_id=None):
+    """THE write of records. In ONE transaction: check the expected versions, compare each record with the
+    stored one, write only what changed, one history row per changed record (before, after, version,
+    actor, source_kind, source, fields), decide the proposal, move the data version on. Returns
+    (Plan, data version). Records must be validated: exchange.apply, its only caller, does that first."""
     with transaction(db):
-        for (entity, entity_id), version in (expected or {}).items():
-            current = RECORDS[entity](db, entity_id)[1] or 0
-            if current != version:
-                reason = "exists" if version == 0 else "missing" if current == 0 else "stale"
-                raise Conflict(reason, entity, entity_id, current)
-        done = []
-        for o in organisations:
-            done.append(("organisation", o["id"], organisation_record(db, o["id"])[0]))
-            _write_organisation(db, o, stamp)
-        for p in projects:
-            done.append(("project", p["id"], project_record(db, p["id"])[0]))
-            _write_project(db, p, stamp)
-        for pid in delete_projects:
-            before = project_record(db, pid)[0]
-            if before is None:
-                raise Conflict("missing", "project", pid)
-            children = [r[0] for r in db.execute("SELECT id FROM projects WHERE parent_id = ?", [pid])]
-            if children:
-                raise Conflict("in_use", "project", pid, children)
-            db.execute("DELETE FROM projects WHERE id = ?", [pid])
-            done.append(("project", pid, before))
-        for oid in delete_organisations:
-            before = organisation_record(db, oid)[0]
-            if before is None:
-                raise Conflict("missing", "organisation", oid)
-            used = [r[0] for r in db.execute("SELECT DISTINCT project_id FROM roles WHERE org_id = ?", [oid])]
-            if used:
-                raise Conflict("in_use", "organisation", oid, used)
-            db.execute("DELETE FROM organisations WHERE id = ?", [oid])
-            done.append(("organisation", oid, before))
-        for entity, entity_id, before in done:
-            after, version = RECORDS[entity](db, entity_id)
-            _log(db, stamp, actor, action, entity, entity_id, before, after, version, batch, note)
+        check_expected(db, expected)
+        plan = plan_changes(db, organisations, projects, delete, replace_all)
+        stamp = now()
+        _write_plan(db, plan, stamp)
+        for change in plan.changes:
+            version = change.version + 1 if change.after is not None else None
+            _log(db, stamp, origin.actor, origin.action(change), change.entity, change.id, change.before,
+                 change.after, version, origin.batch, origin.note, origin.kind, origin.source,
+                 [c.path for c in change.fields])
         if proposal_id is not None:
-            decided = db.execute("UPDATE proposals SET status = 'approved', decided_by = ?, decided_at = ?, "
-                                 "project_id = ? WHERE id = ? AND status = 'pending'",
-                                 [actor, stamp, projects[0]["id"] if projects else None, proposal_id])
-            if decided.rowcount != 1:
-                raise Conflict("decided", "proposal", proposal_id)
-        return _bump_version(db)
+            _approve(db, proposal_id, origin.actor, stamp, projects)
+        if plan.changes or proposal_id is not None:
+            return plan, storage.bump_version(db)
+        return plan, storage.data_version(db)
+
+
+def _write_plan(db, plan, stamp):
+    """Organisations first (roles point at them), then projects; deletions last, refused while other
+    records still point at what they delete."""
+    writes = [c for c in plan.changes if c.after is not None]
+    for c in sorted(writes, key=lambda c: c.entity != "organisation"):
+        write = storage.write_organisation if c.entity == "organisation" else storage.write_project
+        write(db, c.after, stamp, c.version + 1)
+    gone = {entity: [c.id for c in plan.changes if c.after is None and c.entity == entity]
+            for entity in ("project", "organisation")}
+    for project_id in gone["project"]:
+        storage.delete_record(db, "project", project_id)
+    for project_id in gone["project"]:   # after all of them: a parent may go with its parts
+        if storage.children_of(db, [project_id]):
+            raise Conflict("in_use", "project", project_id, storage.children_of(db, [project_id]))
+    for org_id in gone["organisation"]:   # checked first: the database would refuse it without saying who
+        if storage.projects_of_organisations(db, [org_id]):
+            raise Conflict("in_use", "organisation", org_id, storage.projects_of_organisations(db, [org_id]))
+        storage.delete_record(db, "organisation", org_id)
+
+
+def _approve(db, proposal_id, actor, stamp, projects):
+    decided = db.execute("UPDATE proposals SET status = 'approved', decided_by = ?, decided_at = ?, "
+                         "project_id = ? WHERE id = ? AND status = 'pending'",
+                         [actor, stamp, projects[0]["id"] if projects else None, proposal_id])
+    if decided.rowcount != 1:
+        raise Conflict("decided", "proposal", proposal_id)
 
 
 def _history_row(row):
     h = dict(row)
     h["before"] = json.loads(h["before"]) if h["before"] else None
     h["after"] = json.loads(h["after"]) if h["after"] else None
+    h["changed_fields"] = json.loads(h["fields"]) if h.get("fields") else []
     return h
 
 
@@ -260,3 +380,11 @@ def reject_proposal(db, proposal_id, actor, note=None):
             raise Conflict("decided", "proposal", proposal_id)
         _log(db, stamp, actor, "reject", "proposal", str(proposal_id), {"status": "pending"},
              {"status": "rejected"}, note=note)
+
+
+def all_records(db):
+    """Every organisation and every project, as records in the canonical shape (e.g. of a backup to restore)."""
+    project_ids, org_ids = storage.existing_ids(db)
+    orgs = organisation_records(db, sorted(org_ids))
+    projects = project_records(db, sorted(project_ids))
+    return [orgs[i][0] for i in sorted(orgs)], [projects[i][0] for i in sorted(projects)]

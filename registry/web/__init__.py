@@ -3,7 +3,7 @@ One blueprint per module, registered here."""
 import logging
 
 from ..search import index as search
-from . import api, context, errors, maps, security, views
+from . import api, changes, context, errors, maps, security, views
 
 log = logging.getLogger(__name__)
 
@@ -12,7 +12,7 @@ def init_app(app):
     context.init_app(app)
     security.init_app(app)
     errors.init_app(app)
-    for module in (views, api, maps):
+    for module in (views, api, maps, changes):
         app.register_blueprint(module.bp)
     if app.config.get("CHECK_INDEX_ON_START"):
         try:

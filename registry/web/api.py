@@ -1,10 +1,13 @@
-"""The JSON API: one envelope, one error shape. Documented at /api/openapi.json and in docs/api.md."""
+"""The JSON API: one envelope (web/envelope.py), one error shape. Documented at /api/openapi.json and in
+docs/api.md."""
 from flask import Blueprint, jsonify, request, url_for
 
 from ..store import db as storage
 from ..core import geo
+from ..core.query import parse_paging
+from .envelope import linked_facets, list_envelope
 from .errors import ApiError
-from ..search.finder import find_organisations, find_projects, query_from_args
+from ..search.finder import find_organisations, find_projects, list_countries, page_of, query_from_args
 from .openapi import OPENAPI
 from ..core.validate import AREAS
 from .context import get_db, index_settings
@@ -16,31 +19,28 @@ def _countries(codes):
     return [{"iso3": c, "name": geo.country_name(c)} for c in codes]
 
 
-def _facets(facets):
-    return {name: [{"value": f["value"], "label": f["label"], "count": f["count"]} for f in values]
-            for name, values in facets.items()}
-
-
-@bp.route("/projects")
-def projects():
-    db = get_db()
-    query = query_from_args(db, request.args)
-    r = find_projects(db, index_settings(), query)
-    results = [{
+def _project_result(row, found):
+    return {
         "id": row["id"], "title": row["title"], "url": url_for("views.project", project_id=row["id"], _external=True),
         "api_url": url_for("api.project", project_id=row["id"], _external=True),
         "summary": row["summary"], "countries": _countries(row["countries"]), "area": row["area"],
         "area_label": AREAS.get(row["area"]), "status": row["status"], "kind": row["kind"],
         "start_year": row["start_year"], "end_year": row["end_year"],
         "funders": [{"id": f["id"], "name": f["name"]} for f in row["funders"]],
-        "snippet": str(r.snippets[row["id"]]) if row["id"] in r.snippets else None,
-        "score": r.scores.get(row["id"]),
-    } for row in r.page_rows]
-    body = {"total": r.total, "page": query.page, "per_page": query.per_page, "results": results,
-            "facets": _facets(r.facets)}
-    if r.suggestion:
-        body["suggestion"] = r.suggestion
-    return jsonify(body)
+        "snippet": str(found.snippets[row["id"]]) if row["id"] in found.snippets else None,
+        "score": found.scores.get(row["id"]),
+    }
+
+
+@bp.route("/projects")
+def projects():
+    db = get_db()
+    query = query_from_args(db, request.args)
+    found = find_projects(db, index_settings(), query)
+    extra = {"suggestion": found.suggestion} if found.suggestion else {}
+    return jsonify(list_envelope([_project_result(row, found) for row in found.page_rows], found.total,
+                                 query.page, query.per_page, linked_facets(found.facets, query, "api.projects"),
+                                 **extra))
 
 
 @bp.route("/projects/<project_id>")
@@ -57,15 +57,13 @@ def project(project_id):
 
 @bp.route("/organisations")
 def organisations():
-    db = get_db()
-    query, rows, page_rows, facets = find_organisations(db, index_settings(), request.args)
-    return jsonify({
-        "total": len(rows), "page": query.page, "per_page": query.per_page,
-        "results": [dict(o, url=url_for("views.organisation", org_id=o["id"], _external=True),
-                         country=({"iso3": o["country"], "name": geo.country_name(o["country"])}
-                                  if o["country"] else None)) for o in page_rows],
-        "facets": facets,
-    })
+    found = find_organisations(get_db(), index_settings(), request.args)
+    results = [dict(o, url=url_for("views.organisation", org_id=o["id"], _external=True),
+                    country=({"iso3": o["country"], "name": geo.country_name(o["country"])}
+                             if o["country"] else None)) for o in found.page_rows]
+    query = found.query
+    return jsonify(list_envelope(results, found.total, query.page, query.per_page,
+                                 linked_facets(found.facets, query, "api.organisations")))
 
 
 @bp.route("/organisations/<org_id>")
@@ -80,9 +78,9 @@ def organisation(org_id):
 
 @bp.route("/countries")
 def countries():
-    counts = storage.country_project_counts(get_db())
-    return jsonify({"results": [{"iso3": c, "name": geo.country_name(c), "projects": n}
-                                for c, n in sorted(counts.items())]})
+    page, per_page = parse_paging(request.args)
+    rows = list_countries(get_db(), order="iso3")
+    return jsonify(list_envelope(page_of(rows, page, per_page), len(rows), page, per_page))
 
 
 @bp.route("/openapi.json")

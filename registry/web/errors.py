@@ -1,4 +1,5 @@
-"""One error shape: JSON `{"error": {"code", "message"}}` under /api/, an HTML page elsewhere."""
+"""One error shape: JSON `{"error": {"code", "message"}}` under /api/ (invalid data adds "details":
+one {"where", "field", "message"} per problem), an HTML page elsewhere."""
 import logging
 import uuid
 
@@ -11,6 +12,7 @@ from ..search.index import SearchUnavailable
 from ..store.db import StorageError
 
 log = logging.getLogger(__name__)
+MAX_DETAILS = 1000   # problems listed in one answer; the message says how many more there are
 
 
 class ApiError(Exception):
@@ -30,6 +32,17 @@ def error_response(status, code, message, details=None):
             body["error"]["details"] = details
         return jsonify(body), status
     return render_template("error.html", status=status, code=code, message=message, details=details), status
+
+
+def validation_response(problems):
+    """A 400 listing every problem with its path (the first MAX_DETAILS, saying how many more there are)."""
+    shown, more = problems[:MAX_DETAILS], max(len(problems) - MAX_DETAILS, 0)
+    message = (f"the data is not valid, so nothing was stored: {len(problems)} "
+               f"problem{'' if len(problems) == 1 else 's'}, each listed with where it is")
+    if more:
+        message += f"; only the first {MAX_DETAILS} are listed ({more} more): fix these and send it again"
+    details = [p.as_dict() for p in shown] if wants_json() else [p.describe() for p in shown]
+    return error_response(400, "invalid_data", message, details)
 
 
 def init_app(app):
@@ -58,7 +71,7 @@ def init_app(app):
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc):
-        return error_response(400, "invalid_data", "the data is not valid: nothing was stored", exc.errors[:200])
+        return validation_response(exc.problems)
 
     @app.errorhandler(SecurityError)
     def _untrusted_host(exc):

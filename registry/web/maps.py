@@ -46,18 +46,27 @@ def shell(config, inline=False):
     return mapshell.shell(config, *assets)
 
 
-def _config(mode, query=None, data=None, external=False, inline_countries=False):
-    """What static/map.js needs: where the data and boundaries come from, links, areas and colours."""
+# Ids of the page elements beside a map that static/map.js fills (summary line, regional and global list,
+# legend); a page passes those it has.
+BESIDE = {"summaryId": "map-summary", "listId": "map-unplaced", "legendId": "map-legend"}
+
+
+def _config(mode, query=None, data=None, external=False, inline_countries=False, beside=()):
+    """The configuration static/map.js reads: one contract, documented key by key in docs/maps.md
+    ("Configuration"; tests/test_maps.py checks that every key a page sends is documented there).
+    `beside` names the keys of BESIDE whose elements the page has."""
     filters = query.filter_params() if query is not None else ""
     suffix = f"?{filters}" if filters else ""
     config = {
         "mode": mode,
         "projectUrl": url_for("views.project", project_id="x", _external=external)[:-1],
         "listUrl": url_for("views.projects", _external=external) + suffix,
-        "areas": {key: [label, mapdata.AREA_COLOURS[key]] for key, label in AREAS.items()},
+        "areas": {key: {"label": label, "colour": mapdata.AREA_COLOURS[key]} for key, label in AREAS.items()},
         "palette": list(mapdata.PALETTE),
         "precisions": mapdata.PRECISION_LABELS,
+        "coordsSources": mapdata.COORDS_SOURCE_LABELS,
         "newTab": mode in ("embed", "download"),
+        **{key: BESIDE[key] for key in beside},
     }
     if data is not None:
         config["data"] = data
@@ -106,7 +115,7 @@ def _chips(db, query):
 @bp.route("/map")
 def map_page():
     db, query = _selection()
-    config = dict(_config("full", query), summaryId="map-summary", listId="map-unplaced", legendId="map-legend")
+    config = _config("full", query, beside=BESIDE)
     return render_template("map.html", q=query, shell=shell(config), chips=_chips(db, query))
 
 
@@ -114,7 +123,7 @@ def map_page():
 @embeddable
 def embed_map():
     db, query = _selection()
-    config = dict(_config("embed", query), summaryId="map-summary", listId="map-unplaced")
+    config = _config("embed", query, beside=("summaryId", "listId"))
     return render_template("embed_map.html", q=query, shell=shell(config),
                            description=mapdata.describe(db, query))
 
@@ -125,8 +134,7 @@ def download():
     db, query = _selection()
     results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
     data = mapdata.map_data(db, results.ids)
-    config = dict(_config("download", query, data=data, external=True, inline_countries=True),
-                  summaryId="map-summary", listId="map-unplaced", legendId="map-legend")
+    config = _config("download", query, data=data, external=True, inline_countries=True, beside=BESIDE)
     html = render_template("map_download.html", q=query, shell=shell(config, inline=True), assets=_inline_assets(),
                            description=mapdata.describe(db, query), total=results.total,
                            version=storage.data_version(db))
@@ -156,9 +164,10 @@ def _inline_assets():
 
 @bp.route("/map/data.json")
 def data():
-    """The selection's compact drawing data (see registry/mapdata.py), HTML-safe, cached by ETag."""
+    """The selection's compact drawing data (registry/maps/data.py, docs/maps.md), HTML-safe, cached by ETag."""
     db, query = _selection()
-    etag = hashlib.sha256(f"{storage.data_version(db)}|{mapdata.cache_key(query)}".encode()).hexdigest()[:24]
+    etag = hashlib.sha256(f"{mapdata.FORMAT}|{storage.data_version(db)}|{mapdata.cache_key(query)}".encode()
+                          ).hexdigest()[:24]
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
@@ -218,9 +227,7 @@ def png():
     def render():
         results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
         data = mapdata.map_data(db, results.ids)
-        return staticmap.render_png(
-            {c: n for c, (_, n) in data["countries"].items()}, data["breaks"], data["points"],
-            _headline(results.total), mapdata.describe(db, query), width, height)
+        return staticmap.render_png(data, _headline(results.total), mapdata.describe(db, query), width, height)
 
     try:
         body, _ = staticmap.cached_png(current_app.config["CACHE_DIR"], key, render)

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 description of the JSON API (served at /api/openapi.json)."""
-from ..core.query import MAX_PER_PAGE, MAX_Q, SORT_CHOICES
-from ..core.validate import AREAS, KINDS, ROLES, STATUSES
+from ..core.query import DEFAULT_FACET_SIZE, MAX_FACET_SIZE, MAX_PAGE, MAX_PER_PAGE, MAX_Q, SORT_CHOICES
+from ..core.validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
+from ..store.changes import ACTIONS as CHANGE_ACTIONS, ENTITIES as CHANGE_ENTITIES, SOURCE_KINDS
 
 
 # A blank value (what a web form sends for an empty field) means "not set", for every parameter.
@@ -20,9 +21,19 @@ def _int(name, low, high, description):
             "schema": {"anyOf": [{"type": "integer", "minimum": low, "maximum": high}, BLANK]}}
 
 
+# Paging and facet size: single-valued, like q, year_from, year_to and sort (given twice: a 400).
+PAGE = _int("page", 1, MAX_PAGE, "Page number.")
+PER_PAGE = _int("per_page", 1, MAX_PER_PAGE, "Results per page.")
+FACET_SIZE = {"name": "facet_size", "in": "query", "description": (
+    f"How many values each facet shows (default {DEFAULT_FACET_SIZE}; selected values are always shown), "
+    "or `max` for every value. A facet that leaves values out says `truncated: true` and gives its "
+    "`show_all_url`."), "schema": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_FACET_SIZE},
+                                             {"type": "string", "enum": ["max"]}, BLANK]}}
+Q = {"name": "q", "in": "query", "description": "Search words; phrases in double quotes. Max "
+     f"{MAX_Q} characters and 20 words.", "schema": {"type": "string", "maxLength": MAX_Q}}
+
 FILTERS = [
-    {"name": "q", "in": "query", "description": "Search words; phrases in double quotes. Max "
-     f"{MAX_Q} characters and 20 words.", "schema": {"type": "string", "maxLength": MAX_Q}},
+    Q,
     _list("country", "ISO3, ISO2 or English name; repeat for OR."),
     _list("funder", "Funder id, name, acronym or alias; repeat for OR."),
     _list("org", "Organisation (any role) id, name, acronym or alias; repeat for OR."),
@@ -33,22 +44,67 @@ FILTERS = [
     _int("year_from", 1900, 2100, "Active in or after this year."),
     _int("year_to", 1900, 2100, "Active in or before this year (not before year_from)."),
     {"name": "sort", "in": "query", "schema": {"anyOf": [{"type": "string", "enum": list(SORT_CHOICES)}, BLANK]}},
-    _int("page", 1, 10000, "Page number."),
-    _int("per_page", 1, MAX_PER_PAGE, "Results per page."),
+    PAGE,
+    PER_PAGE,
+    FACET_SIZE,
 ]
+ORGANISATION_FILTERS = [Q, _list("type", "Organisation type; repeat for OR.", ORG_TYPES),
+                        _list("country", "Head office country: ISO3, ISO2 or English name; repeat for OR."),
+                        PAGE, PER_PAGE, FACET_SIZE]
 
 ERROR = {"description": "Bad request: the message says what to fix.",
          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 NOT_FOUND = dict(ERROR, description="No such record.")
-FACET = {"type": "array", "items": {"type": "object", "required": ["value", "label", "count"], "properties": {
-    "value": {"type": "string"}, "label": {"type": "string"}, "count": {"type": "integer"}}}}
+FACET_VALUE = {"type": "object", "required": ["value", "label", "count", "selected", "toggle_url"], "properties": {
+    "value": {"type": "string"}, "label": {"type": "string"},
+    "count": {"type": "integer", "description": "matching results with this value (other filters applied, not "
+                                                 "this facet's own); 0 for a selected value nothing else matches"},
+    "selected": {"type": "boolean", "description": "whether the query filters on this value"},
+    "toggle_url": {"type": "string", "description": "this list with the value added (or removed, when "
+                                                    "selected), on its first page"}}}
+FACET = {"type": "object", "required": ["values", "value_count", "truncated", "show_all_url"], "properties": {
+    "values": {"type": "array", "items": FACET_VALUE,
+               "description": "selected values first, then the most frequent, up to facet_size"},
+    "value_count": {"type": "integer", "description": "how many values the facet has in all"},
+    "truncated": {"type": "boolean", "description": "whether values were left out (see facet_size)"},
+    "show_all_url": {"type": ["string", "null"], "description": "this list with every value of every "
+                                                                "facet (facet_size=max); null unless truncated"}}}
+PAGE_LINKS = {   # in every list envelope
+    "next": {"type": ["string", "null"], "description": "URL of the next page (same query), null on the last"},
+    "prev": {"type": ["string", "null"], "description": "URL of the previous page (same query), null on the first"}}
+
+
+def _with(schema, **properties):
+    """`schema` with more (optional) properties."""
+    return dict(schema, properties=dict(schema["properties"], **properties))
+
+
+def envelope(results, facets=None):
+    """The schema of a list: {total, page, per_page, results, [facets], next, prev}."""
+    required = ["total", "page", "per_page", "results"] + (["facets"] if facets else []) + ["next", "prev"]
+    properties = {"total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                  "results": {"type": "array", "items": results}, **PAGE_LINKS}
+    if facets:
+        properties["facets"] = {"type": "object", "required": list(facets),
+                                "properties": {name: FACET for name in facets}}
+    return {"type": "object", "required": required, "properties": properties}
+
+
+PROBLEM = {"type": "object", "required": ["where", "field", "message"], "properties": {
+    "where": {"type": "string", "description": "the record: \"row 3\", \"projects[2]\", \"project <id>\"; "
+                                              "empty for the whole input"},
+    "field": {"type": "string", "description": "the path inside it: \"title\", \"countries[2]\", "
+                                              "\"locations[1].lat\" (entries count from 1); empty for the whole "
+                                              "record"},
+    "message": {"type": "string", "description": "what is wrong and how to fix it"}}}
 COUNTRY = {"type": "object", "properties": {"iso3": {"type": "string"}, "name": {"type": "string"}}}
 
 OPENAPI = {
     "openapi": "3.1.0",
     "info": {"title": "Mercury Partnership Registry API", "version": "1.0",
              "description": "Projects and stakeholders of the UNEP Global Mercury Partnership. Every list "
-                            "endpoint returns {total, page, per_page, results, facets}; every error "
+                            "endpoint returns {total, page, per_page, results, facets (lists with facets), "
+                            "next, prev}; every error "
                             "returns {error: {code, message}} with a 4xx status."},
     "paths": {
         "/api/projects": {"get": {
@@ -61,38 +117,82 @@ OPENAPI = {
             "responses": {"200": {"description": "The project", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Project"}}}}, "404": NOT_FOUND}}},
         "/api/organisations": {"get": {
-            "summary": "Search organisations", "parameters": [FILTERS[0], _list("type", "Organisation type"),
-                                                              _list("country", "Country"), FILTERS[-2], FILTERS[-1]],
-            "responses": {"200": {"description": "A page of organisations", "content": {"application/json": {
-                "schema": {"type": "object", "required": ["total", "page", "per_page", "results"]}}}},
+            "summary": "Search organisations", "parameters": ORGANISATION_FILTERS,
+            "responses": {"200": {"description": "A page of organisations with type and country facets", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/OrganisationList"}}}},
                 "400": ERROR}}},
         "/api/organisations/{id}": {"get": {
             "summary": "One organisation with its projects by role",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "The organisation", "content": {"application/json": {
                 "schema": {"type": "object", "required": ["id", "name", "projects"]}}}}, "404": NOT_FOUND}}},
-        "/api/countries": {"get": {"summary": "Countries with project counts", "responses": {
-            "200": {"description": "Countries", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/api/countries": {"get": {"summary": "Countries with project counts, by ISO3 code",
+                                   "parameters": [PAGE, PER_PAGE], "responses": {
+            "200": {"description": "A page of countries", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/CountryList"}}}}, "400": ERROR}}},
     },
     "components": {"schemas": {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-        "ProjectList": {"type": "object", "required": ["total", "page", "per_page", "results", "facets"],
-                        "properties": {
-                            "total": {"type": "integer"}, "page": {"type": "integer"},
-                            "per_page": {"type": "integer"}, "suggestion": {"type": "string"},
-                            "results": {"type": "array", "items": {"type": "object", "required": [
-                                "id", "title", "url", "countries", "area", "status", "snippet", "score"],
-                                "properties": {"id": {"type": "string"}, "title": {"type": "string"},
-                                               "url": {"type": "string"},
-                                               "countries": {"type": "array", "items": COUNTRY},
-                                               "area": {"type": "string"}, "status": {"type": "string"},
-                                               "snippet": {"type": ["string", "null"]},
-                                               "score": {"type": ["number", "null"]}}}},
-                            "facets": {"type": "object", "properties": {
-                                k: FACET for k in ("country", "funder", "area", "status", "kind")}}}},
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                           "details": {"type": "array", "items": PROBLEM,
+                                       "description": "With code invalid_data: every problem of the data "
+                                                      "(the message says if some are not listed)."}}}}},
+        "ProjectList": _with(envelope({"type": "object", "required": [
+                                 "id", "title", "url", "countries", "area", "status", "snippet", "score"],
+                                 "properties": {"id": {"type": "string"}, "title": {"type": "string"},
+                                                "url": {"type": "string"},
+                                                "countries": {"type": "array", "items": COUNTRY},
+                                                "area": {"type": "string"}, "status": {"type": "string"},
+                                                "snippet": {"type": ["string", "null"]},
+                                                "score": {"type": ["number", "null"]}}},
+                                 facets=("country", "funder", "area", "status", "kind")),
+                             suggestion={"type": "string", "description": "did you mean (a search that "
+                                                                          "matched nothing)"}),
+        "OrganisationList": envelope({"type": "object", "required": ["id", "name", "type", "url", "project_count"],
+                                      "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                                     "type": {"type": "string", "enum": list(ORG_TYPES)},
+                                                     "url": {"type": "string"},
+                                                     "country": {"anyOf": [COUNTRY, {"type": "null"}]},
+                                                     "project_count": {"type": "integer"}}},
+                                     facets=("type", "country")),
+        "CountryList": envelope({"type": "object", "required": ["iso3", "name", "projects"], "properties": {
+            "iso3": {"type": "string"}, "name": {"type": "string"}, "projects": {"type": "integer"}}}),
         "Project": {"type": "object", "required": ["id", "title", "countries", "organisations", "locations",
                                                    "sources"]},
     }},
 }
+
+# --- the public change log (registry/web/changes.py) -------------------------------------------------
+CHANGE = {"type": "object", "required": ["id", "at", "entity", "entity_id", "title", "url", "action",
+                                          "source_kind", "fields"], "properties": {
+    "id": {"type": "integer", "description": "The change's number (newer changes have higher numbers)."},
+    "at": {"type": "string", "description": "When, in UTC: 2026-12-06T10:15:00Z."},
+    "entity": {"type": "string", "enum": list(CHANGE_ENTITIES)},
+    "entity_id": {"type": "string"}, "title": {"type": "string", "description": "The record's title or name."},
+    "url": {"type": ["string", "null"], "description": "The record's page; null once it was deleted."},
+    "api_url": {"type": ["string", "null"]},
+    "action": {"type": "string", "enum": list(CHANGE_ACTIONS)},
+    "source_kind": {"type": "string", "enum": list(SOURCE_KINDS)},
+    "fields": {"type": "array", "items": {"type": "string"},
+               "description": "Paths of the changed fields: title, locations[1].lat, organisations..."}}}
+OPENAPI["paths"]["/api/changes"] = {"get": {
+    "summary": "Recent changes to projects and organisations, newest first (no account names)",
+    "parameters": [
+        {"name": "entity", "in": "query", "description": "Only projects or only organisations.",
+         "schema": {"anyOf": [{"type": "string", "enum": list(CHANGE_ENTITIES)}, BLANK]}},
+        {"name": "id", "in": "query", "description": "Only the changes of the record with this id.",
+         "schema": {"type": "string", "maxLength": 100, "pattern": r"^[^\x00-\x1f\x7f]*$"}},
+        {"name": "source_kind", "in": "query", "description": "Only changes from this kind of source.",
+         "schema": {"anyOf": [{"type": "string", "enum": list(SOURCE_KINDS)}, BLANK]}},
+        {"name": "since", "in": "query", "description": "Only changes on or after this date (UTC), YYYY-MM-DD.",
+         "schema": {"anyOf": [{"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}, BLANK]}},
+        PAGE, PER_PAGE],
+    "responses": {"200": {"description": "A page of changes", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ChangeList"}}}}, "400": ERROR}}}
+OPENAPI["components"]["schemas"]["ChangeList"] = {
+    "type": "object", "required": ["total", "page", "per_page", "results", "next", "prev"], "properties": {
+        "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+        "results": {"type": "array", "items": CHANGE},
+        "next": {"type": ["string", "null"], "description": "The next (older) page; null on the last."},
+        "prev": {"type": ["string", "null"], "description": "The previous (newer) page; null on the first."}}}

@@ -1,0 +1,57 @@
+"""The one envelope of every JSON list, and the links of pages and facets (for the API and the HTML lists).
+
+    {"total", "page", "per_page", "results", "facets" (lists with facets), "next", "prev"}
+
+`next` and `prev` are absolute URLs of the neighbouring pages: this request's URL with the same query
+string and another `page`; null at the ends. Facet values get a `toggle_url` (this list with the value
+added, or removed when selected, page reset) and each facet a `show_all_url` when it was truncated.
+"""
+from urllib.parse import urlencode
+
+from flask import request, url_for
+
+from ..core.query import MAX_PAGE
+
+
+def list_envelope(results, total, page, per_page, facets=None, **extra):
+    """The body of a list response (jsonify it). `extra`: fields after the envelope (e.g. suggestion)."""
+    prev, next_ = page_urls(total, page, per_page)
+    body = {"total": total, "page": page, "per_page": per_page, "results": results}
+    if facets is not None:
+        body["facets"] = facets
+    body.update(next=next_, prev=prev, **extra)
+    return body
+
+
+def page_urls(total, page, per_page, external=True):
+    """(prev, next) URLs of this request with another page; None at the ends. Past the end, prev is the
+    last page."""
+    last = min(MAX_PAGE, max(1, -(-total // per_page)))
+    prev = _this_url_with_page(min(page - 1, last), external) if page > 1 else None
+    next_ = _this_url_with_page(page + 1, external) if page < last else None
+    return prev, next_
+
+
+def _this_url_with_page(page, external):
+    args = request.args.copy()          # keeps the order and the repeated filters
+    if page == 1:
+        args.pop("page", None)
+    else:
+        args["page"] = str(page)        # in place: the rest of the query string is untouched
+    return _url(url_for(request.endpoint, _external=external, **(request.view_args or {})),
+                urlencode(list(args.items(multi=True))))
+
+
+def linked_facets(facets, query, endpoint, external=True):
+    """The finder's facets with links to `endpoint`: toggle_url on each value, show_all_url on each facet
+    (None unless truncated). `query` (ProjectQuery or OrganisationQuery) builds the query strings."""
+    base = url_for(endpoint, _external=external)
+    return {name: {"values": [dict(v, toggle_url=_url(base, query.toggled(name, v["value"])))
+                              for v in f["values"]],
+                   "value_count": f["value_count"], "truncated": f["truncated"],
+                   "show_all_url": _url(base, query.url_query(facet_size=None)) if f["truncated"] else None}
+            for name, f in facets.items()}
+
+
+def _url(base, query_string):
+    return f"{base}?{query_string}" if query_string else base

@@ -1,0 +1,505 @@
+"""Round trips are the identity (issue 10): for CSV, JSON and GeoJSON, export -> import changes nothing, and
+export -> change one field -> import changes exactly that field. Through the real importer
+(exchange.ingest.import_data), a real SQLite file, the real exporters and storage's bulk read, the real
+app's export routes and the real CLI. Nothing is silently dropped: limits and unreadable cells are errors
+naming the record (or row), the field (or column) and the fix.
+"""
+import csv
+import io
+import itertools
+import json
+import re
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import HealthCheck, assume, given, reject, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT
+from registry.core import geo
+from registry.core.records import diff
+from registry.core.validate import AREAS, KINDS, MAX_ITEMS, ORG_TYPES, PRECISIONS, ROLES, STATUSES, ValidationError
+from registry.exchange import cells, exports, ingest, readers
+from registry.store import db as storage
+
+FORMATS = ("csv", "json", "geojson")
+COUNTRIES = ("KEN", "PER", "BRA", "IDN", "GHA", "FRA", "CIV", "COD", "MNG", "PHL")
+GAZETTEER_IDS = tuple(row["id"] for row in csv.DictReader((ROOT / "geodata" / "gazetteer.csv").open(encoding="utf-8")))
+PROJECT_IDS = tuple(f"rt-{i}" for i in range(5))
+ORG_IDS = tuple(f"rt-org-{i}" for i in range(4))
+EXAMPLES = settings(max_examples=35, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                           HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+
+
+# --- generated records: every field, the characters that break naive encodings ----------------------
+
+TRICKY = ["=SUM(A1)", "+1 site", "-2 degrees", "@mention", "'quoted' start", "''", "a;b|c", 'say "hi", then',
+          "line\nbreak", "cr\r\nlf", "back\\slash \\; \\|", "Zürich – ñ 東京 🌍", "x=y|z=w", "\tlead tab", "; |",
+          "Cafe\u200b\u0301 zero-width space before an accent"]
+CHARS = st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(list(";|\\\"'=+-@\n\r\t,="))
+
+
+def words(max_size):
+    """Text a field may hold: tricky values, and arbitrary printable text (validation trims and normalises
+    it; the expected record is what validation makes of it)."""
+    free = st.text(CHARS, min_size=1, max_size=max_size)
+    return st.one_of(st.sampled_from([t[:max_size] for t in TRICKY]), free).filter(lambda t: t.strip())
+
+
+latitudes = st.floats(-90, 90, allow_nan=False)
+longitudes = st.floats(-180, 180, allow_nan=False)
+
+
+@st.composite
+def locations(draw):
+    precision = draw(st.sampled_from(PRECISIONS))
+    loc = {"name": draw(words(60)), "precision": precision}
+    if draw(st.booleans()):
+        loc["country"] = draw(st.sampled_from(COUNTRIES))
+    how = draw(st.sampled_from(["none", "editor", "report", "gazetteer"]))
+    if how == "gazetteer" and GAZETTEER_IDS:
+        loc["gazetteer_id"] = draw(st.sampled_from(GAZETTEER_IDS))
+    elif how != "none":
+        loc.update(lat=draw(latitudes), lon=draw(longitudes), coords_source=how)
+    if draw(st.booleans()):
+        loc.update(basis="inferred", reason=draw(words(60)).replace("\n", " ").replace("\r", " "))
+    return loc
+
+
+sources = st.fixed_dictionaries({"quote": words(200)},
+                                optional={"section": words(40), "document": words(80)})
+organisations = st.fixed_dictionaries(
+    {"id": st.just("?"), "name": words(80)},
+    optional={"acronym": words(20), "aliases": st.lists(words(30), max_size=3), "type": st.sampled_from(list(ORG_TYPES)),
+              "country": st.sampled_from(COUNTRIES), "website": st.sampled_from(["https://example.org/a;b|c", "http://x.example"]),
+              "leads_areas": st.lists(st.sampled_from(list(AREAS)), max_size=2, unique=True)})
+
+
+@st.composite
+def projects(draw, pid, parents):
+    start = draw(st.none() | st.integers(1990, 2030))
+    n_places = draw(st.integers(1, 60))    # (a project needs a location: 0 is an error, tests/test_validate.py)
+    p = {"id": pid, "title": draw(words(120)), "area": draw(st.sampled_from(list(AREAS))),
+         "locations": draw(st.lists(locations(), min_size=n_places, max_size=n_places)),
+         "organisations": draw(st.lists(st.fixed_dictionaries({"org": st.sampled_from(ORG_IDS),
+                                                                "role": st.sampled_from(ROLES)}), max_size=6)),
+         "sources": draw(st.lists(sources, max_size=4))}
+    optional = {"summary": words(300), "description": words(600), "kind": st.sampled_from(KINDS),
+                "status": st.sampled_from(STATUSES), "other_areas": st.lists(st.sampled_from(list(AREAS)), max_size=3),
+                "countries": st.lists(st.sampled_from(COUNTRIES), max_size=3),
+                "keywords": st.lists(words(40), max_size=4), "parent": st.sampled_from(parents) if parents else st.none(),
+                "website": st.sampled_from(["https://example.org/x;y|z?a=1", "http://planetgold.org/peru"]),
+                "start_year": st.just(start), "end_year": st.none() if start is None else st.integers(start, 2040)}
+    for name, strategy in optional.items():
+        if draw(st.booleans()):
+            p[name] = draw(strategy)
+    return p
+
+
+@st.composite
+def batches(draw):
+    """Raw organisations and projects (1 to 3 of each, ids reused between examples), and their records as the
+    importer makes them (validated, country points and default documents filled in)."""
+    n_orgs, n_projects = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    orgs = [dict(draw(organisations), id=ORG_IDS[i]) for i in range(n_orgs)]
+    ids = PROJECT_IDS[:n_projects]
+    raw = [draw(projects(pid, [other for other in ids if other != pid])) for pid in ids]
+    for p in raw:
+        p["organisations"] = [r for r in p["organisations"] if r["org"] in ORG_IDS[:n_orgs]]
+    try:
+        return orgs, raw, ingest.prepare(pairs(orgs), pairs(raw))
+    except ValidationError:
+        reject()
+
+
+def pairs(records):
+    return [(f"record {i}: ", r) for i, r in enumerate(records, 1)]
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def new_db(tmp_path_factory):
+    """Opens a new, empty registry database (a real SQLite file) for each generated example, so that no
+    example depends on what an earlier one left behind (Hypothesis replays examples when it shrinks)."""
+    folder, numbers = tmp_path_factory.mktemp("roundtrip"), itertools.count()
+
+    @contextmanager
+    def open_new():
+        path = folder / f"example-{next(numbers)}.db"
+        conn = storage.connect(str(path))
+        storage.migrate(conn)
+        try:
+            yield conn
+        finally:
+            conn.conn.close()
+            for leftover in folder.glob(path.name + "*"):
+                leftover.unlink()
+    return open_new
+
+
+def stored(db, ids, all_organisations=False):
+    return storage.export_records(db, list(ids), all_organisations=all_organisations)
+
+
+def assert_nothing_changed(report, ids):
+    assert report.added == [] and report.changed == [] and report.deleted == []
+    assert sorted(report.unchanged) == sorted(ids) and ids
+    assert report.organisations == []
+
+
+def value_at(record, path):
+    m = re.match(r"^(\w+)(?:\[(\d+)\]\.(\w+))?$", path)
+    name, index, key = m.groups()
+    return record[name] if index is None else record[name][int(index) - 1][key]   # paths count from 1
+
+
+def with_value(record, path, value):
+    m = re.match(r"^(\w+)(?:\[(\d+)\]\.(\w+))?$", path)
+    name, index, key = m.groups()
+    out = json.loads(json.dumps(record))
+    if index is None:
+        out[name] = value
+    else:
+        out[name][int(index) - 1][key] = value
+    return out
+
+
+def new_values(path):
+    """A strategy for a new value of the field at `path`."""
+    key = path.rsplit(".", 1)[-1]
+    return {"title": words(120), "summary": words(300), "description": words(600), "name": words(60),
+            "quote": words(200), "section": words(40), "document": words(80), "kind": st.sampled_from(KINDS),
+            "area": st.sampled_from(list(AREAS)), "status": st.sampled_from(STATUSES),
+            "start_year": st.integers(1990, 2030), "end_year": st.integers(1990, 2040),
+            "website": st.sampled_from(["https://example.org/changed;|", "http://other.example"]),
+            "keywords": st.lists(words(40), max_size=4), "countries": st.lists(st.sampled_from(COUNTRIES), max_size=3),
+            "other_areas": st.lists(st.sampled_from(list(AREAS)), max_size=3),
+            "organisations": st.lists(st.fixed_dictionaries({"org": st.sampled_from(ORG_IDS[:1]),
+                                                             "role": st.sampled_from(ROLES)}), max_size=4),
+            "parent": st.sampled_from(PROJECT_IDS), "lat": latitudes, "lon": longitudes,
+            "precision": st.sampled_from(PRECISIONS), "country": st.sampled_from(COUNTRIES),
+            "reason": words(60).map(lambda t: t.replace("\n", " ").replace("\r", " "))}[key]
+
+
+def mutable_paths(p):
+    paths = ["title", "summary", "description", "kind", "area", "status", "start_year", "end_year", "website",
+             "keywords", "countries", "other_areas", "organisations", "parent"]
+    for i, loc in enumerate(p["locations"], 1):
+        paths += [f"locations[{i}].{k}" for k in ("name", "precision", "country")]
+        paths += [f"locations[{i}].{k}" for k in ("lat", "lon") if loc["coords_source"] in ("editor", "report")]
+        paths += [f"locations[{i}].reason"] if loc["basis"] == "inferred" else []
+    for i in range(1, len(p["sources"]) + 1):
+        paths += [f"sources[{i}].{k}" for k in ("quote", "section", "document")]
+    return paths
+
+
+def load(db, orgs, raw):
+    """Store a generated batch through the real importer (JSON: the format that carries everything)."""
+    ingest.import_data(db, json.dumps({"organisations": orgs, "projects": raw}).encode(), "json")
+
+
+# --- the property: every format, every field -----------------------------------------------------------
+
+@pytest.mark.slow   # a large Hypothesis run: 10-20 s per format
+@pytest.mark.parametrize("fmt", FORMATS)
+@EXAMPLES
+@given(batch=batches(), data=st.data())
+def test_export_import_is_the_identity_and_one_edit_changes_one_field(new_db, fmt, batch, data):
+    with new_db() as db:
+        check_identity_and_one_edit(db, fmt, batch, data)
+
+
+def check_identity_and_one_edit(db, fmt, batch, data):
+    raw_orgs, raw_projects, (expected_orgs, expected) = batch
+    ids = [p["id"] for p in expected]
+    load(db, raw_orgs, raw_projects)
+    orgs, before = stored(db, ids)
+    assert before == expected      # what the importer stored is every field of what it was given
+    named = {r["org"] for p in expected for r in p["organisations"]}
+    assert orgs == sorted((o for o in expected_orgs if o["id"] in named), key=lambda o: o["id"])
+
+    report = ingest.import_data(db, exports.export_text(fmt, orgs, before).encode(), fmt)
+    assert_nothing_changed(report, ids)
+    assert stored(db, ids) == (orgs, before)
+
+    i = data.draw(st.integers(0, len(before) - 1), label="project")
+    path = data.draw(st.sampled_from(mutable_paths(before[i])), label="path")
+    edited_raw = with_value(before[i], path, data.draw(new_values(path), label="new value"))
+    try:
+        _, [edited] = ingest.prepare([], [("edited: ", edited_raw)], ids, ORG_IDS)
+    except ValidationError:
+        reject()
+    assume([c.path for c in diff(before[i], edited)] == [path])   # exactly one field differs (e.g. not the area
+    after = before[:i] + [edited] + before[i + 1:]                 # that other_areas also lists)
+
+    every_org = stored(db, [], all_organisations=True)[0]
+    report = ingest.import_data(db, exports.export_text(fmt, orgs, after).encode(), fmt)
+    assert report.changed == [edited["id"]] and report.added == [] and report.organisations == []
+    assert [c.path for c in report.projects.changed[edited["id"]]] == [path]
+    assert stored(db, ids)[1] == after and stored(db, [], all_organisations=True)[0] == every_org
+    assert value_at(stored(db, [edited["id"]])[1][0], path) == value_at(edited, path)
+
+
+@pytest.mark.slow   # a large Hypothesis run: 5-15 s per format
+@pytest.mark.parametrize("fmt", ("json", "geojson"))
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch=batches(), data=st.data())
+def test_an_edited_organisation_changes_that_field_only(new_db, fmt, batch, data):
+    with new_db() as db:
+        check_one_organisation_edit(db, fmt, batch, data)
+
+
+def check_one_organisation_edit(db, fmt, batch, data):
+    raw_orgs, raw_projects, _ = batch
+    ids = [p["id"] for p in raw_projects]
+    load(db, raw_orgs, raw_projects)
+    orgs, projects_ = stored(db, ids, all_organisations=True)
+    orgs = [o for o in orgs if o["id"] in {r["id"] for r in raw_orgs}]
+    key = data.draw(st.sampled_from(["name", "acronym", "aliases", "type", "country", "website", "leads_areas"]))
+    value = data.draw(organisations.map(lambda o: o.get(key, o["name"] if key == "name" else None)))
+    try:
+        [edited], _ = ingest.prepare([("edited: ", dict(orgs[0], **{key: value}))], [])
+    except ValidationError:
+        reject()
+    assume([c.path for c in diff(orgs[0], edited)] == [key])
+    every_before = stored(db, [], all_organisations=True)[0]
+    report = ingest.import_data(db, exports.export_text(fmt, [edited] + orgs[1:], projects_).encode(), fmt)
+    assert list(report.orgs.changed) == [edited["id"]] and report.changed == []
+    assert [c.path for c in report.orgs.changed[edited["id"]]] == [key]
+    assert stored(db, [], all_organisations=True)[0] == [edited if o["id"] == edited["id"] else o
+                                                            for o in every_before]
+
+
+# --- the whole seed -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_seed_export_imports_into_the_same_database_unchanged(db, fmt):
+    orgs, projects_ = storage.export_records(db, all_organisations=True)
+    assert len(projects_) > 200 and len(orgs) > 100
+    report = ingest.import_data(db, exports.export_text(fmt, orgs, projects_).encode(), fmt)
+    assert_nothing_changed(report, [p["id"] for p in projects_])
+    assert report.orgs.changed == {} and report.orgs.added == []
+    assert storage.export_records(db, all_organisations=True) == (orgs, projects_)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_seed_export_fills_an_empty_database_with_the_same_records(db, tmp_path, fmt):
+    orgs, projects_ = storage.export_records(db, all_organisations=True)
+    empty = storage.connect(str(tmp_path / "empty.db"))
+    storage.migrate(empty)
+    if fmt == "csv":    # CSV holds projects only: their organisations come first, from the JSON export
+        ingest.import_data(empty, exports.export_text("json", orgs, []).encode(), "json")
+    report = ingest.import_data(empty, exports.export_text(fmt, orgs, projects_).encode(), fmt)
+    assert sorted(report.added) == sorted(p["id"] for p in projects_)
+    assert storage.export_records(empty, all_organisations=True) == (orgs, projects_)
+    empty.conn.close()
+
+
+def test_cli_export_then_import_changes_nothing(app, db, tmp_path):
+    runner = app.test_cli_runner()
+    before = storage.export_records(db, all_organisations=True)
+    for fmt in FORMATS:
+        path = tmp_path / f"registry.{fmt}"
+        with app.app_context():   # as `flask` runs its commands
+            result = runner.invoke(args=["export", "--format", fmt, "-o", str(path)])
+            assert result.exit_code == 0, result.output
+            result = runner.invoke(args=["import", str(path)])
+        assert result.exit_code == 0, result.output
+        assert re.search(r"changed 0, unchanged \d{3}", result.output), result.output
+    assert storage.export_records(db, all_organisations=True) == before
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_web_export_of_a_selection_imports_unchanged(client, db, fmt):
+    response = client.get(f"/projects.{fmt}?country=KEN")
+    assert response.status_code == 200 and response.mimetype == exports.MIMETYPES[fmt].split(";")[0]
+    kenyan = {r[0] for r in db.execute("SELECT project_id FROM project_countries WHERE iso3 = 'KEN'")}
+    report = ingest.import_data(db, response.get_data(), fmt)
+    assert set(report.unchanged) == kenyan and len(kenyan) > 3
+    assert report.changed == [] and report.added == [] and report.organisations == []
+    if fmt != "csv":   # the organisations the selection names, and only those
+        doc = response.get_json()
+        named = {r[0] for r in db.execute("SELECT DISTINCT org_id FROM roles WHERE project_id IN "
+                                          "(SELECT project_id FROM project_countries WHERE iso3 = 'KEN')")}
+        assert {o["id"] for o in doc["organisations"]} == named
+
+
+# --- a person's edits of an exported file ---------------------------------------------------------------
+
+def test_moved_point_in_a_csv_export_is_imported(db):
+    """The issue's example: export planetGOLD Peru, move its point to the mining region, import."""
+    _, [peru] = storage.export_records(db, ["planetgold-peru"])
+    rows = list(csv.reader(io.StringIO(exports.export_csv([peru]))))
+    column = rows[0].index("locations")
+    first, rest = rows[1][column].split("|", 1)[0], rows[1][column].split("|", 3)[3]
+    rows[1][column] = f"{first}|-12.5|-70.1|{rest}"
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    report = ingest.import_data(db, out.getvalue().encode(), "csv")
+    assert report.changed == ["planetgold-peru"]
+    assert {c.path: (c.old, c.new) for c in report.projects.changed["planetgold-peru"]} == {
+        "locations[1].lat": (peru["locations"][0]["lat"], -12.5), "locations[1].lon": (peru["locations"][0]["lon"], -70.1)}
+    assert storage.export_records(db, ["planetgold-peru"])[1][0]["locations"][0]["lat"] == -12.5
+
+
+def test_point_moved_in_a_gis_moves_the_place(db):
+    _, [peru] = storage.export_records(db, ["planetgold-peru"])
+    doc = exports.export_geojson([], [peru])
+    geometry = doc["features"][0]["geometry"]
+    first = geometry["coordinates"] if geometry["type"] == "Point" else geometry["coordinates"][0]
+    first[:] = [-70.1, -12.5]          # the GIS writes the geometry; the properties keep geometry_index
+    report = ingest.import_data(db, json.dumps(doc).encode(), "geojson")
+    placed = [i for i, loc in enumerate(peru["locations"], 1) if loc["lat"] is not None][0]
+    assert sorted(c.path for c in report.projects.changed["planetgold-peru"]) == [
+        f"locations[{placed}].lat", f"locations[{placed}].lon"]
+
+
+def test_geojson_feature_has_every_field_and_one_point_per_placed_location(db):
+    _, [p] = storage.export_records(db, ["planetgold-peru"])
+    feature = exports.geojson_feature(p)
+    props = feature["properties"]
+    assert set(props) == set(p) and props["sources"] == p["sources"]
+    placed = [loc for loc in p["locations"] if loc["lat"] is not None]
+    coords = feature["geometry"]["coordinates"]
+    positions = [coords] if feature["geometry"]["type"] == "Point" else coords
+    assert placed and positions == [[loc["lon"], loc["lat"]] for loc in placed]
+    assert [loc[readers.GEOMETRY_INDEX] for loc in props["locations"] if readers.GEOMETRY_INDEX in loc] == list(
+        range(len(placed)))
+
+
+# --- the CSV cell rules (README.md "Import formats") --------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "'", "''", "'=1", "plain", ""])
+def test_formula_guard_round_trips(text):
+    guarded = cells.guard(text)
+    assert cells.unguard(guarded) == text
+    assert guarded[:1] not in ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_hand_typed_leading_quote_is_kept():
+    assert cells.unguard("'Mercury-free' schools") == "'Mercury-free' schools"
+
+
+def test_escaped_separators_read_back():
+    loc = {"name": "Madre de Dios; Puerto|Maldonado \\ east", "lat": -12.5, "lon": 1e-05, "precision": "site",
+           "country": "PER", "reason": "a=b"}
+    cell = cells.join_entries([loc], cells.LOCATION_FIELDS)
+    assert cell == "Madre de Dios\\; Puerto\\|Maldonado \\\\ east|-12.5|0.00001|site|country=PER|reason=a=b"
+    [read] = cells.split_entries(cell, cells.LOCATION_FIELDS, readers.record_keys()["location"])
+    assert read == {**loc, "lat": "-12.5", "lon": "0.00001"}
+
+
+def test_older_csv_files_still_import(db):
+    body = ("id,title,area,locations,keywords,source_section,source_quote\n"
+            'old-style,Old style,asgm,"Nairobi|-1.28|36.82|site; Kenya|||country","a|b;c",II.1,"The quote."\n')
+    ingest.import_data(db, body.encode(), "csv")
+    _, [p] = storage.export_records(db, ["old-style"])
+    assert [(loc["name"], loc["precision"]) for loc in p["locations"]] == [("Nairobi", "site"), ("Kenya", "country")]
+    assert p["keywords"] == ["a", "b", "c"] and [(s["section"], s["quote"]) for s in p["sources"]] == [("II.1", "The quote.")]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_text_that_validation_normalises_is_stored_in_its_final_form(db, fmt):
+    """Validation removes invisible characters and composes accents (NFC) in the order that makes its
+    result final: cleaning the stored text again changes nothing, so its export imports unchanged."""
+    odd = "Cafe\u200b\u0301 de\u0301ja\u0300 vu"
+    project = {"id": "normalised", "title": odd, "area": "asgm", "locations": [{"name": odd, "precision": "global"}]}
+    ingest.import_data(db, json.dumps([project]).encode(), "json")
+    orgs, [p] = storage.export_records(db, ["normalised"])
+    assert p["title"] == p["locations"][0]["name"] == "Café déjà vu"
+    report = ingest.import_data(db, exports.export_text(fmt, orgs, [p]).encode(), fmt)
+    assert report.unchanged == ["normalised"] and report.changed == []
+
+
+# --- nothing silently dropped ---------------------------------------------------------------------------
+
+def rejected(db, data, fmt):
+    before = storage.export_records(db, all_organisations=True)
+    with pytest.raises(ValidationError) as exc:
+        ingest.import_data(db, data, fmt)
+    assert storage.export_records(db, all_organisations=True) == before
+    return exc.value.problems
+
+
+@pytest.mark.parametrize("name, item", [("locations", {"name": "Site", "precision": "global"}),
+                                        ("sources", {"quote": "q"})])
+def test_too_many_items_is_an_error_naming_record_field_and_limit(db, name, item):
+    project = {"id": "too-many", "title": "T", "area": "asgm", "locations": [{"name": "W", "precision": "global"}],
+               name: [item] * (MAX_ITEMS[name] + 1)}
+    problems = rejected(db, json.dumps([project]).encode(), "json")
+    [p] = [p for p in problems if p.field == name]
+    assert p.where == "projects[1]" and f"the maximum is {MAX_ITEMS[name]}" in p.message
+
+
+def test_many_locations_are_all_kept(db):
+    places = [{"name": f"Site {i}", "precision": "site", "lat": i / 10, "lon": i / 7} for i in range(120)]
+    project = {"id": "many-places", "title": "Many places", "area": "asgm", "locations": places}
+    ingest.import_data(db, json.dumps([project]).encode(), "json")
+    assert len(storage.export_records(db, ["many-places"])[1][0]["locations"]) == 120
+
+
+@pytest.mark.parametrize("cell, column, expected", [
+    ("Nairobi|-1.28|36.82|site|colour=red", "locations", "'colour' is not a field"),
+    ("Nairobi|-1.28|36.82|site|KEN", "locations", "should be key=value"),
+    ("Nairobi|-1.28|36.82|site|country=KEN|country=KEN", "locations", "given twice"),
+])
+def test_unreadable_csv_cell_names_row_and_column(db, cell, column, expected):
+    body = f'id,title,area,{column}\nok-row,OK,asgm,World|||global\nbad-row,Bad,asgm,"{cell}"\n'
+    [problem] = rejected(db, body.encode(), "csv")
+    assert (problem.where, problem.field) == ("row 3", column) and expected in problem.message
+
+
+def test_sources_in_both_the_new_and_the_old_columns_is_an_error(db):
+    body = 'id,title,area,locations,sources,source_quote\nx,X,asgm,World|||global,"II|A quote",Another quote\n'
+    [problem] = rejected(db, body.encode(), "csv")
+    assert (problem.where, problem.field) == ("row 2", "sources") and "not both" in problem.message
+
+
+@pytest.mark.parametrize("doc, field, expected", [
+    ({"projects": [{"id": "x", "title": "X", "area": "asgm", "colour": "red",
+                    "locations": [{"name": "W", "precision": "global"}]}]}, "colour", "is not a field of a project"),
+    ({"projects": [{"id": "x", "title": "X", "area": "asgm",
+                    "locations": [{"name": "W", "precision": "global", "altitude": 3}]}]},
+     "locations[1].altitude", "is not a field of a location"),
+    ({"organisations": [{"id": "o", "name": "O", "budget": 3}]}, "budget", "is not a field of an organisation"),
+])
+def test_unknown_json_fields_are_errors_not_ignored(db, doc, field, expected):
+    problems = rejected(db, json.dumps(doc).encode(), "json")
+    assert [(p.field, expected in p.message) for p in problems] == [(field, True)]
+
+
+def geojson(properties, geometry):
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": geometry, "properties": properties}]}).encode()
+
+
+@pytest.mark.parametrize("locations_, geometry, field, expected", [
+    ([{"name": "A", "precision": "site", "geometry_index": 1}], {"type": "Point", "coordinates": [1, 2]},
+     "locations[1].geometry_index", "not a position"),
+    ([{"name": "A", "precision": "site", "geometry_index": 0, "lat": 2, "lon": 1}],
+     {"type": "Point", "coordinates": [1, 2]}, "locations[1].geometry_index", "remove lat/lon"),
+    ([{"name": "A", "precision": "site"}], {"type": "Point", "coordinates": [1, 2, 30]}, "geometry", "altitude"),
+])
+def test_geojson_positions_are_never_dropped_or_guessed(db, locations_, geometry, field, expected):
+    properties = {"id": "geo-x", "title": "X", "area": "asgm", "locations": locations_}
+    [problem] = rejected(db, geojson(properties, geometry), "geojson")
+    assert (problem.where, problem.field) == ("feature 1", field) and expected in problem.message
+
+
+def test_export_reads_in_a_constant_number_of_queries(db):
+    def statements(ids):
+        seen = []
+        db.conn.set_trace_callback(seen.append)
+        try:
+            storage.export_records(db, ids, all_organisations=True)
+        finally:
+            db.conn.set_trace_callback(None)
+        return len(seen)
+    every = [r[0] for r in db.execute("SELECT id FROM projects")]
+    assert len(every) > 200 and statements(every[:3]) == statements(every)
+
+
+def test_country_codes_in_the_generator_are_real():
+    assert all(geo.get_country(code) for code in COUNTRIES)
