@@ -25,7 +25,8 @@ def registry_env(folder):
     """Environment for a registry process working on the instance in `folder`."""
     folder = Path(folder)
     return dict(os.environ, REGISTRY_DATABASE=str(folder / "registry.db"), REGISTRY_INDEX_DIR=str(folder / "index"),
-                REGISTRY_CACHE_DIR=str(folder / "cache"), REGISTRY_SECRET_KEY="bench", PYTHONUNBUFFERED="1")
+                REGISTRY_CACHE_DIR=str(folder / "cache"), REGISTRY_SECRET_KEY="bench-" + "x" * 32,  # gunicorn refuses < 32
+                PYTHONUNBUFFERED="1")
 
 
 def run_cli(args, env, log):

@@ -189,11 +189,14 @@ def backup_command(destination, keep):
 @click.command("restore")
 @click.argument("backup_file", type=click.Path(dir_okay=False))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def restore_command(backup_file, yes):
-    """Replace the registry's projects and organisations with those of BACKUP_FILE (verified first) as one
-    change through the audited write path: a history row per record that differs; accounts and history
-    stay. On a missing or empty registry the whole file is copied (accounts and history too). Then the
-    search index is rebuilt."""
+@click.option("--with-accounts", is_flag=True,
+              help="Also replace the accounts with the backup's (their passwords and roles as they were then).")
+def restore_command(backup_file, yes, with_accounts):
+    """Replace the registry's projects and organisations with those of BACKUP_FILE (verified first, an older
+    backup brought to today's schema) as one change through the audited write path: a history row per
+    record that differs; history and proposals stay. On a missing or empty registry the backup's history
+    and proposals come too. Accounts, login failures and rate limits stay those of this registry (unless
+    --with-accounts), and every session ends. Then the search index is rebuilt."""
     try:
         info = backup.verify(backup_file)
     except backup.BackupError as exc:
@@ -202,7 +205,7 @@ def restore_command(backup_file, yes):
         click.confirm(f"Replace the registry's data with {backup_file} ({info['projects']} projects, "
                       f"{info['organisations']} organisations)?", abort=True)
     try:
-        click.echo(_restore(backup_file))
+        click.echo(_restore(backup_file, with_accounts))
     except (backup.BackupError, storage.StorageError) as exc:
         raise click.ClickException(str(exc)) from None
     except ValidationError as exc:
@@ -210,21 +213,29 @@ def restore_command(backup_file, yes):
     click.echo("Restore complete.")
 
 
-def _restore(backup_file):
-    """Restore and rebuild the index; returns what was done, in a sentence."""
+def _restore(backup_file, with_accounts):
+    """Restore and rebuild the index; returns what was done, in sentences."""
     db_path = current_app.config["DATABASE"]
-    if not backup.holds_registry(db_path):
-        info = backup.restore_database(backup_file, db_path, actor=apply.cli_actor())
-        search.rebuild(index_settings(), progress=True)
-        return (f"Copied the whole backup ({info['projects']} projects, {info['organisations']} organisations, "
-                "with its accounts and history) into the empty registry.")
-    copy = backup.load_copy(backup_file)
+    if Path(db_path).exists() and Path(backup_file).resolve() == Path(db_path).resolve():
+        raise backup.BackupError("the backup file is the live database itself; choose a backup file")
+    origin = apply.Origin(apply.cli_actor(), "restore", str(backup_file))
+    whole = not backup.holds_registry(db_path)
+    copy = backup.load_copy(backup_file)          # verified, brought to today's schema, in memory
     try:
-        report = apply.restore_records(_db(), copy, apply.Origin(apply.cli_actor(), "restore", str(backup_file)),
-                                       index=index_settings())
+        if whole:
+            apply.check_restorable(copy)
+            info = backup.replace_database(copy, _db(), origin.actor, origin.source, with_accounts)
+            search.rebuild(index_settings(), progress=True)
+            done = (f"Copied the whole backup ({info['projects']} projects, {info['organisations']} organisations, "
+                    "with its history and proposals) into the empty registry.")
+        else:
+            report = apply.restore_records(_db(), copy, origin, index=index_settings(), with_accounts=with_accounts)
+            done = f"Restored the records of {backup_file} (history: source restore). {report.summary()}"
     finally:
         copy.conn.close()
-    return f"Restored the records of {backup_file} (history: source restore). {report.summary()}"
+    accounts = ("The accounts are now those of the backup" if with_accounts
+                else "The accounts, login failures and rate limits are this registry's, as before")
+    return f"{done}\n{accounts}; every session was ended (everyone logs in again)."
 
 
 def init_app(app):

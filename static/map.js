@@ -228,6 +228,42 @@
     ctl.cluster.addLayers(ctl.markers);
   }
 
+  // The optional online base layer (cfg.tiles: its URL template, label and attribution; never in the
+  // offline download), requested only once chosen in the layer control. A tile server that cannot be
+  // reached (no internet, blocked, down, or silent) must not break the map: when the first tile fails, or
+  // none has arrived after TILES_WAIT ms, the map says that tiles are unavailable and goes back to the
+  // offline country layer it showed before. Choosing the layer again tries again.
+  var TILES_WAIT = 8000;
+
+  function onlineTiles(ctl, tiles) {
+    var layer = L.tileLayer(tiles.url, {maxZoom: 19, attribution: tiles.attribution}), loaded = 0, timer = null;
+    ctl.tiles = layer;
+    function unavailable() {
+      clearTimeout(timer);
+      if (!ctl.map.hasLayer(layer)) return;
+      ctl.container.setAttribute("data-tiles", "unavailable");
+      ctl.map.removeLayer(layer);
+      ctl.offlineBase.addTo(ctl.map).bringToBack();
+      if (!ctl.tilesNotice) {
+        ctl.tilesNotice = notice(ctl, "Online map tiles are unavailable (the tile server cannot be reached): " +
+                                      "showing the offline country map.");
+      }
+    }
+    layer.on("add", function () {
+      loaded = 0;
+      ctl.container.setAttribute("data-tiles", "loading");
+      clearTimeout(timer);
+      timer = setTimeout(function () { if (!loaded) unavailable(); }, TILES_WAIT);
+    });
+    layer.on("remove", function () { clearTimeout(timer); });
+    layer.on("tileload", function () {
+      loaded += 1;
+      ctl.container.setAttribute("data-tiles", "loaded");
+    });
+    layer.on("tileerror", function () { if (!loaded) unavailable(); });   // a gap here and there is fine
+    return layer;
+  }
+
   function addControls(ctl) {
     var map = ctl.map, overlays = {};
     Object.keys(ctl.areaLayers).forEach(function (area) {
@@ -236,10 +272,15 @@
                ' <span class="map-count">(' + ctl.areaLayers[area].count + ")</span>"] = ctl.areaLayers[area].layer;
     });
     var bases = {"Countries shaded by number of projects": ctl.shaded, "Countries only": ctl.plain};
+    if (ctl.cfg.tiles) bases[ctl.cfg.tiles.label] = onlineTiles(ctl, ctl.cfg.tiles);
     L.control.layers(bases, overlays, {collapsed: true, position: "topright"})
       .addTo(map);
     // Countries and points share one canvas: a newly chosen base layer must go back under the points.
-    map.on("baselayerchange", function (e) { e.layer.bringToBack(); });
+    ctl.offlineBase = ctl.shaded;
+    map.on("baselayerchange", function (e) {
+      e.layer.bringToBack();
+      if (e.layer !== ctl.tiles) ctl.offlineBase = e.layer;
+    });
     var outside = ctl.cfg.legendId && document.getElementById(ctl.cfg.legendId);
     if (outside) {                       // the full page has room for the legend beside the map
       outside.textContent = "";
@@ -356,6 +397,7 @@
     var box = L.control({position: "topleft"});
     box.onAdd = function () { return el("div", "map-notice", text); };
     box.addTo(ctl.map);
+    return box;
   }
 
   // --- view: fit the points, or restore the view from the address (#zoom/lat/lon) --------------------

@@ -8,10 +8,12 @@
 - browsers: Debian's chromium driven by Playwright, the app on a real local server.
 """
 import json
+import os
 import re
 import shutil
 import sys
 import threading
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -29,7 +31,8 @@ from registry.store import db as storage  # noqa: E402
 from registry.store import editing as editing_db  # noqa: E402
 from registry.web.context import index_settings  # noqa: E402
 
-SEED_DIR = ROOT / "geodata" / "seed"
+# SEED_UNDER_TEST: another seed folder to load and check instead (e.g. a copy being audited)
+SEED_DIR = Path(os.environ.get("SEED_UNDER_TEST") or ROOT / "geodata" / "seed")
 REPORT = ROOT / "geodata" / "report" / "gmp-activities-2020-2022.txt"
 
 
@@ -38,7 +41,8 @@ def seeded_instance(tmp_path_factory):
     """A folder holding registry.db loaded from the real seed, and its search index."""
     folder = tmp_path_factory.mktemp("seeded")
     app = create_app({"TESTING": True, "DATABASE": str(folder / "registry.db"), "INDEX_DIR": str(folder / "index"),
-                      "CACHE_DIR": str(folder / "cache"), "CHECK_INDEX_ON_START": False})
+                      "CACHE_DIR": str(folder / "cache"), "CHECK_INDEX_ON_START": False,
+                      "SECRET_KEY": "test"})   # (without one, create_app would write instance/secret_key)
     db = storage.connect(app.config["DATABASE"])
     ingest.load_seed(db, SEED_DIR, REPORT)
     db.conn.close()
@@ -209,6 +213,18 @@ def field(fields, name):
 
 def post_form(client, url, fields):
     return client.post(url, data=MultiDict([tuple(p) for p in fields]))
+
+
+def wait_for_job(client, response, timeout=120):
+    """Follow a web import's confirmation (a 303 to its job's page, or a 202 with its URL) and wait until
+    the job, which runs in a process of its own, has finished. Returns the job (its JSON)."""
+    assert response.status_code in (202, 303), (response.status_code, response.get_data(as_text=True)[:500])
+    url, deadline = response.headers["Location"], time.monotonic() + timeout
+    while True:
+        job = client.get(url, headers={"Accept": "application/json"}).get_json()["job"]
+        if job["finished"] or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
 
 
 # --- map samples: a project with one exact site, and one whose title, organisation and places are ------

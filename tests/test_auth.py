@@ -1,13 +1,24 @@
-"""Accounts, roles, sessions, lockout, CSRF and redirects: the real app on a real SQLite file."""
+"""Accounts, roles, sessions, login throttling, the secret key, CSRF and redirects: the real app on a real
+SQLite file."""
+import base64
+import importlib.metadata
+import json
 import multiprocessing
 import re
+import secrets
+import stat
 import time
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature
+from packaging.version import Version
 from werkzeug.security import generate_password_hash
 
 from conftest import PASSWORD, add_user, csrf_token, logged_in, login, make_app
+from registry import create_app
 from registry.editing import auth
 from registry.store import editing as editing_db
 from registry.store import db as storage  # Every editing route and the role it needs (None: public). A new route must be added here on purpose.
@@ -16,7 +27,7 @@ EXPECTED = {
     "auth.account": "editor", "auth.password": "editor", "auth.end_sessions": "editor",
     "users.users": "admin", "users.user": "admin", "editor.rebuild_index": "admin",
     "editor.index": "editor", "history.history": "editor", "history.change": "editor", "history.revert": "editor",
-    "webimport.import_upload": "editor", "webimport.import_confirm": "editor",
+    "webimport.import_upload": "editor", "webimport.import_confirm": "editor", "webimport.job_page": "editor",
     "editor.project_new": "editor", "editor.project_edit": "editor", "editor.project_delete": "admin",
     "editor.organisation_new": "editor", "editor.organisation_edit": "editor", "editor.organisation_delete": "admin",
     "moderation.proposals": "editor", "moderation.proposal": "editor", "moderation.proposal_reject": "editor",
@@ -130,29 +141,93 @@ def test_inactive_account_cannot_log_in(app, db):
     assert login(app.test_client(), "erin").status_code == 401
 
 
-# --- lockout ------------------------------------------------------------------------------------
+# --- login throttling: by account and client together, plus per client (finding 10) ----------------
 
-def test_lockout_per_username_in_the_database(app, db):
-    add_user(app, "frank", "editor")
+ATTACKER, OWNER = "203.0.113.66", "192.0.2.10"
+
+
+def from_address(app, address, forwarded=None):
+    """A test client whose requests come from `address` (and claim `forwarded` in X-Forwarded-For)."""
     client = app.test_client()
-    statuses = []
-    for i in range(5):   # from five "different" addresses: the lockout is per username
-        client.environ_base = {"REMOTE_ADDR": f"10.0.0.{i}", "HTTP_X_FORWARDED_FOR": f"192.0.2.{i}"}
-        statuses.append(login(client, "frank", "not the password").status_code)
-    assert statuses == [401, 401, 401, 401, 429]
-    right = login(app.test_client(), "frank")
-    assert right.status_code == 429 and "Too many failed logins" in right.get_data(as_text=True)
-    # the same for a username that does not exist: the answer does not reveal which names exist
-    assert [login(app.test_client(), "ghost", "x" * 12).status_code for _ in range(5)][-1] == 429
-    # when the lock runs out, the right password works again
-    db.execute("UPDATE login_attempts SET locked_until = ? WHERE username = 'frank'", [time.time() - 1])
-    assert login(app.test_client(), "frank").status_code == 302
-    assert db.execute("SELECT count(*) FROM login_attempts WHERE username = 'frank'").fetchone()[0] == 0
+    client.environ_base = {"REMOTE_ADDR": address}
+    if forwarded:
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded
+    return client
+
+
+def test_an_attacker_cannot_lock_the_owner_out(instance, db):
+    app = make_app(instance, LOGIN_FIRST_DELAY=60)
+    add_user(app, "victor", "admin")
+    attacker = from_address(app, ATTACKER)
+    answers = []
+    for i in range(8):   # a new forged X-Forwarded-For each time: ignored without REGISTRY_PROXY_FIX
+        attacker.environ_base["HTTP_X_FORWARDED_FOR"] = f"198.51.100.{i}"
+        answers.append(login(attacker, "victor", f"guess number {i}!"))
+    assert [r.status_code for r in answers] == [401] * 5 + [429] * 3
+    refused = answers[-1]
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    text = refused.get_data(as_text=True)
+    assert "Too many failed logins" in text and "from your network" in text and "another network" in text
+    # the right password from the attacker's address waits too: the pair is throttled, not checked
+    assert login(attacker, "victor").status_code == 429
+    # the owner, from another address, logs in at once
+    owner = from_address(app, OWNER)
+    assert login(owner, "victor").status_code == 302 and owner.get("/admin/users").status_code == 200
+    # when the wait is over the attacker may try once more, and then waits twice as long
+    db.execute("UPDATE login_failures SET at = at - 61")
+    assert login(attacker, "victor", "guess number 9!").status_code == 401
+    again = login(attacker, "victor", "guess number 10!")
+    assert again.status_code == 429 and 60 < int(again.headers["Retry-After"]) <= 120
+
+
+def test_unknown_accounts_are_throttled_alike(instance):
+    app = make_app(instance, LOGIN_FIRST_DELAY=60)
+    add_user(app, "wendy", "editor")
+    statuses = {name: [login(from_address(app, ATTACKER), name, "not the password").status_code for _ in range(6)]
+                for name in ("wendy", "ghost")}
+    assert statuses["wendy"] == statuses["ghost"] == [401] * 5 + [429]   # nothing tells which names exist
+
+
+def test_one_client_guessing_many_accounts_waits(instance):
+    app = make_app(instance, LOGIN_CLIENT_MAX_FAILURES=6, LOGIN_CLIENT_WINDOW=600)
+    add_user(app, "xavier", "editor")
+    sprayer = from_address(app, ATTACKER)
+    assert [login(sprayer, f"user{i}", "a common password").status_code for i in range(6)] == [401] * 6
+    refused = login(sprayer, "xavier", "a common password")
+    assert refused.status_code == 429 and 500 < int(refused.headers["Retry-After"]) <= 600
+    assert "from your network" in refused.get_data(as_text=True)
+    assert login(from_address(app, OWNER), "xavier").status_code == 302
+
+
+def test_growing_delays_in_the_store(db):
+    """The delays themselves, at chosen times: free tries, then 1, 2, 4 ... seconds up to the cap."""
+    storage.migrate(db)
+    policy = editing_db.LoginPolicy(free_failures=3, first_delay=1, max_delay=10, client_failures=100,
+                                    client_window=600)
+    t, waits = 1000.0, []
+    for _ in range(9):
+        assert editing_db.begin_login_attempt(db, "yara", "client-a", t, policy) is None   # made when allowed
+        wait = editing_db.login_wait(db, "yara", "client-a", t, policy)
+        waits.append(0 if wait is None else wait.seconds)
+        t += waits[-1]
+    assert waits == [0, 0, 1, 2, 4, 8, 10, 10, 10]     # the third attempt's failure starts the delays
+    assert editing_db.begin_login_attempt(db, "yara", "client-b", t - 5, policy) is None   # another client
+    editing_db.forgive_login_failures(db, "yara", "client-a")                   # a successful login
+    assert editing_db.begin_login_attempt(db, "yara", "client-a", t - 5, policy) is None
+
+
+def test_forwarded_address_counts_only_behind_the_proxy(instance):
+    app = make_app(instance, PROXY_FIX=True, LOGIN_FIRST_DELAY=60)
+    add_user(app, "zoe", "editor")
+    proxy = "127.0.0.1"      # every request arrives from the reverse proxy, which names the client
+    attacker = from_address(app, proxy, forwarded=ATTACKER)
+    assert [login(attacker, "zoe", "not the password").status_code for _ in range(6)] == [401] * 5 + [429]
+    assert login(from_address(app, proxy, forwarded=OWNER), "zoe").status_code == 302
 
 
 def _worker(folder, username, wrong, barrier, results):
     """Runs in its own process: its own create_app and connections, the same database file."""
-    app = make_app(Path(folder))
+    app = make_app(Path(folder), LOGIN_FIRST_DELAY=60)
     client = app.test_client()
     barrier.wait(timeout=60)
     failures = [login(client, username, p).status_code for p in wrong]
@@ -160,7 +235,7 @@ def _worker(folder, username, wrong, barrier, results):
     results.put((failures, login(client, username, PASSWORD).status_code))
 
 
-def test_lockout_holds_across_worker_processes(instance, app):
+def test_throttle_holds_across_worker_processes(instance, app):
     add_user(app, "grace", "editor")
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(2), ctx.Queue()
@@ -172,10 +247,12 @@ def test_lockout_holds_across_worker_processes(instance, app):
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    # six failures at the same time in two processes: counted atomically, locked at the fifth ...
-    assert sorted(out[0][0] + out[1][0]) == [401, 401, 401, 401, 429, 429]
-    # ... and the right password is refused in both processes while the lock lasts
+    # six failures from one client at the same time in two processes: counted atomically, and
+    # counted before the password is checked, so the sixth waits ...
+    assert sorted(out[0][0] + out[1][0]) == [401, 401, 401, 401, 401, 429]
+    # ... and so does the right password from that client, in both processes
     assert [out[0][1], out[1][1]] == [429, 429]
+    assert login(from_address(app, OWNER), "grace").status_code == 302
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -213,7 +290,7 @@ def test_logout_is_a_post_and_ends_the_session(app):
     assert "Log in" in client.get("/").get_data(as_text=True)
 
 
-def test_session_version_ends_old_sessions(app, db):
+def test_password_role_and_deactivation_end_sessions(app, db):
     admin = logged_in(app, "root", "admin")
     editor_a = logged_in(app, "ken", "editor")
     editor_b = app.test_client()
@@ -256,6 +333,166 @@ def test_expired_session_is_refused(instance):
     client = app.test_client()
     assert login(client, "mallory").status_code == 302
     assert client.get("/editor").headers["Location"].startswith("/login")
+
+
+def test_idle_session_is_refused(instance, db):
+    app = make_app(instance, SESSION_IDLE=60)
+    client = logged_in(app, "mike", "editor")
+    assert client.get("/editor").status_code == 200
+    db.execute("UPDATE sessions SET last_seen = last_seen - 61")
+    assert client.get("/editor").headers["Location"].startswith("/login")
+
+
+def cookie_data(app, client):
+    """What the client's session cookie holds (checked with the app's keys)."""
+    return app.session_interface.get_signing_serializer(app).loads(client.get_cookie("session").value)
+
+
+def test_a_cookie_copied_before_logout_stops_working(app, db):
+    client = logged_in(app, "sybil", "editor")
+    token = csrf_token(client, "/editor/projects/new")
+    copied = client.get_cookie("session").value
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    opened = thief.get("/editor")
+    assert opened.status_code == 302 and opened.headers["Location"].startswith("/login")
+    before = _state(db)
+    written = thief.post("/editor/projects/new", data={"csrf_token": token, "id": "after-logout", "version": "0",
+                                                      "title": "Written after logout", "area": "asgm",
+                                                      "kind": "project", "status": "ongoing"})
+    # refused: the ended session's CSRF token went with it (400), or the login page; nothing written
+    assert written.status_code == 400 or written.headers["Location"].startswith("/login")
+    assert _state(db) == before
+    assert db.execute("SELECT count(*) FROM sessions WHERE ended IS NULL").fetchone()[0] == 0
+
+
+def test_sessions_are_random_ids_kept_on_the_server(app, db):
+    client = logged_in(app, "trent", "editor")
+    data = cookie_data(app, client)
+    assert set(data) <= {"sid", "csrf_token", "_flashes"}          # no user id, no guessable version
+    sid = data["sid"]
+    assert len(base64.urlsafe_b64decode(sid + "=" * (-len(sid) % 4))) >= 16   # at least 128 random bits
+    rows = db.execute("SELECT id, user_id, created, last_seen, expires, ended FROM sessions").fetchall()
+    assert len(rows) == 1 and rows[0][5] is None and rows[0][4] > rows[0][2]
+    assert sid not in repr(rows)                                     # stored as a digest only
+    again = app.test_client()
+    login(again, "trent")
+    assert cookie_data(app, again)["sid"] != sid
+    forged = app.session_interface.get_signing_serializer(app).dumps({"sid": secrets.token_urlsafe(32)})
+    guesser = app.test_client()
+    guesser.set_cookie("session", forged)       # even with the real key, an id that was never issued
+    assert guesser.get("/editor").headers["Location"].startswith("/login")
+
+
+# --- the secret key (finding 1) and its rotation (FT15) -------------------------------------------------
+
+def keyless_app(instance, **extra):
+    """The app as `make run` makes it: no SECRET_KEY configured anywhere."""
+    config = {"TESTING": True, "DATABASE": str(instance / "registry.db"), "INDEX_DIR": str(instance / "index"),
+              "CACHE_DIR": str(instance / "cache"), "SERVER_NAME": None,
+              "SECRET_KEY_FILE": str(instance / "secret_key")}
+    return create_app(dict(config, **extra))
+
+
+def signed_with(key, data):
+    forger = Flask("forger")
+    forger.secret_key = key
+    return SecureCookieSessionInterface().get_signing_serializer(forger).dumps(data)
+
+
+def test_a_cookie_signed_with_the_old_built_in_key_is_refused(instance, monkeypatch):
+    monkeypatch.delenv("REGISTRY_SECRET_KEY", raising=False)
+    app = keyless_app(instance)
+    admin_id = add_user(app, "root", "admin")
+    now = time.time()
+    old_key = "dev-only-change-me"                    # the constant key of earlier versions
+    for forged in ({"uid": admin_id, "sv": 1, "t0": now, "seen": now}, {"sid": "x" * 43}):
+        client = app.test_client()
+        client.set_cookie("session", signed_with(old_key, forged))
+        response = client.get("/admin/users")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert app.secret_key != old_key
+
+
+def _key_of_a_new_app(folder, barrier, results):
+    barrier.wait(timeout=60)
+    results.put(keyless_app(Path(folder)).secret_key)
+
+
+def test_the_generated_key_is_private_and_shared(instance, tmp_path, monkeypatch):
+    monkeypatch.delenv("REGISTRY_SECRET_KEY", raising=False)
+    first, second = keyless_app(instance), keyless_app(instance)
+    key_file = instance / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert first.secret_key == second.secret_key == key_file.read_text().strip()
+    assert len(first.secret_key) >= 43                               # 256 bits, URL-safe base64
+    add_user(first, "una", "editor")
+    client = first.test_client()
+    assert login(client, "una").status_code == 302
+    other = second.test_client()
+    other.set_cookie("session", client.get_cookie("session").value)
+    assert other.get("/editor").status_code == 200                   # the second app accepts the first's cookie
+    # several processes starting at once on a fresh instance agree on one key
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_key_of_a_new_app, args=(str(fresh), barrier, results)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    keys = {results.get(timeout=60) for _ in procs}
+    for p in procs:
+        p.join(timeout=60)
+    assert keys == {(fresh / "secret_key").read_text().strip()}
+    # an explicit key wins, and then no file is written
+    monkeypatch.setenv("REGISTRY_SECRET_KEY", "k" * 40)
+    explicit = tmp_path / "explicit"
+    explicit.mkdir()
+    assert keyless_app(explicit).secret_key == "k" * 40 and not (explicit / "secret_key").exists()
+
+
+def test_a_key_file_others_can_read_is_refused(instance, monkeypatch):
+    monkeypatch.delenv("REGISTRY_SECRET_KEY", raising=False)
+    key_file = instance / "secret_key"
+    key_file.write_text(secrets.token_urlsafe(32))
+    key_file.chmod(0o644)
+    with pytest.raises(RuntimeError, match="chmod 600"):
+        keyless_app(instance)
+    key_file.chmod(0o600)
+    key_file.write_text("short")
+    with pytest.raises(RuntimeError, match="too short"):
+        keyless_app(instance)
+
+
+def test_FT15_secret_rotation_keeps_sessions(instance, monkeypatch):
+    assert Version(importlib.metadata.version("flask")) >= Version("3.1.1")    # CVE-2025-47278
+    old, new = "the old key " + "o" * 32, "the new key " + "n" * 32
+    before = make_app(instance, SECRET_KEY=old)
+    add_user(before, "vera", "editor")
+    client = before.test_client()
+    assert login(client, "vera").status_code == 302
+    cookie = client.get_cookie("session").value
+
+    monkeypatch.setenv("REGISTRY_SECRET_KEY_FALLBACKS", json.dumps([old]))     # as an operator rotates it
+    rotated = make_app(instance, SECRET_KEY=new)
+    assert rotated.config["SECRET_KEY_FALLBACKS"] == [old]
+    kept = rotated.test_client()
+    kept.set_cookie("session", cookie)
+    assert kept.get("/editor").status_code == 200                    # the existing session goes on
+    kept.get("/editor/projects/new")                                 # a page that writes the session
+    resigned = kept.get_cookie("session").value
+    assert resigned != cookie
+    fresh = rotated.test_client()
+    assert login(fresh, "vera").status_code == 302
+    for value in (resigned, fresh.get_cookie("session").value):      # new cookies: the new key only
+        assert SecureCookieSessionInterface().get_signing_serializer(make_app(instance, SECRET_KEY=new)).loads(value)
+        with pytest.raises(BadSignature):
+            SecureCookieSessionInterface().get_signing_serializer(before).loads(value)
+    monkeypatch.delenv("REGISTRY_SECRET_KEY_FALLBACKS")
+    dropped = make_app(instance, SECRET_KEY=new).test_client()       # the old key retired: old cookies end
+    dropped.set_cookie("session", cookie)
+    assert dropped.get("/editor").headers["Location"].startswith("/login")
 
 
 # --- users admin --------------------------------------------------------------------------------

@@ -1,13 +1,20 @@
 """Bad input never gets a 500: a clear 4xx that says what to fix, nothing stored, index unchanged.
 
-Test ids follow docs/reliability-plan.md (Q search box, U URLs, H headers, C CSV import, G GeoJSON
-import). Imports are checked through `ingest.import_data` and through the `flask import` command.
+Test ids follow ../shared/docs/reliability-plan.md, table 3a (Q search box, F editor forms, C CSV import,
+G GeoJSON import, U URLs, H headers, M map rendering): every id has a case here, except H04 (gunicorn's
+request-line and header limits: tests/test_serving.py, with a real gunicorn). Imports are checked through
+`ingest.import_data` and through the `flask import` command; malformed JSON and GeoJSON shapes in
+tests/test_import_shapes.py.
 """
 import csv
 import hashlib
+import html
 import io
 import json
+import re
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +24,9 @@ from registry.store import db as storage
 from registry.exchange import ingest, readers
 from registry.core.validate import ValidationError
 
-from conftest import make_app
+from werkzeug.routing import IntegerConverter
+
+from conftest import add_user, csrf_token, logged_in, login, make_app, post_form, read_form, set_field
 
 # --- helpers --------------------------------------------------------------------------------------
 
@@ -221,6 +230,85 @@ def test_U07_unknown_parameters_are_ignored(reader):
     assert r.status_code == 200 and r.get_json()["total"] == baseline
 
 
+def int_routes():
+    """(URL rule, method) for every route that takes an integer, read from the app's url_map: a new route
+    is covered without a change here."""
+    with tempfile.TemporaryDirectory() as folder:
+        app = make_app(Path(folder), CHECK_INDEX_ON_START=False)
+        return sorted((rule.rule, method) for rule in app.url_map.iter_rules()
+                      if any(isinstance(c, IntegerConverter) for c in rule._converters.values())
+                      for method in rule.methods & {"GET", "POST"})
+
+
+INT_ROUTES = int_routes()
+# beyond SQLite's 64-bit integers (2**63, 25 nines, 2**64), the largest it holds, and none at all
+HUGE_IDS = ["9223372036854775808", "9" * 25, "18446744073709551616", "9223372036854775807", "0", "9" * 5000]
+
+
+def test_U05_int_routes_are_found():
+    """The routes below are read from the app (not vacuous): the editing pages with numeric ids."""
+    rules = {rule for rule, _ in INT_ROUTES}
+    assert {"/editor/history/<int:change_id>", "/editor/proposals/<int:proposal_id>",
+            "/admin/users/<int:user_id>"} <= rules
+
+
+@pytest.fixture(scope="module")
+def admin_client(seeded_instance, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("int-ids") / "instance"
+    shutil.copytree(seeded_instance, folder)
+    client = logged_in(make_app(folder), "int-admin", "admin")
+    return client, csrf_token(client, "/editor")
+
+
+@pytest.mark.parametrize("rule, method", INT_ROUTES, ids=[f"{m}-{r}" for r, m in INT_ROUTES])
+@pytest.mark.parametrize("ident", HUGE_IDS, ids=lambda i: f"U05-{i[:12]}" + (f"-{len(i)}-digits" * (len(i) > 12)))
+def test_U05_huge_ids_are_404_on_every_int_route(admin_client, rule, method, ident):
+    """Issue 11, finding 9: ids SQLite cannot hold were a 500 (OverflowError); an admin (who may open
+    every one of these pages) gets 404, for GET and for POST with a valid CSRF token."""
+    client, token = admin_client
+    url = re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", lambda m: ident if m.group(1) == "int" else "x", rule)
+    r = client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
+    assert_clear_error(r, 404)
+
+
+@pytest.fixture(scope="module")
+def editing(seeded_instance, tmp_path_factory):
+    """A private copy of the seeded registry shared by the editing cases (F, U01-U04, H05, H06, C16, M):
+    the folder, the app, and an editor's and an admin's clients. Each case writes records of its own."""
+    folder = tmp_path_factory.mktemp("editing") / "instance"
+    shutil.copytree(seeded_instance, folder)
+    app = make_app(folder, UPLOAD_DIR=str(folder / "uploads"))
+    return {"folder": folder, "app": app, "editor": logged_in(app, "f-editor", "editor"),
+            "admin": logged_in(app, "f-admin", "admin")}
+
+
+NEXT_CASES = [("U01", "//evil.example"), ("U02-backslash", "/\\evil.example"), ("U02-escaped", "\\/evil.example"),
+              ("U02-three", "\\\\\\evil.example"), ("U03-https", "https://evil.example"),
+              ("U03-scheme-only", "https:evil.example"), ("U03-javascript", "javascript:alert(1)"),
+              ("U03-tab", "\t//evil.example")]
+
+
+@pytest.mark.parametrize("case, target", NEXT_CASES, ids=[c[0] for c in NEXT_CASES])
+def test_U01_U03_login_never_redirects_off_site(editing, case, target):
+    add_user(editing["app"], f"next-{case.lower()}", "editor")
+    response = login(editing["app"].test_client(), f"next-{case.lower()}", next_url=target)
+    assert response.status_code == 302 and response.headers["Location"] == "/editor"    # the default, on site
+
+
+def test_U04_login_redirects_to_a_path_on_this_site(editing):
+    add_user(editing["app"], "next-u04", "editor")
+    response = login(editing["app"].test_client(), "next-u04", next_url="/projects/1")
+    assert response.status_code == 302 and response.headers["Location"] == "/projects/1"
+
+
+def test_U06_oversized_map_image_is_refused_and_the_embed_ignores_sizes(reader):
+    """Decision: the PNG names its limits (400); the embed page has no size or zoom parameters (ignored)."""
+    r = reader.get("/map.png?zoom=99&width=100000&height=100000")
+    assert_clear_error(r)
+    assert "'width' must be a whole number of pixels between" in r.get_data(as_text=True).replace("&#39;", "'")
+    assert reader.get("/embed/map?zoom=99&width=100000&height=100000").status_code == 200
+
+
 # --- H: headers -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/", "/projects", "/api/projects", "/no/such/page"])
@@ -259,6 +347,32 @@ def test_H03_declared_body_over_the_limit_is_413(reader, method, path):
     r = reader.open(path, method=method, data=b"x" * 10, environ_overrides={"CONTENT_LENGTH": str(limit + 1)})
     assert_clear_error(r, 413)
     assert "too large" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("case", ["H05-flipped-byte", "H05-old-key"])
+def test_H05_tampered_or_foreign_session_cookie_is_logged_out(editing, case):
+    app = editing["app"]
+    client = logged_in(app, f"cookie-{case[4:]}", "editor")
+    name = app.config["SESSION_COOKIE_NAME"]
+    value = client.get_cookie(name).value
+    if case == "H05-flipped-byte":
+        value = value[:-5] + ("A" if value[-5] != "A" else "B") + value[-4:]
+    else:   # the same session, signed with a key this registry does not have
+        other = make_app(editing["folder"], SECRET_KEY="another registry's key, long enough to be a real one")
+        with other.test_request_context():
+            value = other.session_interface.get_signing_serializer(other).dumps(
+                app.session_interface.get_signing_serializer(app).loads(value))
+    client.set_cookie(name, value)
+    response = client.get("/editor")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_H06_json_post_to_a_form_endpoint_without_csrf_is_refused(editing):
+    before = snapshot(editing["folder"] / "registry.db")
+    r = editing["editor"].post("/editor/projects/new", json={"title": "JSON title", "area": "asgm", "version": "0"})
+    assert_clear_error(r)
+    assert "did not come from this site" in r.get_data(as_text=True)
+    assert snapshot(editing["folder"] / "registry.db") == before
 
 
 # --- C: CSV import ----------------------------------------------------------------------------------
@@ -417,6 +531,21 @@ def test_C15_report_names_the_last_row(instance_db):
     assert exc.value.errors[0].startswith("row 10002: area")
 
 
+def test_C16_uploaded_file_name_is_never_a_path(editing):
+    """The upload waits under a generated name; the client's name is only shown, escaped."""
+    uploads = editing["folder"] / "uploads"
+    name = "../../<b>app</b>.py"
+    r = editing["editor"].post("/editor/import", data={
+        "csrf_token": csrf_token(editing["editor"], "/editor/import"), "format": "csv",
+        "file": (io.BytesIO(to_csv([good_row("c16")])), name)})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200, page[:300]
+    assert "../../&lt;b&gt;app&lt;/b&gt;.py" in page and "<b>app" not in page
+    assert sorted(p.suffix for p in uploads.iterdir()) == [".data", ".json"]
+    assert all(re.fullmatch(r"[0-9a-f]{32}\.(data|json)", p.name) for p in uploads.iterdir())
+    assert not (editing["folder"].parent / "app.py").exists() and not (editing["folder"] / "app.py").exists()
+
+
 # --- G: GeoJSON import ------------------------------------------------------------------------------
 
 def feature(geometry, i=1, **props):
@@ -521,6 +650,201 @@ def test_G12_markup_in_properties_is_stored_and_shown_as_text(instance, instance
         assert "<img src=x" not in page and "<script>window.PWNED" not in page
     assert "&lt;img src=x" in client.get("/projects/geo-hardening-1").get_data(as_text=True)   # shown, as text
     assert client.get("/api/projects/geo-hardening-1").get_json()["title"] == evil
+
+
+# --- F: editor forms (logged in as an editor unless stated; nothing stored on a refusal) ----------------
+
+def project_form(client, **values):
+    """The new-project form as a browser would send it, with `values` filled in (loc_1_lat -> loc-1-lat)."""
+    fields = read_form(client.get("/editor/projects/new").get_data(as_text=True))
+    values = dict({"area": "asgm", "loc_1_name": "Global", "loc_1_precision": "global"}, **values)
+    for name, value in values.items():
+        set_field(fields, name.replace("_", "-") if name[:4] in ("loc_", "src_") else name, value)
+    return fields
+
+
+def refused(editing, fields, status=400, url="/editor/projects/new", client="editor"):
+    """Post the form; the answer must be `status` with a message, and nothing stored. Returns the page."""
+    before = snapshot(editing["folder"] / "registry.db")
+    response = post_form(editing[client] if isinstance(client, str) else client, url, fields)
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert re.search(r'class="(error-message|field-error)"', response.get_data(as_text=True))   # says what is wrong
+    assert snapshot(editing["folder"] / "registry.db") == before
+    return html.unescape(response.get_data(as_text=True))
+
+
+def field_error(page, name):
+    block = re.search(rf'<div class="field-error" id="err-{name}">(.*?)</div>', page, re.S)
+    assert block, f"no error shown at {name}"
+    return block.group(1)
+
+
+def test_F01_F02_post_without_or_with_a_foreign_csrf_token(editing):
+    fields = project_form(editing["editor"], title="F01 project")
+    without = [f for f in fields if f[0] != "csrf_token"]
+    assert "did not come from this site" in refused(editing, without)
+    foreign = set_field([list(f) for f in fields], "csrf_token", csrf_token(editing["app"].test_client()))
+    assert "did not come from this site" in refused(editing, foreign)
+
+
+def test_F03_anonymous_goes_to_login_and_an_editor_gets_403_on_admin_forms(editing):
+    anonymous = editing["app"].test_client()
+    before = snapshot(editing["folder"] / "registry.db")
+    r = anonymous.post("/editor/projects/new", data={"csrf_token": csrf_token(anonymous), "title": "F03"})
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+    r = editing["editor"].post("/admin/users", data={"csrf_token": csrf_token(editing["editor"], "/editor"),
+                                                     "username": "f03-made-by-editor", "role": "admin"})
+    assert_clear_error(r, 403)
+    assert snapshot(editing["folder"] / "registry.db") == before
+
+
+def test_F04_fields_outside_the_form_are_ignored(editing, tmp_path):
+    """No ownership: every editor edits every record (decision); admin-only fields added to a form are ignored."""
+    fields = project_form(editing["editor"], title="F04 project") + [["owner_id", "1"], ["role", "admin"],
+                                                                     ["is_admin", "1"], ["version", "99"]]
+    assert post_form(editing["editor"], "/editor/projects/new", fields).status_code == 302
+    db = storage.connect(str(editing["folder"] / "registry.db"))
+    try:
+        assert db.execute("SELECT role FROM users WHERE username = 'f-editor'").fetchone()[0] == "editor"
+        assert storage.get_project(db, "f04-project")["title"] == "F04 project"
+    finally:
+        db.conn.close()
+
+
+def test_F05_a_title_of_one_megabyte(editing):
+    page = refused(editing, project_form(editing["editor"], title="x" * 1_000_000))
+    assert "is 1000000 characters long; the maximum is 200" in field_error(page, "title")
+
+
+F_MARKUP = ["<img src=x onerror=alert(1)>", "${alert(1)} `backticks`",
+            '<iframe src="https://evil.example"></iframe> <svg onload=alert(1)> [x](javascript:alert(1))']
+
+
+@pytest.mark.parametrize("case, text", list(zip(("F06", "F07", "F13"), F_MARKUP)), ids=["F06", "F07", "F13"])
+def test_F06_F07_F13_markup_is_stored_verbatim_and_shown_as_text(editing, case, text):
+    pid = f"{case.lower()}-markup"
+    fields = project_form(editing["editor"], id=pid, title=f"{case} {text}", description=text, loc_1_name=text)
+    assert post_form(editing["editor"], "/editor/projects/new", fields).status_code == 302
+    client = editing["editor"]
+    assert client.get(f"/api/projects/{pid}").get_json()["description"] == text        # verbatim
+    for url in (f"/projects/{pid}", f"/projects?q={case}", "/map", f"/editor/projects/{pid}/edit"):
+        page = client.get(url).get_data(as_text=True)
+        assert "<img src=x" not in page and "<iframe src" not in page and "<svg onload" not in page, url
+        assert 'href="javascript:' not in page, url
+        scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", outside_data(page), flags=re.S)
+        assert not any("alert(1)" in script for script in scripts), url     # text only, never in a script
+    exported = list(csv.reader(io.StringIO(client.get(f"/projects.csv?q={case}").get_data(as_text=True))))
+    assert any(row[0] == pid and row[3] == text for row in exported[1:])       # the CSV keeps the text as it is
+
+
+@pytest.mark.parametrize("title", ["bad\x00title", "bad\x07title"], ids=["F08-nul", "F08-bell"])
+def test_F08_control_characters_are_refused(editing, title):
+    assert "control characters" in field_error(refused(editing, project_form(editing["editor"], title=title)), "title")
+
+
+def test_F08_bidi_and_zero_width_characters_are_removed(editing):
+    """Documented rule (core/validate.py INVISIBLE_RE): invisible and direction-override characters go."""
+    fields = project_form(editing["editor"], id="f08-invisible", title="gold\u202emining\u200b here\ufeff")
+    assert post_form(editing["editor"], "/editor/projects/new", fields).status_code == 302
+    assert editing["editor"].get("/api/projects/f08-invisible").get_json()["title"] == "goldmining here"
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<b>x</b>", "JaVaScRiPt:alert(1)",
+                                 "\tjavascript:alert(1)", "vbscript:x", "//evil.example", "ftp://x.example"])
+def test_F09_only_http_and_https_web_addresses(editing, url):
+    page = refused(editing, project_form(editing["editor"], title="F09", website=url))
+    assert "only http:// and https:// web addresses are allowed" in field_error(page, "website")
+
+
+@pytest.mark.parametrize("lat", ["nan", "inf", "1e309", "91", "-180.0001", "\uff11\uff12.5", "\u0661\u0662", "12_000",
+                                 "0x10", "1" * 400])
+def test_F10_latitudes_that_are_not_decimals_in_range(editing, lat):
+    fields = project_form(editing["editor"], title="F10", loc_1_precision="site", loc_1_lat=lat, loc_1_lon="30")
+    message = field_error(refused(editing, fields), "loc-1-lat")
+    assert "is not a decimal number" in message or "is out of range" in message, message
+
+
+@pytest.mark.parametrize("year", ["2023-02-30", "0000-01-01", "9999-99-99", "yesterday", "0000", "1899", "2101"])
+def test_F11_dates_that_are_not_years(editing, year):
+    """The registry keeps years, not dates: anything but a year from 1900 to 2100 is refused."""
+    assert "is not a year between 1900 and 2100" in field_error(
+        refused(editing, project_form(editing["editor"], title="F11", start_year=year)), "start_year")
+
+
+@pytest.mark.parametrize("name, value", [("status", "bogus"), ("kind", "<b>x</b>"), ("area", "plutonium"),
+                                         ("loc_1_precision", "everywhere")])
+def test_F12_values_outside_their_list(editing, name, value):
+    page = refused(editing, project_form(editing["editor"], title="F12", **{name: value}))
+    assert "is not allowed; use one of" in field_error(page, name.replace("_", "-") if name[:4] == "loc_" else name)
+
+
+def test_F14_a_double_submit_stores_one_record(editing):
+    fields = project_form(editing["editor"], id="f14-once", title="F14 once")
+    assert post_form(editing["editor"], "/editor/projects/new", fields).status_code == 302
+    page = refused(editing, fields)        # the same form again: the id is taken, nothing more stored
+    assert "already the id of another project" in field_error(page, "id")
+
+
+def test_F15_concurrent_edits_get_409(editing):
+    fields = project_form(editing["editor"], id="f15-shared", title="F15 shared")
+    assert post_form(editing["editor"], "/editor/projects/new", fields).status_code == 302
+    url = "/editor/projects/f15-shared/edit"
+    first, second = (read_form(c.get(url).get_data(as_text=True)) for c in (editing["editor"], editing["admin"]))
+    assert post_form(editing["admin"], url, set_field(second, "title", "F15 first")).status_code == 302
+    page = refused(editing, set_field(first, "title", "F15 late"), 409, url)
+    assert "edited by someone else since you opened it" in page and "F15 late" in page    # the input is kept
+
+
+# --- M: map rendering -----------------------------------------------------------------------------------
+
+M_STRINGS = {"M01": '<img src=x onerror="window.PWNED=1">', "M02": "${window.PWNED=1}", "M03": "a`b",
+             "M04": "</script><script>window.PWNED=1</script>", "M05": '"><svg onload=window.PWNED=1>',
+             "M06": "javascript:window.PWNED=1", "M07": "'); window.PWNED=1; //"}
+M_PAGES = ["/projects/m-rendering", "/projects?q=rendering", "/map", "/embed/map", "/map?q=rendering",
+           "/map/download.html?q=rendering", "/map/newsletter?q=rendering", "/organisations/m-rendering-org"]
+
+
+def outside_data(page):
+    """The page without its JSON data blocks (data is not markup: the map fills popups with textContent)."""
+    return re.sub(r'<script[^>]*type="application/(?:json|geo\+json)"[^>]*>.*?</script>', "", page, flags=re.S)
+
+
+def test_M01_M07_map_and_pages_render_every_string_as_text(editing):
+    """Every string as a project's title, summary and place name, an organisation's name, a keyword (a layer
+    of the list): no page carries it as markup or script. tests/test_browser_maps.py runs the map pages in
+    chromium with such strings and checks that window.PWNED stays undefined."""
+    text = " ".join(M_STRINGS.values())
+    org = {"id": "m-rendering-org", "name": "M rendering org " + text[:150], "type": "ngo"}
+    project = {"id": "m-rendering", "title": "M rendering " + text[:180], "summary": text, "area": "waste",
+               "description": text, "keywords": list(M_STRINGS.values()), "countries": ["KEN"],
+               "locations": [{"name": text[:190], "precision": "site", "lat": -1.3, "lon": 36.8}],
+               "organisations": [{"org": "m-rendering-org", "role": "lead"}]}
+    db = storage.connect(str(editing["folder"] / "registry.db"))
+    try:
+        ingest.import_data(db, json.dumps({"organisations": [org], "projects": [project]}).encode(), "json")
+        with pytest.raises(ValidationError) as exc:      # M06 as a link: never stored
+            ingest.import_data(db, json.dumps({"projects": [dict(project, website=M_STRINGS["M06"])]}).encode(), "json")
+        assert "only http:// and https://" in exc.value.errors[0]
+    finally:
+        db.conn.close()
+    with editing["app"].app_context():
+        from registry.search import index as search
+        from registry.web.context import index_settings
+        search.update_projects(index_settings(editing["app"]), ["m-rendering"], organisations=["m-rendering-org"])
+    client = editing["app"].test_client()
+    for url in M_PAGES:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = outside_data(response.get_data(as_text=True))
+        for case, string in M_STRINGS.items():
+            if any(ch in string for ch in "<>\"'"):
+                assert string not in page, (url, case)
+        for script in re.findall(r"<script\b[^>]*>(.*?)</script>", page, flags=re.S):
+            # data inside scripts only as JSON strings ("...", markup escaped as \u003c), never as code or in
+            # a template literal (`...${}...`: folium's popup trap); chromium runs them in test_browser_maps
+            assert "PWNED" not in re.sub(r'"(?:[^"\\]|\\.)*"', '""', script), url
+    data = client.get("/map/data.json?q=rendering").get_data(as_text=True)
+    assert "</script>" not in data and "<img" not in data      # HTML-safe JSON (\u003c...)
 
 
 # --- property-based: whatever the file, only ValidationError, and nothing stored when it is raised ---

@@ -8,10 +8,11 @@ import re
 
 import pytest
 
-from conftest import csrf_token, field, logged_in, make_app, post_form, read_form, set_field
+from conftest import csrf_token, field, logged_in, make_app, post_form, read_form, set_field, wait_for_job
 from registry.store import editing as editing_db
 from registry.store import db as storage
-from registry.exchange import exports
+from registry.exchange import exports, ingest
+from registry.core.validate import ValidationError
 @pytest.fixture
 def app(instance):
     return make_app(instance, UPLOAD_DIR=str(instance / "uploads"))
@@ -78,7 +79,8 @@ def test_create_project_with_every_field(editor, db):
         ("Quetzal mercury survey", "study", "planned", 2023, 2025, parent)
     assert p["countries"] == ["KEN", "TZA"] and p["other_areas"] == ["waste"] and p["keywords"] == ["mercury", "gold"]
     assert p["locations"][0] == {"name": "Nairobi", "precision": "site", "lat": -1.28, "lon": 36.82, "country": "KEN",
-                                 "coords_source": "editor", "gazetteer_id": None, "basis": "stated", "reason": None}
+                                 "coords_source": "editor", "gazetteer_id": None, "basis": "stated", "source": None,
+                                 "reason": None}
     assert p["locations"][1]["country"] == "TZA" and p["locations"][1]["lat"] is not None   # the country's point
     assert p["locations"][1]["coords_source"] == "country-point"
     assert sorted((o["id"], o["role"]) for o in p["organisations"]) == sorted([(org_a[0], "lead"), (org_b[0], "funder")])
@@ -164,6 +166,43 @@ def test_a_stale_form_gets_a_conflict_page_instead_of_overwriting(app, editor, d
     assert [h["actor"] for h in history(db, entity="project", entity_id=pid)] == ["olga"]
 
 
+CONFLICTS = [("project", "SELECT id FROM projects WHERE summary > '' ORDER BY id DESC", "/editor/projects/{}/edit",
+              "title", "summary"),
+             ("organisation", "SELECT id FROM organisations WHERE acronym > '' ORDER BY id DESC",
+              "/editor/organisations/{}/edit", "name", "acronym")]
+
+
+@pytest.mark.parametrize("entity, sql, url, first, second", CONFLICTS, ids=[c[0] for c in CONFLICTS])
+def test_the_conflict_page_keeps_the_late_input_and_reapplies_it(app, editor, db, entity, sql, url, first, second):
+    """Issue 11, finding 11: the 409 page shows the current record and what the late editor submitted, field
+    by field, and carries their values, on the current version, to save or to edit first."""
+    record_id = some_ids(db, sql)[0]
+    url = url.format(record_id)
+    mine = form_of(editor, url, **{first: "My late value", second: "MINE"})
+    other = logged_in(app, "olga", "editor")
+    assert post_form(other, url, form_of(other, url, **{first: "Their value first"})).status_code == 302
+    current, version = editing_db.RECORDS[entity](db, record_id)
+
+    response = post_form(editor, url, mine)
+    assert response.status_code == 409
+    page = html.unescape(response.get_data(as_text=True))
+    for name, theirs, ours in ((first, "Their value first", "My late value"), (second, current[second], "MINE")):
+        row = re.search(rf'<tr><th scope="row">{name}</th>(.*?)</tr>', page, re.S)
+        assert row and str(theirs) in row.group(1) and ours in row.group(1), name
+        assert row.group(1).index(str(theirs)) < row.group(1).index(ours), name    # current first, then theirs
+    assert editing_db.RECORDS[entity](db, record_id) == (current, version)          # nothing saved yet
+
+    again = read_form(response.get_data(as_text=True))                # their values, on the current version
+    assert field(again, "version") == str(version) and field(again, first) == "My late value"
+    review = post_form(editor, url, again + [["review", "1"]])        # "edit my version first": a form, no write
+    assert review.status_code == 200 and editing_db.RECORDS[entity](db, record_id) == (current, version)
+    assert field(read_form(review.get_data(as_text=True)), first) == "My late value"
+    assert post_form(editor, url, again).status_code == 302          # "save my version"
+    saved, _ = editing_db.RECORDS[entity](db, record_id)
+    assert (saved[first], saved[second]) == ("My late value", "MINE")
+    assert [h["actor"] for h in history(db, entity=entity, entity_id=record_id)] == ["eddie", "olga"]
+
+
 def test_delete_needs_admin_and_revert_restores(editor, admin, db):
     pid = some_ids(db, "SELECT id FROM projects p WHERE NOT EXISTS "
                        "(SELECT 1 FROM projects c WHERE c.parent_id = p.id) ORDER BY id")[0]
@@ -227,6 +266,52 @@ def test_a_programme_with_parts_cannot_be_deleted(editor, admin, db):
     assert state(db) == before
 
 
+# --- parent cycles (issue 11, finding 11): refused, so every record stays deletable ------------------------
+
+def new_part(client, title, parent=""):
+    fields = form_of(client, "/editor/projects/new", title=title, area="waste", parent=parent, loc_1_name="Global",
+                     loc_1_precision="global")
+    return post_form(client, "/editor/projects/new", fields)
+
+
+def test_a_form_that_closes_a_cycle_of_parents_is_refused_naming_it(editor, admin, db):
+    assert new_part(editor, "Cycle A").status_code == 302
+    assert new_part(editor, "Cycle B", parent="cycle-a").status_code == 302
+    assert new_part(editor, "Cycle C", parent="cycle-b").status_code == 302
+    before = state(db)
+    for parent, cycle in (("cycle-b", "cycle-a -> cycle-b -> cycle-a"),
+                          ("cycle-c", "cycle-a -> cycle-c -> cycle-b -> cycle-a")):
+        fields = form_of(editor, "/editor/projects/cycle-a/edit", parent=parent)
+        response = post_form(editor, "/editor/projects/cycle-a/edit", fields)
+        page = html.unescape(response.get_data(as_text=True))
+        assert response.status_code == 400
+        assert re.search(r'id="err-parent"><p>[^<]*' + re.escape(cycle), page), cycle
+    assert state(db) == before and storage.get_project(db, "cycle-a")["parent"] is None
+    for pid in ("cycle-c", "cycle-b", "cycle-a"):          # parts first, as for any programme
+        fields = read_form(admin.get(f"/editor/projects/{pid}/delete").get_data(as_text=True))
+        assert post_form(admin, f"/editor/projects/{pid}/delete", fields).status_code == 302, pid
+
+
+def test_an_import_that_makes_a_cycle_of_parents_is_refused_naming_it(db):
+    part = {"area": "waste", "locations": [{"name": "Global", "precision": "global"}]}
+    inside = {"projects": [dict(part, id="loop-x", title="X", parent="loop-y"),
+                           dict(part, id="loop-y", title="Y", parent="loop-z"),
+                           dict(part, id="loop-z", title="Z", parent="loop-x")]}
+    top = some_ids(db, "SELECT id FROM projects WHERE parent_id IS NULL ORDER BY id")[0]
+    ingest.import_data(db, json.dumps({"projects": [dict(part, id="loop-part", title="P", parent=top)]}).encode(),
+                       "json")
+    _, [stored_top] = storage.export_records(db, [top])
+    with_stored = {"projects": [dict(stored_top, parent="loop-part")]}    # the file closes a stored chain
+    before = state(db)
+    for doc, where, cycle in ((inside, "projects[1]", "loop-x -> loop-y -> loop-z -> loop-x"),
+                              (with_stored, "projects[1]", f"{top} -> loop-part -> {top}")):
+        with pytest.raises(ValidationError) as exc:
+            ingest.import_data(db, json.dumps(doc).encode(), "json")
+        [problem] = [p for p in exc.value.problems if p.field == "parent"]     # once per cycle
+        assert problem.where == where and cycle in problem.message, problem
+        assert state(db) == before
+
+
 # --- organisations -------------------------------------------------------------------------------
 
 def test_organisation_create_edit_delete(editor, admin, db):
@@ -237,7 +322,7 @@ def test_organisation_create_edit_delete(editor, admin, db):
     record, version = editing_db.organisation_record(db, "zni")
     assert record == {"id": "zni", "name": "Zinc Institute", "acronym": "ZNI", "aliases": ["Zinc Inst.", "ZI"],
                       "type": "academia", "country": "KEN", "website": "https://zni.example",
-                      "leads_areas": ["waste"]}
+                      "leads_areas": ["waste"], "evidence": {}}
     fields = form_of(editor, "/editor/organisations/zni/edit", name="Zinc Institute of Nairobi")
     assert post_form(editor, "/editor/organisations/zni/edit", fields).status_code == 302
     bad = post_form(editor, "/editor/organisations/zni/edit",
@@ -294,14 +379,16 @@ def test_import_preview_then_confirm(app, editor, db, instance):
     other = logged_in(app, "otto", "editor")                    # only the uploader can confirm
     assert other.post(action, data={"csrf_token": csrf_token(other, "/editor")}).status_code == 404
     response = editor.post(action, data={"csrf_token": csrf_token(editor, "/editor")})
-    assert response.status_code == 302
+    assert wait_for_job(editor, response)["status"] == "succeeded"    # the import runs as a job
     assert storage.get_project(db, pid)["title"] == "Imported new title"
     assert storage.get_project(db, "web-imported-one")["countries"] == ["KEN"]
     rows = [h for h in history(db) if h["action"] == "import"]
     assert {h["entity_id"] for h in rows} == {pid, "web-imported-one"}
     assert {h["batch"] for h in rows} == {action.rsplit("/", 1)[1]}
     assert list((instance / "uploads").iterdir()) == []
-    assert editor.post(action, data={"csrf_token": csrf_token(editor, "/editor")}).status_code == 404
+    again = editor.post(action, data={"csrf_token": csrf_token(editor, "/editor")})   # a second click
+    assert again.status_code == 303 and again.headers["Location"] == response.headers["Location"]
+    assert len([h for h in history(db) if h["action"] == "import"]) == len(rows)   # finds the same job
     assert "web-imported-one" in found(editor, "Web imported")
 
 
@@ -333,7 +420,8 @@ def test_geojson_and_json_imports(editor, db):
                                                    "file": (io.BytesIO(json.dumps(doc).encode()), name)})
         assert page.status_code == 200, page.get_data(as_text=True)
         action = re.search(r'action="(/editor/import/[0-9a-f]{32})"', page.get_data(as_text=True)).group(1)
-        assert editor.post(action, data={"csrf_token": csrf_token(editor, "/editor")}).status_code == 302
+        response = editor.post(action, data={"csrf_token": csrf_token(editor, "/editor")})
+        assert wait_for_job(editor, response)["status"] == "succeeded"
     assert storage.get_project(db, "geo-imported")["locations"][0]["lat"] == -1.3
     assert storage.get_organisation(db, "json-org")["projects"][0]["id"] == "json-proj"
     assert {(h["entity"], h["entity_id"]) for h in history(db) if h["action"] == "import"} == \
@@ -420,15 +508,23 @@ def test_proposal_validation_errors(app, db):
 
 
 def test_honeypot_and_rate_limit(instance, db):
-    app = make_app(instance, PROPOSE_LIMIT=3)
+    """Issue 11, finding 11: only accepted proposals count against PROPOSE_LIMIT, so failed tries and the
+    honeypot leave a person's quota whole; every post counts against the larger PROPOSE_ATTEMPT_LIMIT,
+    which bounds clients that only fail (or only fill the honeypot)."""
+    app = make_app(instance, PROPOSE_LIMIT=2, PROPOSE_ATTEMPT_LIMIT=6)
     bot = app.test_client()
     assert "Thank you" in propose(bot, homepage="http://spam.example").get_data(as_text=True)
     assert editing_db.list_proposals(db) == []                      # the honeypot: accepted, then dropped
-    assert propose(bot).status_code == 200
-    assert propose(bot, title="").status_code == 400             # invalid tries count too
-    limited = propose(bot)
+    assert propose(bot, title="").status_code == 400
+    assert propose(bot, **{"loc-1-lat": "999"}).status_code == 400  # failed tries leave the quota whole
+    assert propose(bot).status_code == 200 and propose(bot).status_code == 200
+    limited = propose(bot)                                           # the 6th attempt, the 3rd proposal
     assert limited.status_code == 429 and "too many proposals" in limited.get_data(as_text=True)
-    assert len(editing_db.list_proposals(db)) == 1
+    assert len(editing_db.list_proposals(db)) == 2
+    for attempt in (dict(homepage="http://spam.example"), dict(title=""), {}):    # past 6 attempts: all refused
+        refused = propose(bot, **attempt)
+        assert refused.status_code == 429 and "too many attempts" in refused.get_data(as_text=True), attempt
+    assert len(editing_db.list_proposals(db)) == 2
     other = app.test_client()
     other.environ_base = {"REMOTE_ADDR": "192.0.2.7"}
     assert propose(other).status_code == 200                      # per client address

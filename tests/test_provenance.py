@@ -161,7 +161,7 @@ def test_a_site_without_a_point_is_kept_unplaced():
     loc, errors = clean_location()
     assert errors == []
     assert loc == {"name": "Place", "precision": "site", "lat": None, "lon": None, "country": None,
-                   "coords_source": None, "gazetteer_id": None, "basis": "stated", "reason": None}
+                   "coords_source": None, "gazetteer_id": None, "basis": "stated", "source": None, "reason": None}
 
 
 def test_coordinates_without_a_source_are_an_editors():

@@ -67,13 +67,54 @@ def locations(draw):
     return loc
 
 
+def one_line(max_size):
+    return words(max_size).map(lambda t: t.replace("\n", " ").replace("\r", " ")).filter(lambda t: t.strip())
+
+
+def support(n_sources):
+    """On what a value stands (issue 18): not recorded, stated by one of the record's n_sources sources, or
+    inferred with a one-line reason."""
+    stated = st.fixed_dictionaries({"basis": st.just("stated"), "source": st.integers(1, max(n_sources, 1))})
+    inferred = st.fixed_dictionaries({"basis": st.just("inferred"), "reason": one_line(60)})
+    return st.one_of(st.just({}), inferred, *([stated] if n_sources else []))
+
+
+@st.composite
+def with_support(draw, p):
+    """`p` with the basis of some of its values: roles, locations (a source for some stated ones), and
+    `evidence` for the status and years it has."""
+    n = len(p["sources"])
+    for role in p["organisations"]:
+        role.update(draw(support(n)))
+    for loc in p["locations"]:
+        if loc.get("basis") != "inferred" and n and draw(st.booleans()):
+            loc["source"] = draw(st.integers(1, n))
+    evidence = {name: draw(support(n)) for name in ("status", "start_year", "end_year")
+                if p.get(name) not in (None, "unknown") and (name != "status" or "status" in p)}
+    if draw(st.booleans()):
+        p["evidence"] = {name: entry for name, entry in evidence.items() if entry}
+    return p
+
+
 sources = st.fixed_dictionaries({"quote": words(200)},
                                 optional={"section": words(40), "document": words(80)})
+
+
+@st.composite
+def with_names_marked(draw, org):
+    """An organisation, with its name (and aliases, when it has some) sometimes marked inferred."""
+    fields = ["name"] + (["aliases"] if org.get("aliases") else []) + (["acronym"] if org.get("acronym") else [])
+    marked = draw(st.lists(st.sampled_from(fields), unique=True, max_size=len(fields)))
+    if marked:
+        org["evidence"] = {name: {"basis": "inferred", "reason": draw(one_line(60))} for name in marked}
+    return org
+
+
 organisations = st.fixed_dictionaries(
     {"id": st.just("?"), "name": words(80)},
     optional={"acronym": words(20), "aliases": st.lists(words(30), max_size=3), "type": st.sampled_from(list(ORG_TYPES)),
               "country": st.sampled_from(COUNTRIES), "website": st.sampled_from(["https://example.org/a;b|c", "http://x.example"]),
-              "leads_areas": st.lists(st.sampled_from(list(AREAS)), max_size=2, unique=True)})
+              "leads_areas": st.lists(st.sampled_from(list(AREAS)), max_size=2, unique=True)}).flatmap(with_names_marked)
 
 
 @st.composite
@@ -83,7 +124,8 @@ def projects(draw, pid, parents):
     p = {"id": pid, "title": draw(words(120)), "area": draw(st.sampled_from(list(AREAS))),
          "locations": draw(st.lists(locations(), min_size=n_places, max_size=n_places)),
          "organisations": draw(st.lists(st.fixed_dictionaries({"org": st.sampled_from(ORG_IDS),
-                                                                "role": st.sampled_from(ROLES)}), max_size=6)),
+                                                                "role": st.sampled_from(ROLES)}), max_size=6,
+                                        unique_by=lambda r: (r["org"], r["role"]))),
          "sources": draw(st.lists(sources, max_size=4))}
     optional = {"summary": words(300), "description": words(600), "kind": st.sampled_from(KINDS),
                 "status": st.sampled_from(STATUSES), "other_areas": st.lists(st.sampled_from(list(AREAS)), max_size=3),
@@ -94,7 +136,7 @@ def projects(draw, pid, parents):
     for name, strategy in optional.items():
         if draw(st.booleans()):
             p[name] = draw(strategy)
-    return p
+    return draw(with_support(p))
 
 
 @st.composite
@@ -149,26 +191,33 @@ def assert_nothing_changed(report, ids):
     assert report.organisations == []
 
 
+PATH = re.compile(r"^(\w+)(?:\[(\d+)\])?(?:\.(\w+))?$")   # title, locations[2].lat, evidence.status
+
+
 def value_at(record, path):
-    m = re.match(r"^(\w+)(?:\[(\d+)\]\.(\w+))?$", path)
-    name, index, key = m.groups()
-    return record[name] if index is None else record[name][int(index) - 1][key]   # paths count from 1
+    name, index, key = PATH.match(path).groups()
+    item = record[name] if index is None else record[name][int(index) - 1]   # paths count from 1
+    return item if key is None else item.get(key)
 
 
 def with_value(record, path, value):
-    m = re.match(r"^(\w+)(?:\[(\d+)\]\.(\w+))?$", path)
-    name, index, key = m.groups()
+    name, index, key = PATH.match(path).groups()
     out = json.loads(json.dumps(record))
-    if index is None:
+    if key is None:
         out[name] = value
     else:
-        out[name][int(index) - 1][key] = value
+        (out[name] if index is None else out[name][int(index) - 1])[key] = value
     return out
 
 
-def new_values(path):
-    """A strategy for a new value of the field at `path`."""
+def new_values(path, record=None):
+    """A strategy for a new value of the field at `path` (of `record`: how many sources a basis may name)."""
     key = path.rsplit(".", 1)[-1]
+    n_sources = len((record or {}).get("sources") or [])
+    if path.startswith("evidence."):
+        return support(n_sources).filter(bool)
+    if key == "source":
+        return st.integers(1, max(n_sources, 1))
     return {"title": words(120), "summary": words(300), "description": words(600), "name": words(60),
             "quote": words(200), "section": words(40), "document": words(80), "kind": st.sampled_from(KINDS),
             "area": st.sampled_from(list(AREAS)), "status": st.sampled_from(STATUSES),
@@ -177,7 +226,10 @@ def new_values(path):
             "keywords": st.lists(words(40), max_size=4), "countries": st.lists(st.sampled_from(COUNTRIES), max_size=3),
             "other_areas": st.lists(st.sampled_from(list(AREAS)), max_size=3),
             "organisations": st.lists(st.fixed_dictionaries({"org": st.sampled_from(ORG_IDS[:1]),
-                                                             "role": st.sampled_from(ROLES)}), max_size=4),
+                                                             "role": st.sampled_from(ROLES)}), max_size=4,
+                                      unique_by=lambda r: r["role"]).flatmap(
+                lambda roles: st.tuples(*[support(n_sources) for _ in roles]).map(
+                    lambda supports: [dict(r, **s) for r, s in zip(roles, supports)])),
             "parent": st.sampled_from(PROJECT_IDS), "lat": latitudes, "lon": longitudes,
             "precision": st.sampled_from(PRECISIONS), "country": st.sampled_from(COUNTRIES),
             "reason": words(60).map(lambda t: t.replace("\n", " ").replace("\r", " "))}[key]
@@ -190,6 +242,8 @@ def mutable_paths(p):
         paths += [f"locations[{i}].{k}" for k in ("name", "precision", "country")]
         paths += [f"locations[{i}].{k}" for k in ("lat", "lon") if loc["coords_source"] in ("editor", "report")]
         paths += [f"locations[{i}].reason"] if loc["basis"] == "inferred" else []
+        paths += [f"locations[{i}].source"] if loc["basis"] == "stated" and p["sources"] else []
+    paths += [f"evidence.{name}" for name in ("status", "start_year", "end_year") if p[name] not in (None, "unknown")]
     for i in range(1, len(p["sources"]) + 1):
         paths += [f"sources[{i}].{k}" for k in ("quote", "section", "document")]
     return paths
@@ -226,7 +280,7 @@ def check_identity_and_one_edit(db, fmt, batch, data):
 
     i = data.draw(st.integers(0, len(before) - 1), label="project")
     path = data.draw(st.sampled_from(mutable_paths(before[i])), label="path")
-    edited_raw = with_value(before[i], path, data.draw(new_values(path), label="new value"))
+    edited_raw = with_value(before[i], path, data.draw(new_values(path, before[i]), label="new value"))
     try:
         _, [edited] = ingest.prepare([], [("edited: ", edited_raw)], ids, ORG_IDS)
     except ValidationError:
@@ -257,10 +311,18 @@ def check_one_organisation_edit(db, fmt, batch, data):
     load(db, raw_orgs, raw_projects)
     orgs, projects_ = stored(db, ids, all_organisations=True)
     orgs = [o for o in orgs if o["id"] in {r["id"] for r in raw_orgs}]
-    key = data.draw(st.sampled_from(["name", "acronym", "aliases", "type", "country", "website", "leads_areas"]))
-    value = data.draw(organisations.map(lambda o: o.get(key, o["name"] if key == "name" else None)))
+    key = data.draw(st.sampled_from(["name", "acronym", "aliases", "type", "country", "website", "leads_areas",
+                                     "evidence.name"]))
+    if key == "evidence.name":     # the name marked inferred, with another reason, or no longer
+        reason = data.draw(st.none() | one_line(60))
+        changed = dict(orgs[0], evidence={k: v for k, v in orgs[0]["evidence"].items() if k != "name"})
+        if reason is not None:
+            changed["evidence"]["name"] = {"basis": "inferred", "reason": reason}
+    else:
+        changed = dict(orgs[0], **{key: data.draw(organisations.map(
+            lambda o: o.get(key, o["name"] if key == "name" else None)))})
     try:
-        [edited], _ = ingest.prepare([("edited: ", dict(orgs[0], **{key: value}))], [])
+        [edited], _ = ingest.prepare([("edited: ", changed)], [])
     except ValidationError:
         reject()
     assume([c.path for c in diff(orgs[0], edited)] == [key])
@@ -449,6 +511,69 @@ def test_unreadable_csv_cell_names_row_and_column(db, cell, column, expected):
     body = f'id,title,area,{column}\nok-row,OK,asgm,World|||global\nbad-row,Bad,asgm,"{cell}"\n'
     [problem] = rejected(db, body.encode(), "csv")
     assert (problem.where, problem.field) == ("row 3", column) and expected in problem.message
+
+
+# --- the basis of each value (issue 18) in every format ------------------------------------------------
+
+EVIDENT_ORGS = [{"id": "ev-council", "name": "Evidence Council", "acronym": "EVC", "type": "ngo"},
+                {"id": "ev-ministry", "name": "Ministry of Evidence", "aliases": ["Evidence Ministry"],
+                 "evidence": {"name": {"basis": "inferred", "reason": "normalised; the report writes the alias"}}}]
+EVIDENT = {"id": "evident", "title": "Evident", "area": "asgm", "status": "completed", "start_year": 2019,
+           "end_year": 2021,
+           "evidence": {"status": {"basis": "inferred", "reason": "the report uses the past tense; a=b|c;d"},
+                        "start_year": {"basis": "stated", "source": 2}},
+           "locations": [{"name": "Kenya", "precision": "country", "source": 1},
+                         {"name": "Lake; Shore", "precision": "site", "basis": "inferred", "reason": "its river|x"}],
+           "organisations": [{"org": "ev-council", "role": "implementer", "basis": "stated", "source": 1},
+                             {"org": "ev-ministry", "role": "funder", "basis": "inferred", "reason": "=area lead"},
+                             {"org": "ev-ministry", "role": "partner"}],
+           "sources": [{"quote": "In Kenya, EVC works."}, {"quote": "Since 2019."}]}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_basis_of_every_value_survives_every_format(new_db, fmt):
+    with new_db() as db:
+        ingest.import_data(db, json.dumps({"organisations": EVIDENT_ORGS, "projects": [EVIDENT]}).encode(), "json")
+        orgs, [p] = stored(db, ["evident"])
+        assert p["evidence"] == EVIDENT["evidence"] and p["locations"][0]["source"] == 1
+        assert [(r["org"], r["basis"], r["source"], r["reason"]) for r in p["organisations"]] == [
+            ("ev-ministry", "inferred", None, "=area lead"), ("ev-council", "stated", 1, None),
+            ("ev-ministry", None, None, None)]
+        text = exports.export_text(fmt, orgs, [p])
+        with new_db() as empty:
+            ingest.import_data(empty, exports.export_text("json", orgs, []).encode(), "json")
+            ingest.import_data(empty, text.encode(), fmt)
+            assert stored(empty, ["evident"]) == (orgs, [p])
+            assert orgs[1]["evidence"] == EVIDENT_ORGS[1]["evidence"]
+
+
+def test_role_cells_keep_plain_ids_and_older_lists():
+    assert cells.split_roles("agc; gef|basis=stated|source=2;unep|basis=inferred|reason=a\\; b") == [
+        {"org": "agc"}, {"org": "gef", "basis": "stated", "source": "2"},
+        {"org": "unep", "basis": "inferred", "reason": "a; b"}]     # \\; is a ; inside a value
+    assert cells.split_roles("agc|gef") == [{"org": "agc"}, {"org": "gef"}]     # older files: | between ids
+    assert cells.join_roles([{"org": "agc", "basis": None}, {"org": "gef", "basis": "inferred", "reason": "x;y"}]) == \
+        "agc;gef|basis=inferred|reason=x\\;y"
+
+
+@pytest.mark.parametrize("column, cell, expected", [
+    ("funders", "agc|basis=stated|colour=red", "'colour' is not a field here; the fields are: org, basis, source, reason"),
+    ("partners", "agc|basis=stated|basis=inferred", "given twice"),
+    ("evidence", "status|stated|source=1; status|inferred|reason=x", "'status' is given twice"),
+    ("evidence", "|stated|source=1", "names no field"),
+    ("evidence", "status|stated|1", "should be key=value"),
+])
+def test_unreadable_role_and_evidence_cells_name_row_and_column(db, column, cell, expected):
+    body = f'id,title,area,locations,{column}\nbad-row,Bad,asgm,World|||global,"{cell}"\n'
+    [problem] = rejected(db, body.encode(), "csv")
+    assert (problem.where, problem.field) == ("row 2", column) and expected in problem.message, problem
+
+
+def test_a_wrong_basis_in_a_csv_names_row_column_and_fix(db):
+    body = 'id,title,area,status,locations,evidence,sources\nx,X,asgm,ongoing,World|||global,status|stated|source=4,"II|q"\n'
+    [problem] = rejected(db, body.encode(), "csv")
+    assert problem.describe() == ("row 2, column evidence (entry status, source): there is no source 4: this "
+                                  "record has 1 source; give 1")
 
 
 def test_sources_in_both_the_new_and_the_old_columns_is_an_error(db):

@@ -471,6 +471,8 @@ def test_a_failed_update_leaves_the_edit_and_the_next_check_repairs(app, client,
     finally:
         holder.kill()
         holder.wait()
+    # The failed update started a repair in this process: it catches up once the lock is free.
+    assert search.wait_for_repair(index_settings(app), 60)
     assert make_app(instance).test_client().get("/api/projects?q=platypus").get_json()["total"] == 1
 
 

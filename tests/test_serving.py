@@ -1,12 +1,14 @@
 """Production serving: gunicorn with registry/gunicorn.conf.py, two workers, on a free loopback port,
 against a temporary instance. Pages and the API answer with their security headers; gunicorn's own
-limits hold; a killed worker is replaced; the server refuses to start with the development secret.
+limits hold; a killed worker is replaced; the server refuses a weak secret key and serves with the instance key
+when none is set.
 """
 import json
 import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -174,8 +176,8 @@ def test_FT2_killed_worker_is_replaced(server):
 
 
 def test_truncated_index_under_a_live_worker_recovers(instance):
-    """Truncating a segment that workers have mmapped kills them (SIGBUS); gunicorn starts new ones,
-    which find the index unreadable at start-up and rebuild it. Searches then answer as before."""
+    """Truncating a segment that workers have open: they answer 503 (segments are read without memory
+    maps, so no SIGBUS) and rebuild the index in the background. Searches then answer as before."""
     s = Server(instance)
     try:
         status, _, body = s.get("/api/projects?q=mercury&per_page=100")
@@ -201,8 +203,9 @@ def test_truncated_index_under_a_live_worker_recovers(instance):
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"REGISTRY_SECRET_KEY": ""}, "REGISTRY_SECRET_KEY is not set"),
-    ({"REGISTRY_SECRET_KEY": "dev-only-change-me"}, "REGISTRY_SECRET_KEY is not set"),
+    ({"REGISTRY_SECRET_KEY": "dev-only-change-me"}, "REGISTRY_SECRET_KEY is weak (it is the development key"),
+    ({"REGISTRY_SECRET_KEY": "changeme"}, "REGISTRY_SECRET_KEY is weak (it has 8 characters, fewer than 32)"),
+    ({"REGISTRY_SECRET_KEY_FALLBACKS": '["dev-only-change-me"]'}, "REGISTRY_SECRET_KEY_FALLBACKS is weak"),
     ({"FLASK_DEBUG": "1"}, "DEBUG is on"),
     ({"REGISTRY_DEBUG": "true"}, "DEBUG is on"),
 ])
@@ -213,9 +216,19 @@ def test_refuses_to_start_unsafely(instance, env, message):
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
 
 
-def test_dev_secret_allowed_only_when_asked(instance):
-    s = Server(instance, REGISTRY_SECRET_KEY="", REGISTRY_ALLOW_DEV_SECRET="1")
+def test_without_a_key_serves_with_the_private_instance_key(instance):
+    """No REGISTRY_SECRET_KEY: the workers of this one server share a random key made at the first start,
+    kept in the instance folder with mode 0600 (and refused when others can read it)."""
+    key_file = instance / "secret_key"
+    s = Server(instance, REGISTRY_SECRET_KEY="", REGISTRY_SECRET_KEY_FILE=str(key_file))
     try:
         assert s.get("/about")[0] == 200
     finally:
         s.stop()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and len(key_file.read_text().strip()) >= 43
+    key_file.chmod(0o644)
+    proc = subprocess.run([sys.executable, "-m", "gunicorn", "--config", str(CONF), "registry:create_app()"], cwd=ROOT,
+                          env=server_env(instance, free_port(), REGISTRY_SECRET_KEY="",
+                                         REGISTRY_SECRET_KEY_FILE=str(key_file)),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "chmod 600" in proc.stdout + proc.stderr

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import REPORT, SEED_DIR, csrf_token, logged_in, post_form, read_form, set_field
+from conftest import REPORT, SEED_DIR, csrf_token, logged_in, post_form, read_form, set_field, wait_for_job
 from registry.core.records import FieldChange, describe, diff
 from registry.exchange import apply, exports, ingest
 from registry.search import index as search
@@ -184,7 +184,8 @@ def test_form_web_import_revert_and_approval_record_who_and_from_where(app, db):
                                                "file": (io.BytesIO(upload), "batch.json")}).get_data(as_text=True)
     assert "web-write-path: new project" in page
     action = re.search(r'action="(/editor/import/[0-9a-f]{32})"', page).group(1)
-    assert editor.post(action, data={"csrf_token": csrf_token(editor, "/editor")}).status_code == 302
+    confirmed = editor.post(action, data={"csrf_token": csrf_token(editor, "/editor")})
+    assert wait_for_job(editor, confirmed)["status"] == "succeeded"   # the import runs as a job
     [imported] = rows_of(db, entity_id="web-write-path")
     assert (imported["actor"], imported["source_kind"], imported["source"], imported["action"]) == \
         ("wanda", "import", "batch.json", "import")

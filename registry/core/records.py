@@ -5,8 +5,12 @@ A project or an organisation is exactly what core.validate.clean_project / clean
 default document), and what store.editing.project_record / organisation_record read back:
 
     project:      id, title, summary, description, kind, area, other_areas, status, start_year, end_year,
-                  parent, countries, keywords, website, locations, organisations, sources
-    organisation: id, name, acronym, aliases, type, country, website, leads_areas
+                  evidence, parent, countries, keywords, website, locations, organisations, sources
+    organisation: id, name, acronym, aliases, type, country, website, leads_areas, evidence
+
+`evidence` maps the fields whose basis is recorded (status, start_year, end_year; an organisation's name,
+aliases, acronym) to {basis: stated, source: N} or {basis: inferred, reason}; each role and each location
+carries basis, source and reason itself (issue 18; core/validate.py _support).
 
 Lists whose order carries no meaning are kept in one canonical order (see `canonical_order`): countries
 and other_areas sorted, organisations (role entries {org, role}) by role order then org id. Locations,
@@ -14,8 +18,9 @@ sources and keywords keep their given order: the first location is the one a lis
 place in the list is how editors refer to it.
 
 `diff(before, after)` compares every field of two such records, down to each location's and each source's
-keys, and returns FieldChanges with paths such as `title`, `locations[1].lat`, `sources[2].quote`;
-`locations` / `sources` / `organisations` for items added or removed. The import report, the dry run and
+keys, and returns FieldChanges with paths such as `title`, `locations[1].lat`, `sources[2].quote`,
+`evidence.status`; `locations` / `sources` / `organisations` for items added or removed (a role whose basis
+changed is one removed and one added). The import report, the dry run and
 the history's `fields` column all come from it.
 """
 import json
@@ -24,9 +29,9 @@ from dataclasses import dataclass
 from .validate import canonical_order  # noqa: F401  (defined next to clean_project, which applies it)
 
 PROJECT_FIELDS = ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
-                  "start_year", "end_year", "parent", "countries", "keywords", "website", "locations",
+                  "start_year", "end_year", "evidence", "parent", "countries", "keywords", "website", "locations",
                   "organisations", "sources")
-ORGANISATION_FIELDS = ("id", "name", "acronym", "aliases", "type", "country", "website", "leads_areas")
+ORGANISATION_FIELDS = ("id", "name", "acronym", "aliases", "type", "country", "website", "leads_areas", "evidence")
 # A source that names no document quotes the Partnership's report (the seed's sources)
 DEFAULT_DOCUMENT = ("Report on activities undertaken within the UNEP Global Mercury Partnership "
                     "(December 2020 to February 2022), UNEP/Hg/PAG.12")
@@ -34,6 +39,8 @@ DEFAULT_DOCUMENT = ("Report on activities undertaken within the UNEP Global Merc
 ITEM_LISTS = ("locations", "sources")
 # Lists compared as sets of entries: the change names what was added and what removed
 SET_LISTS = ("organisations",)
+# Mappings compared key by key: `evidence.start_year`
+MAPPINGS = ("evidence",)
 SHOWN_CHARS = 120   # a value longer than this is shortened in `describe` (and says how much is left out)
 
 
@@ -58,6 +65,10 @@ def diff(before, after):
             changes += _item_changes(key, old or [], new or [])
         elif key in SET_LISTS:
             changes += _set_changes(key, old or [], new or [])
+        elif key in MAPPINGS:
+            changes += [FieldChange(f"{key}.{name}", (old or {}).get(name), (new or {}).get(name))
+                        for name in dict.fromkeys([*(old or {}), *(new or {})])
+                        if (old or {}).get(name) != (new or {}).get(name)]
         else:
             changes.append(FieldChange(key, old, new))
     return changes

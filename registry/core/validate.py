@@ -34,8 +34,11 @@ PRECISIONS = ("site", "subnational", "country", "region", "global")
 # shipped gazetteer (geodata/gazetteer.csv, named by gazetteer_id); the country's representative point
 # (geodata/countries.csv, filled in by the importer for country-level locations); an editor who typed them.
 COORDS_SOURCES = ("report", "gazetteer", "country-point", "editor")
-# On what a location stands: a source quote of the record names the place, or it is inferred (with a reason)
+# On what a value stands (a location, a role, a project's status and years): `stated`, a source quote of the
+# record says it (`source`: that source's number, from 1), or `inferred`, with a one-line `reason` (issue 18)
 BASES = ("stated", "inferred")
+EVIDENCE_FIELDS = ("status", "start_year", "end_year")   # a project's values whose basis `evidence` records
+ORG_EVIDENCE_FIELDS = ("name", "aliases", "acronym")      # an organisation's names the report may not write
 ORG_TYPES = {
     "government": "Government",
     "igo": "Intergovernmental organisation",
@@ -105,6 +108,8 @@ def split_path(path):
 
 
 def _csv_column(path):
+    if path.startswith("evidence."):            # evidence.status.source: an entry of the evidence column
+        return f"column evidence (entry {', '.join(path.split('.')[1:])})"
     name, index, sub = split_path(path)
     if f"{name}.{sub}" in CSV_COLUMNS_OF:
         return f"column {CSV_COLUMNS_OF[f'{name}.{sub}']}"
@@ -129,6 +134,19 @@ class ValidationError(Exception):
     @property
     def errors(self):
         return [str(p) for p in self.problems]
+
+
+def _shortened(text, keep=40):
+    """A value quoted in a message: whole when short, else its start and how long it is."""
+    return text if len(text) <= keep else f"{text[:keep]}… ({len(text)} characters)"
+
+
+def as_float(number):
+    """An int or float as a float; an integer too large for a float (400 digits) is infinite: out of range."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
 
 
 @dataclass
@@ -189,23 +207,24 @@ class Checker:
             return None
         text = str(raw).strip()
         if not YEAR_RE.match(text) or not 1900 <= int(text) <= 2100:
-            return self.error(name, f"'{text}' is not a year between 1900 and 2100")
+            return self.error(name, f"'{_shortened(text)}' is not a year between 1900 and 2100")
         return int(text)
 
     def number(self, raw, name, low, high):
         if isinstance(raw, bool):
             return self.error(name, "must be a decimal number")
         if isinstance(raw, (int, float)):
-            value = float(raw)
+            value = as_float(raw)
         else:
             text = str(raw).strip() if raw is not None else ""
             if not text:
                 return self.error(name, "is required")
             if not DECIMAL_RE.match(text) or not text.isascii():
-                return self.error(name, f"'{text[:40]}' is not a decimal number (use digits and a dot, e.g. 12.5)")
+                return self.error(name, f"'{_shortened(text)}' is not a decimal number (use digits and a dot, "
+                                        "e.g. 12.5)")
             value = float(text)
         if not math.isfinite(value) or not low <= value <= high:
-            return self.error(name, f"{raw!s:.40} is out of range; it must be between {low} and {high}")
+            return self.error(name, f"{_shortened(str(raw))} is out of range; it must be between {low} and {high}")
         return value
 
     def url(self, raw, name):
@@ -253,6 +272,8 @@ def clean_organisation(raw, where=""):
         "website": c.url(raw.get("website"), "website"),
         "leads_areas": c.choices(raw.get("leads_areas"), "leads_areas", AREAS),
     }
+    org["evidence"] = _evidence(c, raw.get("evidence"), ORG_EVIDENCE_FIELDS, lambda key: bool(org.get(key)),
+                                _org_evidence_entry)
     return org, c.errors
 
 
@@ -266,7 +287,8 @@ def iso3(c, raw, name):
     return value
 
 
-def clean_location(c, raw, i):
+def clean_location(c, raw, i, n_sources=0):
+    """One location; `n_sources`: how many sources its record has (a stated place's `source` is one of them)."""
     name = f"locations[{i}]"
     if not isinstance(raw, dict):
         return c.error(name, "must be a mapping with name, precision, lat, lon")
@@ -283,7 +305,8 @@ def clean_location(c, raw, i):
         loc["lat"] = c.number(raw.get("lat"), f"{name}.lat", -90, 90)
         loc["lon"] = c.number(raw.get("lon"), f"{name}.lon", -180, 180)
     loc.update(_coords_source(c, raw, name, loc))
-    loc.update(_basis(c, raw, name))
+    # stated unless said otherwise; a stated place may leave out its source (older files, forms), the seed may not
+    loc.update(_support(c, raw, name, n_sources, "locations", default="stated"))
     return loc
 
 
@@ -328,18 +351,121 @@ def _gazetteer_point(c, name, place_id, source, loc):
     return place_id
 
 
-def _basis(c, raw, name):
-    """basis (stated unless said otherwise) and reason, which an inferred location needs (one line)."""
-    basis = c.choice(raw.get("basis"), f"{name}.basis", BASES, required=False, default="stated")
+def _support(c, raw, name, n_sources, what, default=None):
+    """basis, source and reason of one value (`what`: locations, roles, values; for messages): stated, with the
+    number of the source whose quote says so, or inferred, with a one-line reason. With `default` None a value
+    may leave all three out (None: not recorded, as forms and imports may); with 'stated' (locations) the
+    basis is stated unless said otherwise, and its source may stay unnamed (older files)."""
+    given = raw.get("basis") not in (None, "")
+    basis = c.choice(raw.get("basis"), f"{name}.basis", BASES, required=False, default=default)
+    source = _source_number(c, raw.get("source"), f"{name}.source", n_sources)
     reason = c.text(raw.get("reason"), f"{name}.reason", max_len=MAX_SHORT)
-    if basis == "inferred" and not reason:
-        c.error(f"{name}.reason", "is required when basis is 'inferred': say in one line why the place is "
-                                  "inferred (e.g. 'the district where the named river runs')")
-    elif reason and basis == "stated":
-        c.error(f"{name}.reason", "is only for inferred locations: remove it, or set basis to 'inferred'")
-    elif reason and "\n" in reason:
-        c.error(f"{name}.reason", "must be one line: remove the line breaks")
-    return {"basis": basis, "reason": reason}
+    if given and basis is None:             # a wrong basis, already reported
+        return {"basis": None, "source": source, "reason": reason}
+    if basis is None and (source is not None or reason):
+        c.error(f"{name}.basis", "is required with a source or a reason: 'stated' (with the number of the source "
+                                 "that says so) or 'inferred' (with a one-line reason)")
+    elif basis == "inferred":
+        if not reason:
+            c.error(f"{name}.reason", f"is required when basis is 'inferred': say in one line why it is inferred "
+                                      "(e.g. 'programme launch year', 'area lead of the Waste Management area')")
+        elif "\n" in reason:
+            c.error(f"{name}.reason", "must be one line: remove the line breaks")
+        if source is not None:
+            c.error(f"{name}.source", f"is only for stated {what}: remove it, or set basis to 'stated' (and remove "
+                                      "the reason)")
+    elif basis == "stated":
+        if reason:
+            c.error(f"{name}.reason", f"is only for inferred {what}: remove it, or set basis to 'inferred'")
+        if source is None and default is None and raw.get("source") in (None, ""):
+            c.error(f"{name}.source", "is required when basis is 'stated': give the number of the source (1 for "
+                                      "the first) whose quote says so, or set basis to 'inferred' with a reason")
+    return {"basis": basis, "source": source, "reason": reason}
+
+
+SOURCE_NUMBER_RE = re.compile(r"^\s*\d{1,6}\s*$")
+
+
+def _source_number(c, raw, name, n_sources):
+    """The number of one of the record's sources (from 1), or None when absent."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and SOURCE_NUMBER_RE.match(raw))):
+        return c.error(name, f"'{_shortened(str(raw))}' is not a source number: give the number of the source "
+                             "(1 for the first) whose quote says so")
+    number = int(raw)
+    if not 1 <= number <= n_sources:
+        if not n_sources:
+            return c.error(name, f"there is no source {number}: this record has no sources; add the source whose "
+                                 "quote says so, or set basis to 'inferred' with a reason")
+        which = "1" if n_sources == 1 else f"the number (1 to {n_sources}) of the one whose quote says so"
+        return c.error(name, f"there is no source {number}: this record has {n_sources} source"
+                             f"{'' if n_sources == 1 else 's'}; give {which}")
+    return number
+
+
+def _evidence(c, raw, fields, has_value, entry):
+    """A record's `evidence`: {field: its support} for those of `fields` that have a value (`has_value(field)`),
+    each checked by `entry(c, raw entry, path)`, in `fields` order; {} when absent (not recorded)."""
+    if raw is None:
+        return {}
+    shape = "{basis: stated, source: N} or {basis: inferred, reason: ...}"
+    if not isinstance(raw, dict):
+        c.error("evidence", f"must be a mapping from {', '.join(fields)} to {shape}")
+        return {}
+    out = {}
+    for key, value in raw.items():
+        name = f"evidence.{key}"
+        if key not in fields:
+            c.error(name, f"'{_shortened(str(key))}' is not a field whose basis is recorded; evidence records the "
+                          f"basis of: {', '.join(fields)}")
+        elif not has_value(key):
+            if not any(p.field == key for p in c.problems):     # (a wrong value is reported already)
+                empty = "is unknown" if key == "status" else "has no value"
+                c.error(name, f"{key} {empty}, so there is nothing to support: remove this entry, or give {key} a "
+                              "value")
+        elif not isinstance(value, dict):
+            c.error(name, f"must be {shape}")
+        elif set(value) - {"basis", "source", "reason"}:
+            c.error(name, f"has {', '.join(sorted(map(str, set(value) - {'basis', 'source', 'reason'})))}: the keys of "
+                          "an evidence entry are basis, and source (stated) or reason (inferred)")
+        else:
+            out[key] = entry(c, value, name)
+    return {key: out[key] for key in fields if out.get(key)}
+
+
+def _project_evidence_entry(c, raw, name, n_sources):
+    if raw.get("basis") in (None, ""):
+        return c.error(f"{name}.basis", "is required: 'stated' (with the number of the source that says so) or "
+                                        "'inferred' (with a one-line reason)")
+    return _compact(_support(c, raw, name, n_sources, "values"))
+
+
+def _org_evidence_entry(c, raw, name):
+    """An organisation has no sources: only names the report does not write are marked, as inferred."""
+    if str(raw.get("basis") or "").strip().lower() != "inferred":
+        return c.error(f"{name}.basis", "must be 'inferred' (with a one-line reason): an organisation has no sources "
+                                        "to point at, so a name the report writes needs no entry; remove it")
+    return _compact(_support(c, raw, name, 0, "values"))
+
+
+def _compact(support):
+    """An evidence entry as stored: {basis, source} when stated, {basis, reason} when inferred."""
+    if support["basis"] is None:
+        return None
+    key = "source" if support["basis"] == "stated" else "reason"
+    return {"basis": support["basis"], key: support[key]}
+
+
+def list_of(c, raw, name, what):
+    """A list field of a record: [] when absent (None); any other value that is not a list is an error
+    (never read as an empty list, which would drop what it held)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        c.error(name, f"must be a list of {what}")
+        return []
+    return raw
 
 
 def check_count(c, items, name):
@@ -377,34 +503,21 @@ def clean_project(raw, where=""):
         c.error("parent", "a project cannot be its own parent")
     p["other_areas"] = [a for a in p["other_areas"] if a and a != p["area"]]
 
-    locations = raw.get("locations") or []
-    if not isinstance(locations, list):
-        c.error("locations", "must be a list")
-        locations = []
+    n_sources = len(raw["sources"]) if isinstance(raw.get("sources"), list) else 0
+    p["evidence"] = _evidence(c, raw.get("evidence"), EVIDENCE_FIELDS,
+                              lambda key: p.get(key) not in (None, "unknown"),
+                              lambda c_, entry, name: _project_evidence_entry(c_, entry, name, n_sources))
+    locations = list_of(c, raw.get("locations"), "locations", "locations")
     check_count(c, locations, "locations")
-    p["locations"] = [clean_location(c, loc, i + 1) for i, loc in enumerate(locations)]
+    p["locations"] = [clean_location(c, loc, i + 1, n_sources) for i, loc in enumerate(locations)]
     if not p["locations"]:
         c.error("locations", "at least one location is needed (use precision 'global' for worldwide work)")
 
-    roles = raw.get("organisations") or []
-    if not isinstance(roles, list):
-        c.error("organisations", "must be a list of {org, role}")
-        roles = []
-    p["organisations"] = []
+    roles = list_of(c, raw.get("organisations"), "organisations", "{org, role}")
     check_count(c, roles, "organisations")
-    for i, r in enumerate(roles):
-        if not isinstance(r, dict):
-            c.error(f"organisations[{i + 1}]", "must be a mapping with org and role")
-            continue
-        entry = {"org": c.slug(r.get("org"), f"organisations[{i + 1}].org"),
-                 "role": c.choice(r.get("role"), f"organisations[{i + 1}].role", ROLES)}
-        if entry not in p["organisations"]:
-            p["organisations"].append(entry)
+    p["organisations"] = _roles(c, roles, n_sources)
 
-    sources = raw.get("sources") or []
-    if not isinstance(sources, list):
-        c.error("sources", "must be a list of {section, quote}")
-        sources = []
+    sources = list_of(c, raw.get("sources"), "sources", "{section, quote}")
     p["sources"] = []
     check_count(c, sources, "sources")
     for i, s in enumerate(sources):
@@ -417,6 +530,25 @@ def clean_project(raw, where=""):
             "quote": c.text(s.get("quote"), f"sources[{i + 1}].quote", required=True, max_len=MAX_TEXT),
         })
     return canonical_order(p), c.errors
+
+
+def _roles(c, roles, n_sources):
+    """A project's roles: {org, role, basis, source, reason}, each (org, role) once; the same role listed
+    twice with a different basis is an error (which one holds?)."""
+    out = {}
+    for i, r in enumerate(roles, 1):
+        if not isinstance(r, dict):
+            c.error(f"organisations[{i}]", "must be a mapping with org and role")
+            continue
+        entry = {"org": c.slug(r.get("org"), f"organisations[{i}].org"),
+                 "role": c.choice(r.get("role"), f"organisations[{i}].role", ROLES)}
+        entry.update(_support(c, r, f"organisations[{i}]", n_sources, "roles"))
+        key = (entry["org"], entry["role"])
+        if key in out and out[key] != entry:
+            c.error(f"organisations[{i}]", f"'{entry['org']}' is listed as {entry['role']} twice, with a different "
+                                           "basis: list each role of an organisation once")
+        out.setdefault(key, entry)
+    return list(out.values())
 
 
 def canonical_order(project):
@@ -432,12 +564,14 @@ def canonical_order(project):
 
 
 def check_references(projects, organisations, known_projects=(), known_orgs=(), countries=None, *,
-                     project_where=(), org_where=()):
-    """Cross-record checks: unique ids, roles point at organisations, parents at projects, country codes
-    are real. Returns a list of Problems. `project_where` / `org_where`: the records' labels ("row 3",
-    "projects[2]") in the same order; a record without one is named "project <id>" / "organisation <id>".
-    Records left None or partly None by clean_* errors are skipped where they are incomplete. Entries
-    are counted in the normalised record (countries and organisations sorted by canonical_order)."""
+                     project_where=(), org_where=(), stored_parents=None):
+    """Cross-record checks: unique ids, roles point at organisations, parents at projects without making a
+    cycle, country codes are real. Returns a list of Problems. `project_where` / `org_where`: the records'
+    labels ("row 3", "projects[2]") in the same order; a record without one is named "project <id>" /
+    "organisation <id>". `stored_parents`: {id: parent id} of stored projects above the batch's (see
+    parent_cycles). Records left None or partly None by clean_* errors are skipped where they are
+    incomplete. Entries are counted in the normalised record (countries and organisations sorted by
+    canonical_order)."""
     project_labels = _labels("project", projects, project_where)
     org_labels = _labels("organisation", organisations, org_where)
     org_ids, problems = _check_unique("organisation", organisations, org_labels)
@@ -451,6 +585,28 @@ def check_references(projects, organisations, known_projects=(), known_orgs=(), 
     for o, where in zip(organisations, org_labels):
         if o is not None and countries is not None and o.get("country") and o["country"] not in countries:
             problems.append(Problem(where, "country", _unknown_country(o["country"])))
+    return problems + parent_cycles(projects, project_labels, stored_parents or {})
+
+
+def parent_cycles(projects, labels, stored_parents):
+    """A Problem for each cycle of parents the batch would make (A -> B -> A: then neither could be deleted,
+    each being the other's part), on the batch's first project in it. The batch's parent links override
+    the stored ones (`stored_parents`: {id: parent id}, those above the batch's projects suffice)."""
+    links = dict(stored_parents)
+    links.update({p["id"]: p.get("parent") for p in projects if p and p.get("id")})
+    problems, reported = [], set()
+    for p, where in zip(projects, labels):
+        if not p or not p.get("id") or not p.get("parent") or p["parent"] == p["id"]:   # itself: clean_project
+            continue
+        chain = [p["id"]]
+        while links.get(chain[-1]) and links[chain[-1]] not in chain:
+            chain.append(links[chain[-1]])
+        if links.get(chain[-1]) != p["id"] or frozenset(chain) in reported:
+            continue    # no cycle, or one above this project that its own members report
+        reported.add(frozenset(chain))
+        problems.append(Problem(where, "parent", f"'{p['parent']}' would make a cycle of parents: "
+                                                 f"{' -> '.join(chain + [p['id']])}; a project cannot be a part "
+                                                 "of its own parts: choose another parent, or leave it empty"))
     return problems
 
 

@@ -1,14 +1,24 @@
-"""Accounts, roles and sessions: log in and out, a per-username lockout kept in the database, CSRF,
-your own account. The admin pages for users and the CLI commands are in registry/users.py.
+"""Accounts, roles and sessions: log in and out, login throttling kept in the database, CSRF, your own
+account. The admin pages for users and the CLI commands are in registry/editing/users.py.
 
 Roles: `editor` (create, edit, import, moderate) and `admin` (all of that, plus users, deletes and index
 rebuilds). The public reads without an account. Every view of the editing blueprints declares what it
 needs with `@requires(role)` or `@public`; tests walk `app.url_map` against those declarations.
 
-Sessions hold the user id, the user's `session_version` (bumped on a new password, a role change or a
-deactivation: old cookies stop working at once), the login time and the last activity time.
+Sessions live on the server (store/sessions.py): the signed cookie carries a random session token
+(`sid`), plus Flask-WTF's CSRF token and flash messages; no user id. Every request looks the token up, so
+logging out, a new password, a role change or a deactivation ends sessions at once, copied cookies too.
+
+Logins are throttled per account *and* client address together (growing delays after a few failures)
+and per client address across accounts (store/editing.py LoginPolicy): an attacker slows down only their
+own address, never the account's owner elsewhere. The address is `request.remote_addr`, which is the
+client's only behind REGISTRY_PROXY_FIX=1 (web/security.py); a forged X-Forwarded-For changes nothing.
 """
+import hashlib
+import hmac
+import ipaddress
 import logging
+import math
 import re
 import secrets
 import time
@@ -20,6 +30,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..store import editing as editing_db
+from ..store import sessions as sessions_db
 from ..store import db as storage
 from ..web.errors import error_response
 from ..web.context import get_db, index_settings
@@ -33,9 +44,11 @@ RANK = {"editor": 1, "admin": 2}
 MIN_PASSWORD, MAX_PASSWORD = 12, 1024
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 DEFAULTS = {
-    "LOGIN_MAX_FAILURES": 5,          # failures within LOGIN_WINDOW seconds lock the username ...
-    "LOGIN_WINDOW": 15 * 60,
-    "LOGIN_LOCK_SECONDS": 15 * 60,    # ... for this long, in every worker process
+    "LOGIN_FREE_FAILURES": 5,         # failures of one account from one client before it must wait,
+    "LOGIN_FIRST_DELAY": 1,           # ... first 1 s, doubling with each further failure,
+    "LOGIN_MAX_DELAY": 15 * 60,       # ... up to 15 minutes
+    "LOGIN_CLIENT_MAX_FAILURES": 20,  # failures from one client, any accounts, within
+    "LOGIN_CLIENT_WINDOW": 10 * 60,   # ... this many seconds, before that client must wait
     "SESSION_MAX_AGE": 8 * 3600,      # absolute session lifetime
     "SESSION_IDLE": 30 * 60,          # idle timeout
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,  # a form stays valid as long as the session
@@ -87,18 +100,19 @@ def _dummy_hash():
 @bp.before_app_request
 def load_user():
     g.user = None
-    if "uid" not in session:
+    token = session.get("sid")
+    if not isinstance(token, str):
         return
-    cfg, now = current_app.config, time.time()
-    user = editing_db.get_user(get_db(), user_id=session["uid"])
-    if (user is None or not user["active"] or user["session_version"] != session.get("sv")
-            or now - session.get("t0", 0) > cfg["SESSION_MAX_AGE"]
-            or now - session.get("seen", 0) > cfg["SESSION_IDLE"]):
-        session.clear()
-        return
-    if now - session.get("seen", 0) > 60:
-        session["seen"] = now
-    g.user = user
+    g.user = sessions_db.session_user(get_db(), token, time.time(), current_app.config["SESSION_IDLE"])
+    if g.user is None:
+        session.clear()        # an ended, expired or unknown session: the browser is logged out
+
+
+def start_session(user):
+    """Log `user` in on this browser: a new server-side session, its token the only login data in the cookie."""
+    session.clear()            # a new session at every login: nothing from before it carries over
+    session["sid"] = sessions_db.start_session(get_db(), user["id"], time.time(),
+                                               current_app.config["SESSION_MAX_AGE"])
 
 
 @bp.app_context_processor
@@ -144,6 +158,40 @@ def _login_page(status, error=None, next_url=None):
     return render_template("auth/login.html", error=error, next=next_url), status
 
 
+def login_policy(cfg):
+    return editing_db.LoginPolicy(free_failures=cfg["LOGIN_FREE_FAILURES"], first_delay=cfg["LOGIN_FIRST_DELAY"],
+                                  max_delay=cfg["LOGIN_MAX_DELAY"], client_failures=cfg["LOGIN_CLIENT_MAX_FAILURES"],
+                                  client_window=cfg["LOGIN_CLIENT_WINDOW"])
+
+
+def client_key(address):
+    """The client, as the throttle counts it: its address (an IPv6 client by its /64, which one machine
+    usually holds whole), keyed with the secret so that the database holds no addresses in clear."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+        network = ipaddress.ip_network(f"{ip}/64", strict=False) if ip.version == 6 else ip
+    except ValueError:
+        network = address or "unknown"
+    secret = str(current_app.secret_key).encode()
+    return hmac.new(secret, str(network).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _wait_text(seconds):
+    return f"{math.ceil(seconds)} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+
+
+def _throttled(wait, target):
+    """429 with Retry-After: the attempt was not checked."""
+    if wait.scope == "account":
+        error = (f"Too many failed logins for this account from your network: wait {_wait_text(wait.seconds)} "
+                 "and try again, or log in from another network. An administrator can reset your password.")
+    else:
+        error = (f"Too many failed logins from your network: wait {_wait_text(wait.seconds)} and try again, "
+                 "or log in from another network.")
+    body, status = _login_page(429, error, target)
+    return body, status, {"Retry-After": str(max(1, math.ceil(wait.seconds)))}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login():
@@ -151,24 +199,24 @@ def login():
     target = safe_next(request.values.get("next"), default)
     if request.method == "GET":
         return _login_page(200, next_url=target)
-    cfg, db, now = current_app.config, get_db(), time.time()
+    db = get_db()
     username = (request.form.get("username") or "").strip().lower()[:100]
     password = request.form.get("password") or ""
-    locked = "Too many failed logins for this username: wait 15 minutes and try again, or ask an administrator."
-    if editing_db.login_locked_until(db, username, now):
-        return _login_page(429, locked, target)
+    client = client_key(request.remote_addr)
+    # Unknown and known usernames are counted and answered alike: the answers reveal no account names.
+    wait = editing_db.begin_login_attempt(db, username, client, time.time(), login_policy(current_app.config))
+    if wait is not None:
+        log.warning("login for %r from %s refused for %.0f s (%s)", username, request.remote_addr, wait.seconds,
+                    wait.scope)
+        return _throttled(wait, target)
     user = editing_db.get_user(db, username) if username else None
     ok = len(password) <= MAX_PASSWORD and check_password_hash(user["password_hash"] if user else _dummy_hash(),
                                                                password)
     if not (ok and user and user["active"]):
         log.info("failed login for %r from %s", username, request.remote_addr)
-        if editing_db.record_login_failure(db, username, now, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW"],
-                                        cfg["LOGIN_LOCK_SECONDS"]):
-            return _login_page(429, locked, target)
         return _login_page(401, "Wrong username or password.", target)
-    editing_db.clear_login_failures(db, username)
-    session.clear()
-    session.update(uid=user["id"], sv=user["session_version"], t0=now, seen=now)
+    editing_db.forgive_login_failures(db, username, client)
+    start_session(user)
     log.info("login %r from %s", username, request.remote_addr)
     if user["must_change_password"]:
         return redirect(url_for("auth.password"))
@@ -178,6 +226,9 @@ def login():
 @bp.post("/logout")
 @public
 def logout():
+    token = session.get("sid")
+    if isinstance(token, str):
+        sessions_db.end_session(get_db(), token, "logout", time.time())   # the cookie, and any copy, ends here
     session.clear()
     return redirect(url_for("views.home"))
 
@@ -207,8 +258,8 @@ def password():
     if error:
         return render_template("auth/password.html", error=error), 400
     updated = editing_db.update_user(db, user["id"], user["username"], password_hash=generate_password_hash(new),
-                                  must_change_password=0)
-    session["sv"] = updated["session_version"]   # this session goes on; every other one ends
+                                     must_change_password=0)   # ends every session of the user ...
+    start_session(updated)                                       # ... and this browser goes on in a new one
     flash("Password changed. Your other sessions have been logged out.")
     return redirect(url_for("auth.account"))
 
@@ -216,7 +267,7 @@ def password():
 @bp.post("/account/sessions")
 @requires("editor")
 def end_sessions():
-    editing_db.end_sessions(get_db(), g.user["id"])
+    sessions_db.end_user_sessions(get_db(), g.user["id"], "logged out everywhere", time.time())
     session.clear()
     return redirect(url_for("views.home"))
 

@@ -7,10 +7,12 @@ errors can be shown next to their fields, then exchange.apply.apply_changes (the
 imports, reverts, the seed...) validates it again, writes what changed with its history rows in ONE
 transaction (refusing stale versions) and brings the search index up to date after the commit.
 """
+import json
 import logging
 import os
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from werkzeug.routing import IntegerConverter
 
 from ..store import editing as editing_db
 from ..store import db as storage
@@ -19,6 +21,7 @@ from ..exchange import apply, ingest
 from ..search import index as search
 from .auth import requires
 from ..web.errors import error_response
+from ..core.records import diff
 from ..core.validate import PRECISIONS, ValidationError
 from ..web.context import get_db, index_settings
 
@@ -40,13 +43,15 @@ def write(origin, **changes):
     return apply.apply_changes(get_db(), origin, index=index_settings(), **changes)
 
 
-def conflict_page(exc):
-    """A 409 page for an editing_db.Conflict, saying what happened and what to do."""
+def conflict_page(exc, mine=None):
+    """A 409 page for an editing_db.Conflict, saying what happened and what to do. `mine`: the record the
+    editor submitted (validated); the page then shows it next to the current record, field by field, and
+    carries the submitted form, to save again on the current version or to edit first: no input is lost."""
     what = f"{exc.entity} '{exc.entity_id}'"
     detail = exc.detail if isinstance(exc.detail, list) else []
     message = {
-        "stale": f"The {what} was edited by someone else since you opened it. Your changes were NOT saved: "
-                 "open the current version and make your changes again.",
+        "stale": f"The {what} was edited by someone else since you opened it. Your changes were NOT saved yet: "
+                 "compare the two versions below, then save yours over the current one, or edit it first.",
         "exists": f"There is already a {what}: choose another id.",
         "missing": f"The {what} no longer exists: someone deleted it since you opened it.",
         "in_use": (f"The {what} is still used by {len(detail)} project(s) ({', '.join(detail[:5])}): "
@@ -54,8 +59,30 @@ def conflict_page(exc):
                       else "remove it from those projects first.")),
         "decided": "This proposal was already approved or rejected by someone else.",
     }.get(exc.reason, f"The {what} cannot be changed like this.")
+    versions, again = _both_versions(exc, mine)
     return render_template("editor/conflict.html", message=message, entity=exc.entity,
-                           entity_id=exc.entity_id), 409
+                           entity_id=exc.entity_id, versions=versions, again=again), 409
+
+
+def _both_versions(exc, mine):
+    """([(field path, current value, submitted value)] for every field that differs, and the submitted form
+    to send again: its fields, the version to send them with (the current one after a stale edit, so they
+    can be saved over it), whether saving is offered); (None, None) when there is nothing to keep."""
+    if mine is None or exc.reason not in ("stale", "exists"):
+        return None, None
+    current, version = editing_db.RECORDS[exc.entity](get_db(), exc.entity_id)
+    versions = [(c.path, _shown(c.old), _shown(c.new)) for c in diff(current, mine)]
+    fields = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "version", "review")]
+    stale = exc.reason == "stale" and current is not None
+    return versions, {"fields": fields, "version": version if stale else request.form.get("version"),
+                      "can_save": stale}
+
+
+def _shown(value):
+    """A field's value on the conflict page: text as it is, other values as JSON, nothing as a dash."""
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
 
 
 def form_version():
@@ -118,13 +145,16 @@ def save_project(mode, project_id=None, proposal=None):
     version = form_version()
     if version is None:
         return bad_version()
+    if request.form.get("review"):     # "edit my version first" on the conflict page: the form, filled in
+        values, counts = forms.submitted_values(request.form)
+        return project_form(values, counts, {}, mode, project_id=project_id, proposal=proposal)
     raw, rows, errors = forms.project_from_form(request.form, lambda texts: storage.resolve_organisations(db, texts))
     raw["id"] = project_id if mode == "edit" else (raw["id"] or forms.slugify(raw["title"]))
     known_projects, known_orgs = storage.existing_ids(db)
     if mode != "edit" and raw["id"] in known_projects:
         errors.setdefault("id", []).append(f"'{raw['id']}' is already the id of another project: choose another id")
     try:
-        _, projects = ingest.prepare([], [("", raw)], known_projects, known_orgs)
+        _, projects = ingest.prepare([], [("", raw)], known_projects, known_orgs, parents=apply.stored_parents(db))
     except ValidationError as exc:
         errors = forms.place_errors(exc.problems, rows, found=errors, fields=forms.shown(forms.PROJECT_FORM, mode))
     if errors:
@@ -137,7 +167,7 @@ def save_project(mode, project_id=None, proposal=None):
         write(origin, projects=projects, expected={("project", raw["id"]): version},
               proposal_id=proposal["id"] if proposal else None)
     except editing_db.Conflict as exc:
-        return conflict_page(exc)
+        return conflict_page(exc, mine=projects[0])
     return redirect(url_for("views.project", project_id=raw["id"]))
 
 
@@ -179,6 +209,9 @@ def save_organisation(mode, org_id=None):
     version = form_version()
     if version is None:
         return bad_version()
+    if request.form.get("review"):     # "edit my version first" on the conflict page: the form, filled in
+        values, _ = forms.submitted_values(request.form)
+        return organisation_form(values, {}, mode, org_id=org_id)
     raw, errors = forms.organisation_from_form(request.form)
     raw["id"] = org_id if mode == "edit" else (raw["id"] or forms.slugify(raw["acronym"] or raw["name"]))
     known_projects, known_orgs = storage.existing_ids(db)
@@ -195,7 +228,7 @@ def save_organisation(mode, org_id=None):
     try:
         write(apply.Origin(actor(), "form"), organisations=orgs, expected={("organisation", raw["id"]): version})
     except editing_db.Conflict as exc:
-        return conflict_page(exc)
+        return conflict_page(exc, mine=orgs[0])
     return redirect(url_for("views.organisation", org_id=raw["id"]))
 
 
@@ -242,8 +275,20 @@ def rebuild_index():
     return redirect(url_for("editor.index"))
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every editing URL: a row id SQLite can hold (64-bit). A larger number is no row of
+    any table, so the URL matches no route (404), where the query would raise OverflowError (a 500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2 ** 63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app):
+    # before the editing blueprints add their routes (editing/__init__.py): each `<int:...>` is a row id
+    app.url_map.converters["int"] = RowIdConverter
     # uploads wait next to the database (instance/uploads by default)
     app.config.setdefault("UPLOAD_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "uploads"))
-    app.config.setdefault("PROPOSE_LIMIT", 10)       # proposals per client address ...
+    app.config.setdefault("PROPOSE_LIMIT", 10)       # proposals kept per client address ...
+    app.config.setdefault("PROPOSE_ATTEMPT_LIMIT", 60)   # ... posts of the form, kept or not ...
     app.config.setdefault("PROPOSE_WINDOW", 3600)    # ... per this many seconds

@@ -4,23 +4,30 @@ take - the same validation as the importer - and each validation Problem is plac
 its path names.
 
 Form field names: the record's own names (title, area, countries...) and numbered rows for lists:
-loc-N-name|precision|lat|lon|country|coords_source|gazetteer_id|basis|reason, org-N-org|role, src-N-document|section|quote.
+loc-N-name|precision|lat|lon|country|coords_source|gazetteer_id|basis|source|reason,
+org-N-org|role|basis|source|reason, src-N-document|section|quote; the basis of the status and the years:
+ev-status|start_year|end_year-basis|source|reason (an organisation's inferred names: ev-name|aliases|acronym-reason).
+Every value's basis (issue 18) is shown and sent back, so that saving a form never loses it.
 """
 import re
 
 from ..core import geo
-from ..core.validate import Problem, canonical_order, fold, split_path
+from ..core.validate import EVIDENCE_FIELDS, ORG_EVIDENCE_FIELDS, Problem, canonical_order, fold, split_path
 
 EXTRA_ROWS = 3
 LISTS = {  # list name in records -> (form prefix, fields, fields that make a row non-blank)
     "locations": ("loc", ("name", "precision", "lat", "lon", "country", "coords_source", "gazetteer_id", "basis",
-                          "reason"), ("name", "lat", "lon", "country")),
-    "organisations": ("org", ("org", "role"), ("org",)),
+                          "source", "reason"), ("name", "lat", "lon", "country")),
+    "organisations": ("org", ("org", "role", "basis", "source", "reason"), ("org",)),
     "sources": ("src", ("document", "section", "quote"), ("document", "section", "quote")),
 }
 PROJECT_TEXT = ("id", "title", "summary", "description", "kind", "area", "status", "start_year", "end_year",
                 "parent", "website")
 ORG_TEXT = ("id", "name", "acronym", "type", "website")
+SUPPORT = ("basis", "source", "reason")
+# the form fields of a project's `evidence` (ev-status-basis...) and of an organisation's (ev-name-reason...)
+EVIDENCE_CELLS = tuple(f"ev-{name}-{key}" for name in EVIDENCE_FIELDS for key in SUPPORT)
+ORG_EVIDENCE_CELLS = tuple(f"ev-{name}-reason" for name in ORG_EVIDENCE_FIELDS)
 
 
 def split_list(text):
@@ -92,8 +99,9 @@ def project_from_form(form, resolve_orgs):
         raw["locations"].append({k: (v or None) for k, v in loc.items()})
         rows["locations"].append(n)
     for entry in _organisation_entries(form, resolve_orgs, errors):
-        raw["organisations"].append({"org": entry["org"], "role": entry["role"]})
+        raw["organisations"].append({k: entry[k] or None for k in ("org", "role", *SUPPORT)})
         rows["organisations"].append(entry["row"])
+    raw["evidence"] = _evidence_from_form(form)
     for n, s in _rows(form, "sources"):
         raw["sources"].append({k: (v or None) for k, v in s.items()})
         rows["sources"].append(n)
@@ -101,8 +109,10 @@ def project_from_form(form, resolve_orgs):
 
 
 def _organisation_entries(form, resolve_orgs, errors):
-    """The organisation rows that name a known organisation, once each, in the order of the validated
-    record (canonical_order), so that a Problem's organisations[i] is the i-th entry: [{org, role, row}]."""
+    """The organisation rows that name a known organisation, in the order of the validated record
+    (canonical_order), so that a Problem's organisations[i] is the i-th entry: [{org, role, basis, source,
+    reason, row}]. A role listed twice stays twice: validation keeps one of two equal rows, and names two
+    that disagree on the basis (neither is dropped unseen)."""
     org_rows = _rows(form, "organisations")
     ids = resolve_orgs([r["org"] for _, r in org_rows])
     entries = []
@@ -111,9 +121,19 @@ def _organisation_entries(form, resolve_orgs, errors):
             errors.setdefault(f"org-{n}-org", []).append(
                 f"no organisation is called '{r['org'][:60]}': use its id, name or acronym, "
                 "or add it first (Editor › New organisation)")
-        elif not any((e["org"], e["role"]) == (ids[r["org"]], r["role"]) for e in entries):
-            entries.append({"org": ids[r["org"]], "role": r["role"], "row": n})
+        else:
+            entries.append(dict(r, org=ids[r["org"]], row=n))
     return canonical_order({"countries": [], "other_areas": [], "organisations": entries})["organisations"]
+
+
+def _evidence_from_form(form):
+    """{field: {basis, source, reason}} from the ev-* fields that are filled in (validation checks them)."""
+    out = {}
+    for name in EVIDENCE_FIELDS:
+        entry = {key: (form.get(f"ev-{name}-{key}") or "").strip() for key in SUPPORT}
+        if any(entry.values()):
+            out[name] = {key: value for key, value in entry.items() if value}
+    return out
 
 
 def organisation_from_form(form):
@@ -122,6 +142,8 @@ def organisation_from_form(form):
     raw = {k: (form.get(k) or "").strip() for k in ORG_TEXT}
     raw["aliases"] = split_list(form.get("aliases"))
     raw["leads_areas"] = form.getlist("leads_areas")
+    raw["evidence"] = {name: {"basis": "inferred", "reason": reason} for name in ORG_EVIDENCE_FIELDS
+                       if (reason := (form.get(f"ev-{name}-reason") or "").strip())}
     raw["country"] = None
     text = (form.get("country") or "").strip()
     if text:
@@ -137,14 +159,17 @@ def organisation_from_form(form):
 # the fields of each form in page order ("loc", "org", "src": their numbered rows), so that problems on
 # fields a form does not show go to its summary, and the summary follows the page
 PROJECT_FORM = ("id", "title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
-                "other_areas", "parent", "website", "keywords", "countries", "loc", "org", "src")
-ORG_FORM = ("id", "name", "acronym", "aliases", "type", "country", "website", "leads_areas")
+                *EVIDENCE_CELLS, "other_areas", "parent", "website", "keywords", "countries", "loc", "org", "src")
+ORG_FORM = ("id", "name", "acronym", "aliases", *ORG_EVIDENCE_CELLS, "type", "country", "website", "leads_areas")
 LABELS = {"id": "Id", "title": "Title", "summary": "Summary", "description": "Description",
           "area": "Main partnership area", "kind": "Kind", "status": "Status", "start_year": "Start year",
           "end_year": "End year", "other_areas": "Other areas", "parent": "Part of", "website": "Website",
           "keywords": "Keywords", "countries": "Countries", "name": "Name", "acronym": "Acronym",
           "aliases": "Other names", "type": "Type", "country": "Country", "leads_areas": "Areas it leads",
-          "locations": "Locations", "organisations": "Organisations", "sources": "Sources"}
+          "locations": "Locations", "organisations": "Organisations", "sources": "Sources", "evidence": "Basis"}
+LABELS.update({f"ev-{name}-{key}": f"{LABELS[name]} {key}" for name in EVIDENCE_FIELDS for key in SUPPORT})
+LABELS.update({f"ev-{name}-reason": f"Why the {LABELS[name].lower()} {'are' if name == 'aliases' else 'is'} inferred"
+               for name in ORG_EVIDENCE_FIELDS})
 ROW_LABELS = {"loc": "Location", "org": "Organisation", "src": "Source"}
 CELL_LABELS = {"lat": "latitude", "lon": "longitude", "org": ""}
 LISTS_BY_PREFIX = {prefix: cells for prefix, cells, _ in LISTS.values()}
@@ -179,10 +204,23 @@ def _field_of(path, rows, fields):
     """A Problem's field path -> the name of the form field showing it, or None."""
     if not path:
         return None
+    if path.startswith("evidence."):
+        return _evidence_field(path, fields)
     name, index, sub = split_path(path)
     if name in LISTS:
         return _row_field(name, index, sub, rows, fields)
     return name if fields is None or name in fields else None
+
+
+def _evidence_field(path, fields):
+    """"evidence.status.source" -> "ev-status-source"; an entry as a whole goes to its basis (a project's) or
+    its reason (an organisation's: only inferred names are marked)."""
+    _, name, *sub = path.split(".") + [""]
+    for key in (sub[0], "basis", "reason"):
+        cell = f"ev-{name}-{key}"
+        if key and (fields is None or cell in fields):
+            return cell
+    return None
 
 
 def _row_field(name, index, sub, rows, fields):
@@ -249,6 +287,8 @@ def project_values(record):
             for f in fields:
                 values[f"{prefix}-{n}-{f}"] = "" if item.get(f) is None else str(item[f])
         counts[prefix] = len(items) + EXTRA_ROWS
+    for name, entry in (record.get("evidence") or {}).items():
+        values.update({f"ev-{name}-{key}": str(entry[key]) for key in SUPPORT if entry.get(key) is not None})
     return values, counts
 
 
@@ -256,6 +296,7 @@ def organisation_values(record):
     values = {k: "" if record.get(k) is None else str(record[k]) for k in ORG_TEXT}
     values.update(country=record.get("country") or "", aliases="; ".join(record.get("aliases") or []),
                   leads_areas=list(record.get("leads_areas") or []))
+    values.update({f"ev-{name}-reason": entry.get("reason") or "" for name, entry in (record.get("evidence") or {}).items()})
     return values
 
 

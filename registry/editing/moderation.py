@@ -1,6 +1,7 @@
 """Propose a project: a public form (no account) with spam protection that needs no outside service -
 a honeypot field and a rate limit per client address kept in the database - landing in a moderation
-queue. Editors open a proposal as a prefilled project form, then approve it (the same validation and
+queue (only proposals that are kept count against the quota; every post counts against a larger budget
+of attempts). Editors open a proposal as a prefilled project form, then approve it (the same validation and
 write as any edit, recorded as "approve") after any changes, or reject it.
 """
 import hashlib
@@ -65,11 +66,14 @@ def client_key():
 def propose():
     if request.method == "GET":
         return render_template("editor/propose.html", v={}, errors={}, PRECISIONS=PRECISIONS)
-    db, cfg = get_db(), current_app.config
-    if not editing_db.rate_limit_hit(db, f"propose:{client_key()}", cfg["PROPOSE_LIMIT"], cfg["PROPOSE_WINDOW"],
-                                  time.time()):
-        return error_response(429, "too_many_proposals", "too many proposals were sent from your network in the "
-                                                         "last hour: please try again later")
+    # Two budgets per client address, both in the database (they hold across workers): every post counts
+    # against PROPOSE_ATTEMPT_LIMIT, which bounds clients that only fail or fill the honeypot; only proposals
+    # that are kept count against PROPOSE_LIMIT, so a person's mistakes never use up their quota.
+    db, cfg, client, now = get_db(), current_app.config, client_key(), time.time()
+    if not editing_db.rate_limit_hit(db, f"propose-attempt:{client}", cfg["PROPOSE_ATTEMPT_LIMIT"],
+                                     cfg["PROPOSE_WINDOW"], now):
+        return error_response(429, "too_many_attempts", "too many attempts to send a proposal came from your "
+                                                        "network in the last hour: please try again later")
     if request.form.get(HONEYPOT):
         log.info("proposal dropped: honeypot filled")
         return render_template("editor/propose_thanks.html")
@@ -78,6 +82,9 @@ def propose():
         summary = forms.error_summary(errors, PROPOSE_FORM, PROPOSE_LABELS)
         return render_template("editor/propose.html", v=request.form, errors=errors, summary=summary,
                                PRECISIONS=PRECISIONS), 400
+    if not editing_db.rate_limit_hit(db, f"propose:{client}", cfg["PROPOSE_LIMIT"], cfg["PROPOSE_WINDOW"], now):
+        return error_response(429, "too_many_proposals", "too many proposals were sent from your network in the "
+                                                         "last hour: please try again later")
     editing_db.add_proposal(db, data)
     return render_template("editor/propose_thanks.html")
 

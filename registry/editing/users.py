@@ -5,13 +5,13 @@ the first admin (there are no default accounts):
     flask --app registry reset-password NAME
 """
 import click
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
 from ..store import editing as editing_db
 from ..store import db as storage
-from .auth import ROLES, check_password, check_username, one_time_password, requires
+from .auth import ROLES, check_password, check_username, one_time_password, requires, start_session
 from ..web.errors import error_response
 from ..web.context import get_db, index_settings
 
@@ -58,9 +58,11 @@ def user(user_id):
             changes = {"role": role, "active": 1 if request.form.get("active") else 0}
         if not error:
             try:
-                row = editing_db.update_user(db, user_id, g.user["username"], **changes)
-                if user_id == g.user["id"]:
-                    session["sv"] = row["session_version"]
+                row = editing_db.update_user(db, user_id, g.user["username"], **changes)   # ends their sessions
+                if secret:
+                    editing_db.clear_login_failures(db, row["username"])   # a reset lifts every login wait
+                if user_id == g.user["id"] and row["active"]:
+                    start_session(row)              # an admin changing their own account stays logged in
                 if not secret:
                     flash(f"Saved {row['username']}.")
                     return redirect(url_for("users.users"))
@@ -101,7 +103,7 @@ def create_user_command(username, role, prompt):
 @click.argument("username")
 @with_appcontext
 def reset_password_command(username):
-    """Give an account a new one-time password, reactivate it and lift its login lockout."""
+    """Give an account a new one-time password, reactivate it and lift its login waits."""
     db = storage.connect(current_app.config["DATABASE"])
     storage.migrate(db)
     row = editing_db.get_user(db, username.strip().lower())

@@ -1,8 +1,13 @@
 """Web import: upload a CSV, JSON or GeoJSON file, see what would be added and changed (and every row
-error), then confirm. The uploaded bytes wait under UPLOAD_DIR (in the instance folder) with a generated
+error), then confirm, which starts a job outside the request: its page shows the progress and then the
+report (or the errors). The uploaded bytes wait under UPLOAD_DIR (in the instance folder) with a generated
 name; the client's file name is only ever shown (escaped), never used as a path. All or nothing: the
-preview and the import both go through the audited write path (exchange/apply.py), which writes what
+preview and the job both go through the audited write path (exchange/apply.py), which writes what
 changed in one transaction with one history row per changed record (source: the file name).
+
+The preview still runs in the request (10-40 s for 100,000 rows on 2 cores, within gunicorn's 120 s); the
+import itself (1-7 min for 100,000 rows, most of it indexing) runs in a process of its own
+(exchange/jobs.py says why not a thread or huey), with its state in the `jobs` table (store/jobs.py).
 """
 import hashlib
 import json
@@ -11,13 +16,13 @@ import secrets
 import time
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
-from ..store import editing as editing_db
-from ..store import db as storage
+from ..store import jobs as jobs_db
 from ..exchange import ingest
+from ..exchange import jobs as runner
 from .auth import requires
-from .editor import actor, conflict_page
+from .editor import actor
 from ..web.errors import error_response
 from ..core.validate import ValidationError
 from ..web.context import get_db, index_settings
@@ -34,8 +39,11 @@ def _folder():
     folder.mkdir(parents=True, exist_ok=True)
     cutoff = time.time() - KEEP_SECONDS
     for old in folder.iterdir():
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+        except FileNotFoundError:   # an import job just used it up
+            pass
     return folder
 
 
@@ -58,20 +66,23 @@ def writes(report):
             + len(report.orgs.deleted))
 
 
+def _wants_json():
+    """An API-style client (Accept: application/json) gets JSON and a 202; a browser gets pages."""
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+
+
 @bp.route("/editor/import", methods=["GET", "POST"])
 @requires("editor")
 def import_upload():
     if request.method == "GET":
-        return render_template("editor/import.html", formats=ingest.FORMATS)
+        return _upload_page()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return render_template("editor/import.html", formats=ingest.FORMATS,
-                               error="choose a file to upload (CSV, JSON or GeoJSON)"), 400
+        return _upload_page(error="choose a file to upload (CSV, JSON or GeoJSON)"), 400
     data, filename = upload.read(), upload.filename[-200:]
     fmt = request.form.get("format") or ingest.guess_format(filename) or _sniff(data)
     if fmt not in ingest.FORMATS:
-        return render_template("editor/import.html", formats=ingest.FORMATS,
-                               error=f"choose the file's format: {', '.join(ingest.FORMATS)}"), 400
+        return _upload_page(error=f"choose the file's format: {', '.join(ingest.FORMATS)}"), 400
     db = get_db()
     try:
         report = plan(db, data, fmt)
@@ -83,34 +94,87 @@ def import_upload():
     (folder / f"{token}.data").write_bytes(data)
     (folder / f"{token}.json").write_text(json.dumps({
         "fmt": fmt, "filename": filename, "user": actor(), "sha256": hashlib.sha256(data).hexdigest()}))
-    return render_template("editor/import_preview.html", filename=filename, fmt=fmt, errors=[], report=report,
-                           token=token, writes=writes(report))
+    return render_template("editor/import_preview.html", filename=filename, fmt=fmt, errors=[],
+                           report=runner.report_summary(report), token=token, writes=writes(report))
+
+
+def _upload_page(error=None):
+    """The upload form, with the user's recent import jobs (those whose process died marked failed)."""
+    db = get_db()
+    runner.reap(db)
+    return render_template("editor/import.html", formats=ingest.FORMATS, error=error,
+                           jobs=jobs_db.recent(db, who=actor()), stages=runner.STAGES)
 
 
 @bp.post("/editor/import/<token>")
 @requires("editor")
 def import_confirm(token):
-    folder = _folder()
-    meta_path = folder / f"{token}.json" if TOKEN_RE.match(token) else None
-    meta = json.loads(meta_path.read_text()) if meta_path and meta_path.exists() else None
-    if meta is None or meta["user"] != actor():
-        return error_response(404, "upload_not_found", "this upload has expired or was imported already: "
-                                                       "upload the file again")
-    data = (folder / f"{token}.data").read_bytes()
+    """Start the import job of an upload and answer at once: a redirect to the job's page (a 202 with its
+    URL for API-style clients). A second confirmation (a double click) finds the first one's job."""
+    if not TOKEN_RE.match(token):
+        return _upload_gone()
     db = get_db()
-    try:
-        report = ingest.import_data(db, data, meta["fmt"], actor=actor(), source=meta["filename"], batch=token,
-                                    note=f"sha256 {meta['sha256'][:12]}", index=index_settings())
-    except ValidationError as exc:   # the registry changed since the preview
-        return render_template("editor/import_preview.html", filename=meta["filename"], fmt=meta["fmt"],
-                               errors=exc.problems, report=None, token=None), 400
-    except editing_db.Conflict as exc:
-        return conflict_page(exc)
-    except storage.StaleReference:
-        return error_response(409, "changed_during_import", "the registry changed while importing (an "
-                              "organisation the file uses was deleted): nothing was stored; upload it again")
-    for suffix in (".data", ".json"):
-        (folder / f"{token}{suffix}").unlink(missing_ok=True)
-    flash(f"Imported {meta['filename']}: {len(report.added)} project(s) added, {len(report.changed)} changed, "
-          f"{len(report.unchanged)} unchanged; {len(report.organisations)} organisation(s) added or changed.")
-    return redirect(url_for("history.history"))
+    job = jobs_db.get(db, token)
+    if job is not None:
+        return _job_started(job) if job["who"] == actor() else _upload_gone()
+    folder = _folder()
+    meta_path = folder / f"{token}.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+    if meta is None or meta["user"] != actor() or not (folder / f"{token}.data").exists():
+        return _upload_gone()
+    if jobs_db.create(db, token, "import", str(folder / f"{token}.data"), actor(), filename=meta["filename"],
+                      fmt=meta["fmt"], options={"sha256": meta["sha256"], "note": f"sha256 {meta['sha256'][:12]}"}):
+        meta_path.unlink(missing_ok=True)   # the job row holds what it said now
+        settings = index_settings()
+        try:
+            runner.start(settings.database, settings.index_dir, token)
+        except OSError as exc:
+            jobs_db.fail_if_unfinished(db, token, [f"the import could not be started ({exc}); nothing was "
+                                                   "stored. Please tell the administrators."])
+    return _job_started(jobs_db.get(db, token))
+
+
+def _error(status, code, message):
+    if _wants_json():
+        return jsonify({"error": {"code": code, "message": message}}), status
+    return error_response(status, code, message)
+
+
+def _upload_gone():
+    return _error(404, "upload_not_found", "this upload has expired or was imported already: upload the file again")
+
+
+def _job_started(job):
+    url = url_for("webimport.job_page", token=job["id"])
+    if _wants_json():
+        return jsonify({"job": _job_json(job)}), 202, {"Location": url}
+    return redirect(url, 303)
+
+
+@bp.get("/editor/jobs/<token>")
+@requires("editor")
+def job_page(token):
+    """A job's progress (the page reloads itself until the job ends) and then its report or errors."""
+    db = get_db()
+    job = jobs_db.get(db, token) if TOKEN_RE.match(token) else None
+    if job is None:
+        return _error(404, "job_not_found", "there is no such import job: start imports at /editor/import")
+    if not job["finished"] and runner.reap(db):
+        job = jobs_db.get(db, token)
+    if _wants_json():
+        return jsonify({"job": _job_json(job)})
+    refresh = not job["finished"] and request.args.get("refresh") != "off"
+    percent = 100 * job["done"] // job["total"] if job["total"] and job["done"] is not None else None
+    return render_template("editor/job.html", job=job, stage=runner.STAGES.get(job["stage"], job["stage"]),
+                           percent=percent, refresh=refresh, refresh_seconds=JOB_REFRESH)
+
+
+JOB_REFRESH = 3   # seconds between two reloads of a running job's page
+
+
+def _job_json(job):
+    public = ("id", "kind", "status", "stage", "done", "total", "filename", "format", "who", "created_at",
+              "started_at", "finished_at", "report", "errors")
+    return dict({k: job[k] for k in public}, finished=job["finished"],
+                stage_text=runner.STAGES.get(job["stage"], job["stage"]),
+                url=url_for("webimport.job_page", token=job["id"], _external=True))

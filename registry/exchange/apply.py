@@ -21,6 +21,7 @@ from ..core import geo
 from ..core.records import DEFAULT_DOCUMENT, describe
 from ..core.validate import Problem, ValidationError, check_references, clean_organisation, clean_project
 from ..search import index as search
+from ..store import backup as store_backup
 from ..store import db as storage
 from ..store import editing as store_editing
 from ..store.editing import Conflict, Origin  # noqa: F401  (callers catch Conflict, build an Origin)
@@ -137,16 +138,22 @@ def _quote_problems(where, p, report_text):
             for i, s in enumerate(p["sources"], 1) if s["quote"] and s["quote"] not in report_text]
 
 
-def prepare(raw_orgs, raw_projects, known_projects=(), known_orgs=(), report_text=None):
+def prepare(raw_orgs, raw_projects, known_projects=(), known_orgs=(), report_text=None, progress=None,
+            parents=None):
     """Validate a batch of (where, raw) pairs: each record, then references to each other and to the known
     ids, in one pass so a file's every problem is reported together. Returns (organisations, projects)
-    in the canonical shape; raises ValidationError with every problem."""
+    in the canonical shape; raises ValidationError with every problem. `progress(stage, done, total)`, when
+    given, hears how many records were validated (every PROGRESS_EVERY, and at the end). `parents`: reads
+    stored parent links (stored_parents(db)), so that no cycle of parents is made with stored projects."""
     errors, orgs, projects = [], [], []
+    total = len(raw_orgs) + len(raw_projects)
     for where, raw in raw_orgs:
         o, errs = clean_organisation(raw, where)
         errors += errs
         orgs.append(o)
+        _validated(progress, len(orgs), total)
     for where, raw in raw_projects:
+        _validated(progress, len(orgs) + len(projects), total)
         p, errs = clean_project(raw, where)
         errors += errs
         if p is not None and not errs:
@@ -156,10 +163,40 @@ def prepare(raw_orgs, raw_projects, known_projects=(), known_orgs=(), report_tex
         projects.append(p)
     countries = {c.iso3 for c in geo.all_countries()}
     errors += check_references(projects, orgs, known_projects, known_orgs, countries,
-                               project_where=[w for w, _ in raw_projects], org_where=[w for w, _ in raw_orgs])
+                               project_where=[w for w, _ in raw_projects], org_where=[w for w, _ in raw_orgs],
+                               stored_parents=_ancestors(projects, parents) if parents else None)
+    if progress is not None:
+        progress("validating", total, total)
     if errors:
         raise ValidationError(errors)
     return orgs, projects
+
+
+PROGRESS_EVERY = 500   # records validated between two progress reports
+
+
+def _validated(progress, done, total):
+    if progress is not None and done % PROGRESS_EVERY == 0:
+        progress("validating", done, total)
+
+
+def stored_parents(db):
+    """A reader of stored parent links for `prepare`: ids -> {id: parent id} of the stored projects among them."""
+    return lambda ids: {pid: record["parent"] for pid, (record, _) in store_editing.project_records(db, ids).items()}
+
+
+def _ancestors(projects, parents):
+    """{id: parent id} of the stored projects above the batch's projects, up to the top (or a loop): what
+    core.validate.parent_cycles needs to see a cycle the batch would close. One read per level."""
+    batch = {p["id"] for p in projects if p and p.get("id")}
+    links, asked = {}, set()
+    todo = {p["parent"] for p in projects if p and p.get("parent")} - batch
+    while todo:
+        asked |= todo
+        found = parents(sorted(todo))
+        links.update(found)
+        todo = {parent for parent in found.values() if parent} - asked - batch
+    return links
 
 
 def _pairs(items):
@@ -170,23 +207,29 @@ def _pairs(items):
 # --- the write path -------------------------------------------------------------------------------------
 
 def apply_changes(db, origin, *, organisations=(), projects=(), delete=(), expected=None, replace_all=False,
-                  dry_run=False, index=None, report_text=None, proposal_id=None):
+                  dry_run=False, index=None, report_text=None, proposal_id=None, progress=None):
     """Validate, compare, write what changed with its history in one transaction, update the index.
 
     organisations, projects: raw records or (where, raw) pairs. delete: (entity, id) pairs. expected:
     {(entity, id): version loaded} (0: must not exist yet), else Conflict. replace_all: the batch is the
     whole registry (seed, restore): stored records it lacks are deleted. index: search Settings (None:
     the index is left alone; its next check finds it stale). report_text: sources must quote it (seed).
-    proposal_id: the proposal this change approves, decided in the same transaction.
+    proposal_id: the proposal this change approves, decided in the same transaction. progress: called as
+    progress(stage, done, total) with the stages validating, writing and indexing (web import jobs).
     Returns a Report; raises ValidationError, Conflict or storage.StorageError (nothing stored)."""
     known = ((), ()) if replace_all else storage.existing_ids(db)
-    orgs, records = prepare(_pairs(organisations), _pairs(projects), *known, report_text=report_text)
+    orgs, records = prepare(_pairs(organisations), _pairs(projects), *known, report_text=report_text,
+                            progress=progress, parents=None if replace_all else stored_parents(db))
     if dry_run:
         plan = store_editing.preview_changes(db, orgs, records, delete, replace_all, expected)
         return _report(plan, storage.data_version(db), dry_run=True)
+    if progress is not None:
+        progress("writing", None, None)
     plan, version = store_editing.write_changes(db, origin, orgs, records, delete, replace_all, expected,
                                                 proposal_id)
     if index is not None:
+        if progress is not None:
+            progress("indexing", None, None)
         update_index(index, plan.changes, rebuild=replace_all)
     return _report(plan, version, dry_run=False)
 
@@ -220,9 +263,22 @@ def _names(org_changes):
     return sorted(names)
 
 
-def restore_records(db, backup_db, origin, index=None):
-    """Make the registry's projects and organisations those of `backup_db` (a connection to a verified
-    backup) as one replace-all change through the write path: every record that differs gets a history
-    row with source_kind restore; accounts, proposals and the history itself stay as they are."""
+def restore_records(db, backup_db, origin, index=None, with_accounts=False):
+    """Make the registry's projects and organisations those of `backup_db` (a connection to a verified,
+    migrated backup: store.backup.load_copy) as one replace-all change through the write path: every
+    record that differs gets a history row with source_kind restore; proposals and the history itself
+    stay as they are. Then every session ends and, with `with_accounts`, the backup's accounts replace
+    the live ones; login failures and rate limits stay live."""
+    if with_accounts:
+        store_backup.check_accounts(backup_db)     # before anything changes
     orgs, projects = store_editing.all_records(backup_db)
-    return apply_changes(db, origin, organisations=orgs, projects=projects, replace_all=True, index=index)
+    report = apply_changes(db, origin, organisations=orgs, projects=projects, replace_all=True, index=index)
+    store_backup.end_sessions_after_restore(backup_db, db, origin.actor, origin.source, with_accounts)
+    return report
+
+
+def check_restorable(backup_db):
+    """Validate the records of `backup_db` as restoring them would (raises ValidationError): a backup whose
+    records are not valid today is refused before anything changes, also when the whole file is restored."""
+    orgs, projects = store_editing.all_records(backup_db)
+    prepare(_pairs(orgs), _pairs(projects))

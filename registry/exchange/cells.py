@@ -4,6 +4,11 @@
 - Entries of a list of mappings (locations, sources): fields separated by `|`; the first fields by position
   (a location: name|lat|lon|precision; a source: section|quote|document), then `key=value` for every other
   key of the mapping that has a value (a location's `country=KEN`, and whatever keys locations gain later).
+- Roles (the funders/leads/implementers/partners columns): organisation ids separated by `;`, each id
+  followed by `|key=value` for its basis, source and reason when recorded (`agc|basis=stated|source=1`).
+  Older files separated plain ids by `|` too (`agc|gef`): an entry with no `key=value` field is a list of ids.
+- A project's evidence (the basis of status, start_year, end_year): entries `field|basis|key=value` separated
+  by `;`: `status|stated|source=2; end_year|inferred|reason=a three-year project begun in 2021`.
 - A backslash escapes the separators: `\\;` is a `;`, `\\|` a `|`, `\\\\` a backslash, inside any value. A
   backslash before any other character is kept as it is, so older files read as before.
 - Spreadsheet formulas: a cell starting with = + - @ a tab, a carriage return or ' is written with one more
@@ -19,6 +24,9 @@ UNESCAPE = re.compile(r"\\([\\;|])")
 TOKEN = re.compile(r"\\[\\;|]|[;|]")    # an escaped character (skipped) or a separator
 LOCATION_FIELDS = ("name", "lat", "lon", "precision")
 SOURCE_FIELDS = ("section", "quote", "document")
+ROLE_FIELDS = ("org",)                      # a role's positional field (its role is the column's)
+SUPPORT_KEYS = ("basis", "source", "reason")
+EVIDENCE_FIELDS = ("field", "basis")        # an evidence entry's positional fields
 
 
 class CellError(ValueError):
@@ -59,6 +67,17 @@ def join_entries(items, positional):
     return "; ".join(_entry(item, positional) for item in items)
 
 
+def join_roles(roles):
+    """`agc;gef|basis=inferred|reason=...`: plain ids stay plain (`;` between entries, as in older files)."""
+    return ";".join(_entry({key: role.get(key) for key in ROLE_FIELDS + SUPPORT_KEYS}, ROLE_FIELDS)
+                    for role in roles)
+
+
+def join_evidence(evidence):
+    """{field: {basis, source | reason}} -> `status|stated|source=2; end_year|inferred|reason=...`."""
+    return join_entries([dict(entry, field=name) for name, entry in evidence.items()], EVIDENCE_FIELDS)
+
+
 def _entry(item, positional):
     fields = [escape(scalar(item.get(key))) for key in positional]
     fields += [f"{key}={escape(scalar(value))}" for key, value in item.items()
@@ -97,6 +116,36 @@ def split_entries(cell, positional, keys):
             out.append(_read_entry(raw, positional, keys))
         except CellError as exc:
             raise CellError(f"entry {number} ({unescape(raw)[:60]!r}): {exc}") from None
+    return out
+
+
+def split_roles(cell):
+    """The roles of one column: [{org, basis?, source?, reason?}]. Raises CellError."""
+    out = []
+    for number, raw in enumerate((p for p in split_raw(cell or "", ";") if p.strip()), 1):
+        fields = [unescape(f) for f in split_raw(raw, "|")]
+        if not any("=" in f for f in fields[1:]):      # `agc` or, as older files wrote lists, `agc|gef`
+            out += [{"org": f} for f in fields if f]
+            continue
+        try:
+            out.append({k: v for k, v in _read_entry(raw, ROLE_FIELDS, ROLE_FIELDS + SUPPORT_KEYS).items()
+                        if v is not None})
+        except CellError as exc:
+            raise CellError(f"entry {number} ({unescape(raw)[:60]!r}): {exc}") from None
+    return out
+
+
+def split_evidence(cell):
+    """A project's evidence cell -> {field: {basis, source?, reason?}}. Raises CellError."""
+    out = {}
+    for entry in split_entries(cell, EVIDENCE_FIELDS, EVIDENCE_FIELDS + SUPPORT_KEYS):
+        name = entry.pop("field")
+        if not name:
+            raise CellError(f"an entry names no field: write field|basis|source=N or field|basis|reason=..., e.g. "
+                            "status|stated|source=1")
+        if name in out:
+            raise CellError(f"'{name[:40]}' is given twice: give each field's basis once")
+        out[name] = {k: v for k, v in entry.items() if v is not None}
     return out
 
 

@@ -29,9 +29,11 @@ def _shown_path(folder):
     return str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
 
 
-def import_data(db, data, fmt, dry_run=False, *, actor=None, source=None, index=None, batch=None, note=None):
+def import_data(db, data, fmt, dry_run=False, *, actor=None, source=None, index=None, batch=None, note=None,
+                progress=None):
     """Import CSV/JSON/GeoJSON bytes: all or nothing, only what changed is written. `actor` defaults to
-    `cli:<os user>`; `source` names the file. Returns a Report; raises ValidationError (nothing stored)."""
+    `cli:<os user>`; `source` names the file; `progress`: see apply_changes. Returns a Report; raises
+    ValidationError (nothing stored)."""
     if fmt not in READERS:
         raise ValidationError([f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}"])
     raw_orgs, raw_projects = READERS[fmt](data)
@@ -39,4 +41,5 @@ def import_data(db, data, fmt, dry_run=False, *, actor=None, source=None, index=
         raise ValidationError(["the file holds no records"])
     storage.migrate(db)
     origin = Origin(actor or cli_actor(), "import", source, note, batch)
-    return apply_changes(db, origin, organisations=raw_orgs, projects=raw_projects, dry_run=dry_run, index=index)
+    return apply_changes(db, origin, organisations=raw_orgs, projects=raw_projects, dry_run=dry_run, index=index,
+                         progress=progress)

@@ -10,11 +10,13 @@ import functools
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import yaml
 
-from ..core.validate import Problem, ValidationError, clean_organisation, clean_project
+from ..core.validate import (PRECISIONS, Checker, Problem, ValidationError, as_float, clean_organisation,
+                             clean_project)
 from . import cells
 
 MAX_ROWS = 100_000
@@ -25,7 +27,7 @@ MAX_FEATURES = 10_000
 MAX_VERTICES = 10_000
 MAX_DEPTH = 32
 CSV_COLUMNS = ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
-               "start_year", "end_year", "parent", "countries", "locations", "funders", "leads",
+               "start_year", "end_year", "evidence", "parent", "countries", "locations", "funders", "leads",
                "implementers", "partners", "keywords", "website", "sources")
 LEGACY_COLUMNS = ("source_section", "source_quote")     # older files: one source per row
 TEXT_COLUMNS = ("id", "title", "summary", "description", "kind", "area", "status", "start_year", "end_year",
@@ -150,9 +152,14 @@ def _csv_record(row, where):
     naming the row and the column."""
     raw = {k: row.get(k) for k in TEXT_COLUMNS}
     raw.update({k: cells.split_words(row.get(k)) for k in WORD_COLUMNS})
-    raw["organisations"] = [{"org": org, "role": role} for col, role in ROLE_COLUMNS.items()
-                            for org in cells.split_words(row.get(col))]
-    for column, read in (("locations", _csv_locations), ("sources", _csv_sources)):
+    raw["organisations"] = []
+    for column, role in ROLE_COLUMNS.items():    # each id with its basis, source and reason, if recorded
+        try:
+            raw["organisations"] += [dict(entry, role=role) for entry in cells.split_roles(row.get(column))]
+        except cells.CellError as exc:
+            raise ValidationError([Problem(where, column, str(exc))]) from None
+    for column, read in (("locations", _csv_locations), ("sources", _csv_sources),
+                         ("evidence", lambda row_: cells.split_evidence(row_.get("evidence")))):
         try:
             raw[column] = read(row)
         except cells.CellError as exc:
@@ -189,11 +196,22 @@ def read_csv(data):
 
 # --- JSON -----------------------------------------------------------------------------------------
 
+def _no_constants(name):
+    raise ValueError(f"{name} is not allowed in JSON numbers")
+
+
+def _integer(text):
+    """A JSON integer; one longer than Python converts (sys.get_int_max_str_digits) is refused in words."""
+    digits = len(text.lstrip("-"))
+    if digits > sys.get_int_max_str_digits():
+        raise ValueError(f"a number in the file has more than {sys.get_int_max_str_digits()} digits ({digits}): "
+                         "no field of the registry holds such a number")
+    return int(text)
+
+
 def _strict_json(text):
-    def no_constants(name):
-        raise ValueError(f"{name} is not allowed in JSON numbers")
     try:
-        doc = json.loads(text, parse_constant=no_constants)
+        doc = json.loads(text, parse_constant=_no_constants, parse_int=_integer)
     except RecursionError:
         raise ValidationError([f"the JSON is nested too deeply (max {MAX_DEPTH} levels)"]) from None
     except json.JSONDecodeError as exc:
@@ -216,10 +234,27 @@ def _check_depth(doc):
             stack.extend((v, depth + 1) for v in node)
 
 
+def _list_member(doc, name):
+    """The list `doc[name]` ([] when absent or null); any other value is an error, never read as empty."""
+    value = doc.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError([Problem("", name, f"must be a list of {name} (it is {_a_json_type(value)})")])
+    return value
+
+
+def _a_json_type(value):
+    """What a JSON value is, for messages: "an object", "a number"..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "an object", list: "a list", str: "a text"}.get(type(value), "a number")
+
+
 def _organisations(doc):
-    orgs = doc.get("organisations") or []
-    if not isinstance(orgs, list):
-        raise ValidationError([Problem("", "organisations", "must be a list of organisations")])
+    orgs = _list_member(doc, "organisations")
     return _checked([(f"organisations[{i + 1}]: ", o) for i, o in enumerate(orgs)], "organisation")
 
 
@@ -231,10 +266,16 @@ def read_json(data):
     if not isinstance(doc, dict) or not set(doc) <= {"organisations", "projects"}:
         raise ValidationError(["the JSON must be a list of projects or an object with 'organisations' "
                                "and/or 'projects' lists"])
-    projects = doc.get("projects") or []
-    if not isinstance(projects, list) or not isinstance(doc.get("organisations") or [], list):
-        raise ValidationError(["'organisations' and 'projects' must be lists"])
-    if len(doc.get("organisations") or []) + len(projects) > MAX_ROWS:
+    lists, problems = {}, []
+    for name in ("organisations", "projects"):     # both named when both are wrong
+        try:
+            lists[name] = _list_member(doc, name)
+        except ValidationError as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationError(problems)
+    projects = lists["projects"]
+    if len(lists["organisations"]) + len(projects) > MAX_ROWS:
         raise ValidationError([f"more than {MAX_ROWS} records; split the file"])
     return _organisations(doc), _checked([(f"projects[{i + 1}]: ", p) for i, p in enumerate(projects)], "project")
 
@@ -262,13 +303,15 @@ def _position(pos, where):
     if (not isinstance(pos, list) or len(pos) not in (2, 3)
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
         raise ValidationError([Problem(where, "geometry", "each position must be [longitude, latitude] numbers")])
+    shown = str(pos) if len(str(pos)) <= 80 else f"{str(pos)[:80]}… ({len(str(pos))} characters)"
     if len(pos) == 3:   # the registry keeps no altitude: refuse it rather than lose it
-        raise ValidationError([Problem(where, "geometry", f"the position {pos} has an altitude, which the registry "
-                                                          "does not keep: export 2D points (longitude, latitude)")])
-    lon, lat = pos
+        raise ValidationError([Problem(where, "geometry", f"the position {shown} has an altitude, which the "
+                                                          "registry does not keep: export 2D points (longitude, "
+                                                          "latitude)")])
+    lon, lat = (as_float(v) for v in pos)   # 400 digits: infinite
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise ValidationError([Problem(where, "geometry", f"coordinates out of range (EPSG:4326 longitude -180..180, "
-                                                          f"latitude -90..90): {pos}")])
+                                                          f"latitude -90..90): {shown}")])
     return lon, lat
 
 
@@ -298,22 +341,60 @@ def _placed(locations, positions, where):
 def _feature_record(feat, where):
     if not isinstance(feat, dict) or feat.get("type") != "Feature":
         raise ValidationError([Problem(where, "", "is not a GeoJSON Feature")])
-    if not isinstance(feat.get("properties") or {}, dict):
-        raise ValidationError([Problem(where, "properties", "must be an object holding the project's fields")])
-    raw = dict(feat.get("properties") or {})
-    names = raw.pop("location_names", None) or []
-    precision = raw.pop("precision", None) or "site"
-    locations = raw.get("locations") or []
-    if not isinstance(locations, list):
-        raise ValidationError([Problem(where, "locations", "must be a list of locations")])
+    raw = feat.get("properties")
+    if raw is not None and not isinstance(raw, dict):
+        raise ValidationError([Problem(where, "properties", "must be an object holding the project's fields "
+                                                            f"(it is {_a_json_type(raw)})")])
+    raw = dict(raw or {})
+    names, precision = raw.pop("location_names", None), raw.pop("precision", None)
+    locations = raw.get("locations")
+    if locations is not None and not isinstance(locations, list):
+        raise ValidationError([Problem(where, "locations", f"must be a list of locations (it is "
+                                                           f"{_a_json_type(locations)})")])
     positions = _positions(feat["geometry"], where) if feat.get("geometry") is not None else []
-    locations, used = _placed(locations, positions, where)
+    locations, used = _placed(locations or [], positions, where)
+    names = _location_names(names, positions, used, where)
+    precision = _new_place_precision(precision, where)
     for k, (lon, lat) in enumerate(positions):   # points no location claims: new places, as older files had
         if k not in used:
-            name = names[k] if isinstance(names, list) and k < len(names) else (raw.get("title") or "site")
+            name = names[k] if k < len(names) and names[k] is not None else (raw.get("title") or "site")
             locations.append({"name": name, "lat": lat, "lon": lon, "precision": precision})
     raw["locations"] = locations
     return raw
+
+
+def _location_names(names, positions, used, where):
+    """The optional property `location_names`: one name (text, or null) per position of the geometry, naming
+    the new place a position no location claims becomes. Anything it says that would go unused is an error."""
+    if names is None:
+        return []
+    if not isinstance(names, list):
+        raise ValidationError([Problem(where, "location_names", "must be a list of place names, one per position "
+                                                                f"of the geometry (it is {_a_json_type(names)})")])
+    if len(names) > len(positions):
+        raise ValidationError([Problem(where, "location_names", f"has {len(names)} names, but the geometry has "
+                                                                f"{len(positions)} positions: give one name (or "
+                                                                "null) per position")])
+    problems = []
+    for k, name in enumerate(names):
+        field = f"location_names[{k + 1}]"
+        if name is not None and not isinstance(name, str):
+            problems.append(Problem(where, field, f"must be text (a place name) or null, not {_a_json_type(name)}"))
+        elif name is not None and k in used:
+            problems.append(Problem(where, field, f"names position {k} of the geometry, which a location claims "
+                                                  f"(geometry_index {k}) and names itself: set this entry to null"))
+    if problems:
+        raise ValidationError(problems)
+    return names
+
+
+def _new_place_precision(precision, where):
+    """The optional property `precision` of the places made from unclaimed positions (default site)."""
+    checker = Checker(where)
+    value = checker.choice(precision, "precision", PRECISIONS, required=False, default="site")
+    if checker.problems:
+        raise ValidationError(checker.problems)
+    return value
 
 
 def read_geojson(data):

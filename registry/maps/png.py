@@ -3,7 +3,8 @@
 Countries are shaded by the number of matching projects, located points are drawn on top (the shape
 shows the precision), with a title and the registry's attribution. Equal Earth (EPSG:8857) projection,
 reduced to a 64-colour palette to stay small. Rendered images are cached on disk under
-CACHE_DIR/maps, keyed by the selection, the size and the data version.
+CACHE_DIR/maps, keyed by the selection, the size and the data version, within a number of bytes
+(least recently used out first).
 
 geopandas and matplotlib are imported lazily (about 1.5 s), on the first render only.
 """
@@ -12,6 +13,7 @@ import io
 import os
 import tempfile
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,7 +25,9 @@ ATTRIBUTION = "Mercury Partnership Registry · UNEP Global Mercury Partnership"
 DEFAULT_WIDTH = 600
 WIDTHS = (200, 1200)
 HEIGHTS = (150, 1200)
-MAX_CACHE_FILES = 500
+# Bytes of rendered images kept on disk (config PNG_CACHE_BYTES): a 600 px newsletter image is 30-70 KB,
+# a 1200 px one up to about 200 KB, so a thousand or more images.
+PNG_CACHE_BYTES = 100 * 1024 * 1024
 EMPTY = "#eceff1"        # countries without matching projects
 OCEAN = "#ffffff"
 POINT = "#b2182b"
@@ -167,33 +171,78 @@ def _fit(text, width, font_px):
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def cached_png(cache_dir, key, render, timeout=30):
+def cached_png(cache_dir, key, render, timeout=30, max_bytes=PNG_CACHE_BYTES):
     """Bytes of the PNG for `key` (a string naming selection, size and data version), rendering it
     with `render()` on a miss. Returns (bytes, path). Raises Busy if this process is still rendering
-    another image after `timeout` seconds."""
+    another image after `timeout` seconds. The images kept under `cache_dir`/maps stay within `max_bytes`:
+    the least recently used go first (see _trim)."""
     folder = Path(cache_dir) / "maps"
     path = folder / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".png")
-    if path.exists():
-        return path.read_bytes(), path
+    body = _read_and_touch(path)
+    if body is not None:
+        return body, path
     if not _render_lock.acquire(timeout=timeout):
         raise Busy("the map image service is busy; please try again in a minute")
     try:
-        if path.exists():                  # rendered by the request we waited for
-            return path.read_bytes(), path
+        body = _read_and_touch(path)      # rendered by the request we waited for
+        if body is not None:
+            return body, path
         data = render()
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-        _trim(folder)
+        _mark_used(path)
+        _trim(folder, max_bytes, keep=path)
         return data, path
     finally:
         _render_lock.release()
 
 
-def _trim(folder):
-    """Keep the cache bounded: drop the oldest images beyond MAX_CACHE_FILES."""
-    files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime)
-    for old in files[:-MAX_CACHE_FILES]:
-        old.unlink(missing_ok=True)
+# Last use is the file's modification time: a hit sets it to now (one utime call, no shared index to
+# write), so the newsletter's image, read by every reader of the newsletter, stays while a cycle of other
+# sizes and selections passes through. Files rather than diskcache: with its least-recently-used policy
+# every hit is a write transaction in one SQLite file shared by all workers; here a hit is a read and a
+# utime, and only a render (rare, one at a time per process) lists the folder to trim it.
+def _read_and_touch(path):
+    """The cached image's bytes, marked as used now; None when it is not there (or was just trimmed by
+    another process)."""
+    try:
+        body = path.read_bytes()
+        _mark_used(path)
+    except FileNotFoundError:
+        return None
+    return body
+
+
+def _mark_used(path):
+    # the precise clock, not the file system's coarse one: uses milliseconds apart keep their order
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
+
+
+STALE_TMP = 3600   # seconds after which a *.tmp file is a leftover of a killed render
+
+
+def _trim(folder, max_bytes, keep):
+    """Keep the cache within `max_bytes`: delete the least recently used images (never `keep`, just
+    written) until the rest fits; remove leftovers of killed renders."""
+    now, files = time.time(), []
+    for entry in os.scandir(folder):
+        try:
+            st = entry.stat()
+        except FileNotFoundError:
+            continue
+        if entry.name.endswith(".tmp"):
+            if now - st.st_mtime > STALE_TMP:
+                Path(entry.path).unlink(missing_ok=True)
+            continue
+        files.append((st.st_mtime_ns, st.st_size, entry.path))
+    total = sum(size for _, size, _ in files)
+    for _, size, name in sorted(files):
+        if total <= max_bytes:
+            break
+        if name != str(keep):
+            Path(name).unlink(missing_ok=True)
+            total -= size

@@ -10,6 +10,12 @@ A rebuild writes a new generation next to the current one and swaps the pointer,
 a half-built index; the previous generation stays for searchers that still have it open, older ones go.
 Updates after an edit (`update_projects`) change the current generation in place (Whoosh commits are
 atomic for readers).
+    stale          a mark: an update could not be applied (the lock was held too long, the disk was full);
+                   the edit stands in the database and a repair catches the index up (see below)
+
+Segment files are read without memory maps (_Storage): a file truncated or damaged under a live searcher
+then raises an exception in the search that reads it, where a memory-mapped one ended the whole process
+with SIGBUS (the development server, or every gunicorn worker that had it open).
 
 Freshness: every indexed document stores the stamp of its row (store.db.index_stamps): an organisation's
 `version:updated_at`; a project's also names the versions of its organisations, whose names are part of its
@@ -17,7 +23,15 @@ text. Each generation also keeps a fingerprint of the synonym table (every organ
 and aliases expand the text of every document that names it: core/searchdocs.py). `verify` compares both
 with the database; start-up (CHECK_INDEX_ON_START), `flask setup` and `flask reindex` rebuild when the
 index is missing, unreadable (corrupt files raise all sorts of errors) or stale. A failed update leaves
-the edit in place and the index stale until that next check.
+the edit in place, marks the index stale and starts a repair.
+
+Repairs (`schedule_repair`) run in a background thread of the serving process, at most one per process and
+index, under the write lock (so one at a time across processes): verify, then reindex the documents whose
+stamps differ from the database's (the pending updates), or build a new generation when the index cannot be
+read. A failing repair (a full disk) is retried after growing pauses until it succeeds; meanwhile searches
+use the generation in place. A search that finds the index unreadable, or a stale mark left by another
+process, starts one too; such triggers are ignored while a repair runs or for REPAIR_INTERVAL after one, so
+a broken index costs one rebuild, not one per request.
 
 Searching: one long-lived searcher per process and generation, refreshed when the index changes.
 User syntax is limited to words, "phrases", ( ), AND / OR / NOT and prefix wildcards with at least
@@ -36,8 +50,10 @@ import logging
 import os
 import re
 import shutil
+import sys
 import threading
 import time
+from array import array
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +68,9 @@ from whoosh import collectors, fields, highlight, index, qparser, query
 from whoosh.analysis import (CharsetFilter, CompositeAnalyzer, LowercaseFilter, RegexTokenizer, StemFilter,
                              StopFilter, Token)
 from whoosh.codec.whoosh3 import W3Codec
+from whoosh.filedb.compound import SubFile
+from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.lang.porter2 import stem
 from whoosh.support.charset import accent_map
 
@@ -67,7 +86,16 @@ PROJECT_FIELDS = {"title": 4.0, "names": 2.0, "text": 1.0}   # names: organisati
 ORG_FIELDS = {"name": 3.0, "aliases": 2.0, "about": 1.0}     # about: type and country
 KINDS = {"projects": PROJECT_FIELDS, "organisations": ORG_FIELDS}
 WAIT_REBUILD = 1800    # seconds a rebuild waits for another writer
-WAIT_UPDATE = 60       # seconds an update after an edit waits; then the index stays stale until verified
+WAIT_UPDATE = 60       # seconds an update after a commit may wait for another writer (apply's rebuilds)
+# Seconds an update inside an editor's request waits for another writer; then the edit is saved all the
+# same, the index marked stale and caught up by a background repair (the user is not kept waiting).
+WAIT_EDIT = 5
+REPAIR_RETRY = (2, 5, 15, 60, 300)   # seconds between the attempts of a failing repair (then every 300 s)
+REPAIR_INTERVAL = 30   # seconds after a repair during which a failing search does not start another one
+STALE_FILE = "stale"
+# Parts of a segment up to this size are read into memory when a searcher opens them (see _File): with
+# memory maps off, the scorer's one-byte reads of field lengths cost a system call each.
+MEMORY_PART = 4 * 1024 * 1024
 MIN_PREFIX = 3
 # Whoosh sorts the postings of a build or an update in memory up to `limitmb` MB; beyond, it pickles
 # every posting to disk in sorted runs and merges them back: a third of a 10,000-project build. So a
@@ -161,6 +189,75 @@ def _schema(names):
 
 
 SCHEMAS = {kind: _schema(names) for kind, names in KINDS.items()}
+
+
+class _Storage(FileStorage):
+    """Whoosh's file storage with memory maps off: segments are read with system calls, so a truncated or
+    damaged file raises a Python exception (a 503 and a repair) instead of a SIGBUS that ends the process.
+    Searches cost about the same (docs/benchmarks.md, "Index files without memory maps")."""
+
+    def __init__(self, path):
+        super().__init__(str(path), supports_mmap=False)
+
+    def open_file(self, name, **kwargs):
+        return _File(open(self._fpath(name), "rb"), name=name, **kwargs)
+
+
+class _File(StructFile):
+    """A segment file whose small parts (the files inside a compound segment: field lengths, ids, often
+    the term table) are read into memory when opened, and the others read with os.pread."""
+
+    def subset(self, offset, length, name=None):
+        if length <= MEMORY_PART and not (name or "").endswith(".pst"):
+            data = os.pread(self.file.fileno(), length, offset)
+            if len(data) != length:
+                raise OSError(f"index file {self._name} is shorter than its table of contents says (truncated)")
+            return BufferFile(data, name=name or self._name)
+        return _Part(self.file, offset, length, name or self._name)
+
+
+class _Part(StructFile):
+    """A file inside a compound segment file. A lookup at a position is one os.pread: Whoosh's own part
+    does a seek and a read through two wrappers, which made typo searches (they walk the term table with
+    thousands of lookups) twice as slow as with memory maps. A short read (a truncated file) fails to
+    unpack: an exception like any other damage."""
+
+    def __init__(self, parent, offset, length, name):
+        super().__init__(SubFile(parent, offset, length), name=name)
+        self._fd, self._start, self._length = parent.fileno(), offset, length
+
+    def get(self, position, length):
+        length = max(0, min(length, self._length - position))
+        return os.pread(self._fd, length, self._start + position)
+
+    def get_array(self, position, typecode, length):
+        a = array(typecode)
+        a.frombytes(self.get(position, length * a.itemsize))
+        if sys.byteorder == "little":   # Whoosh stores arrays big-endian (structfile.read_array)
+            a.byteswap()
+        return a
+
+
+def _open_index(path, kind):
+    return index.FileIndex(_Storage(path), indexname=kind)
+
+
+def _create_index(path, kind):
+    return index.FileIndex.create(_Storage(path), SCHEMAS[kind], kind)
+
+
+def _commit(writer):
+    """Commit, or on failure (a full disk) cancel the writer and free Whoosh's own lock even when closing
+    its files fails too: a lock left held would refuse every later writer of this process."""
+    try:
+        writer.commit()
+    except BaseException:
+        try:
+            writer.cancel()
+        except Exception:
+            if writer.writelock is not None:
+                writer.writelock.release()
+        raise
 
 
 # --- generations on disk, building and updating ----------------------------------------------
@@ -269,7 +366,7 @@ def _mentioning(path, names):
                       for words in phrases for f in searched]
         if not subqueries:
             continue
-        with index.open_dir(str(path), indexname=kind).searcher() as s:
+        with _open_index(path, kind).searcher() as s:
             ids = list(s.reader().column_reader("id"))
             found[kind] = {ids[d] for d in s.docs_for_query(query.Or(subqueries))}
     return found
@@ -285,16 +382,21 @@ class IndexBusy(Exception):
 
 def rebuild(settings, progress=False, wait=WAIT_REBUILD):
     """Build a new generation from SQLite and swap it in. Returns the number of projects indexed.
-    Raises IndexBusy when another writer holds the lock for longer than `wait` seconds."""
+    Raises IndexBusy when another writer holds the lock for longer than `wait` seconds. On any failure the
+    index is marked stale, so that the serving processes repair it (their next search starts a repair)."""
     root = _root(settings)
     lock = _lock(root, wait)
     try:
         lock.acquire()
     except filelock.Timeout:
+        _write_stale_mark(root, "a rebuild could not get the write lock")
         raise IndexBusy("the search index is being rebuilt or updated by another process; try again "
                         "in a few minutes") from None
     try:
         return _build(settings, root, progress)
+    except Exception as exc:
+        _write_stale_mark(root, f"a rebuild failed: {type(exc).__name__}: {exc}")
+        raise
     finally:
         lock.release()
 
@@ -304,12 +406,31 @@ def _build(settings, root, progress):
     synonyms = synonyms_for(orgs)
     name = f"gen-{time.time_ns()}"
     tmp = root / f"{name}.tmp"
+    try:
+        _write_generation(tmp, projects, orgs, synonyms, progress)
+        previous = _current(root)
+        os.replace(tmp, root / name)
+        pointer = root / "current.tmp"
+        pointer.write_text(name, "utf-8")
+        os.replace(pointer, root / "current")
+    except BaseException:   # a full disk, a kill: the generation in use stays, and nothing is left behind
+        for path in (tmp, root / name):
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    for old in root.iterdir():   # keep the new and the previous generation; drop the rest and leftovers
+        if old.is_dir() and old.name.startswith("gen-") and old.name not in (name, previous):
+            shutil.rmtree(old, ignore_errors=True)
+    log.info("search index generation %s: %d projects, %d organisations", name, len(projects), len(orgs))
+    return len(projects)
+
+
+def _write_generation(tmp, projects, orgs, synonyms, progress):
     tmp.mkdir(parents=True)
     docs = {"projects": (_project_document(p, synonyms) for p in projects),
             "organisations": (organisation_document(o, synonyms) for o in orgs)}
     with tqdm(total=len(projects) + len(orgs), desc="Indexing", unit="doc", disable=not progress) as bar:
-        for kind, schema in SCHEMAS.items():
-            writer = index.create_in(str(tmp), schema, indexname=kind).writer(
+        for kind in SCHEMAS:
+            writer = _create_index(tmp, kind).writer(
                 limitmb=_pool_mb(len(projects if kind == "projects" else orgs)), codec=_codec())
             try:
                 for doc in docs[kind]:
@@ -318,18 +439,8 @@ def _build(settings, root, progress):
             except BaseException:
                 writer.cancel()
                 raise
-            writer.commit()
+            _commit(writer)
     _write_fingerprint(tmp, _fingerprint(synonyms))
-    previous = _current(root)
-    os.replace(tmp, root / name)
-    pointer = root / "current.tmp"
-    pointer.write_text(name, "utf-8")
-    os.replace(pointer, root / "current")
-    for old in root.iterdir():   # keep the new and the previous generation; drop the rest and leftovers
-        if old.is_dir() and old.name.startswith("gen-") and old.name not in (name, previous):
-            shutil.rmtree(old, ignore_errors=True)
-    log.info("search index generation %s: %d projects, %d organisations", name, len(projects), len(orgs))
-    return len(projects)
 
 
 def _pool_mb(documents):
@@ -359,20 +470,23 @@ def verify(settings):
         return "stale"
     try:
         for kind in SCHEMAS:
-            with index.open_dir(str(root / name), indexname=kind).searcher() as s:
-                reader = s.reader()
-                found = {}
-                if reader.doc_count():   # an empty index has no columns to read
-                    ids, stamps = list(reader.column_reader("id")), list(reader.column_reader("stamp"))
-                    found = {ids[d]: stamps[d].decode("utf-8") for d in reader.all_doc_ids()}
-                if found != expected[kind]:
+            with _open_index(root / name, kind).searcher() as s:
+                if _stamps(s.reader()) != expected[kind]:
                     return "stale"
                 first = next(iter(KINDS[kind]))
-                for term in itertools.islice(reader.lexicon(first), 1):   # touch the postings too
+                for term in itertools.islice(s.reader().lexicon(first), 1):   # touch the postings too
                     s.search(query.Term(first, term), limit=1)
     except Exception as exc:  # corrupt or truncated files surface as unrelated errors
         return f"unreadable: {type(exc).__name__}: {exc}"[:300]
     return None
+
+
+def _stamps(reader):
+    """{id: stamp} of the documents in the index."""
+    if not reader.doc_count():   # an empty index has no columns to read
+        return {}
+    ids, stamps = list(reader.column_reader("id")), list(reader.column_reader("stamp"))
+    return {ids[d]: stamps[d].decode("utf-8") for d in reader.all_doc_ids()}
 
 
 def ensure_index(settings, progress=False, wait=WAIT_REBUILD):
@@ -393,43 +507,56 @@ def ensure_index(settings, progress=False, wait=WAIT_REBUILD):
         return None
 
 
-def update_projects(settings, ids, organisations=(), names=(), wait=WAIT_UPDATE):
+def update_projects(settings, ids, organisations=(), names=(), wait=WAIT_EDIT):
     """Bring these projects (and organisations, with their projects) up to date after a commit; ids no
     longer in the database are removed. `names`: the old and new names, acronyms and aliases of changed
     organisations: the documents that contain any of them are reindexed too (their synonyms changed).
-    Never raises: on failure the edit stands, the index stays stale and the next check (start-up,
-    `flask setup`, `flask reindex`) rebuilds it."""
+    Returns True when the index is up to date. Never raises: when the update cannot be applied now
+    (another writer holds the lock for more than `wait` seconds, the disk is full, ...) the edit stands,
+    the index is marked stale and a background repair catches up (retrying until it can): returns False."""
     root = _root(settings)
     try:
         with _lock(root, wait):
             name = _current(root)
             if name is None:
                 _build(settings, root, progress=False)
-                return
-            names = set(names) | _names_of(settings, organisations)
-            mentioning = _mentioning(root / name, names)
-            projects, orgs, project_ids = _read_db(settings, set(ids) | mentioning["projects"], organisations)
-            synonyms = synonyms_for(orgs)
-            org_ids = set(organisations) | mentioning["organisations"]
-            _replace(root / name, "projects", project_ids, [_project_document(p, synonyms) for p in projects])
-            _replace(root / name, "organisations", org_ids,
-                     [organisation_document(o, synonyms) for o in orgs if o["id"] in org_ids])
-            if names:   # the documents naming the changed organisations were looked for and reindexed
-                _write_fingerprint(root / name, _fingerprint(synonyms))
-    except Exception:
-        log.exception("search index update failed for %d projects; it will be rebuilt at the next check",
-                      len(ids))
+            else:
+                _update(settings, root / name, ids, organisations, names)
+        return True
+    except filelock.Timeout:
+        reason = f"another writer held the index for more than {wait} s"
+        log.warning("search index update of %d projects queued: %s", len(ids), reason)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        log.exception("search index update failed for %d projects; a repair will catch up", len(ids))
+    mark_stale(settings, reason)
+    return False
 
 
-def update_organisations(settings, ids, wait=WAIT_UPDATE):
-    update_projects(settings, (), organisations=ids, wait=wait)
+def update_organisations(settings, ids, wait=WAIT_EDIT):
+    return update_projects(settings, (), organisations=ids, wait=wait)
+
+
+def _update(settings, path, ids, organisations, names):
+    """Reindex these projects and organisations in generation `path`, and the documents that contain any of
+    `names` or the organisations' current names. The caller holds the write lock."""
+    names = set(names) | _names_of(settings, organisations)
+    mentioning = _mentioning(path, names)
+    projects, orgs, project_ids = _read_db(settings, set(ids) | mentioning["projects"], organisations)
+    synonyms = synonyms_for(orgs)
+    org_ids = set(organisations) | mentioning["organisations"]
+    _replace(path, "projects", project_ids, [_project_document(p, synonyms) for p in projects])
+    _replace(path, "organisations", org_ids, [organisation_document(o, synonyms) for o in orgs if o["id"] in org_ids])
+    if names:   # the documents naming the changed organisations were looked for and reindexed
+        _write_fingerprint(path, _fingerprint(synonyms))
 
 
 def _replace(path, kind, ids, docs):
     if not ids:
         return
-    writer = index.open_dir(str(path), indexname=kind).writer(timeout=WAIT_UPDATE, codec=_codec(),
-                                                              limitmb=_pool_mb(len(docs)))
+    # Whoosh's own lock is free while we hold write.lock, unless a process outside the registry holds it:
+    # give up soon (the index is marked stale and the repair retries) rather than hold an editor's request.
+    writer = _open_index(path, kind).writer(timeout=WAIT_EDIT, codec=_codec(), limitmb=_pool_mb(len(docs)))
     try:
         for i in ids:
             writer.delete_by_term("id", i)
@@ -438,14 +565,141 @@ def _replace(path, kind, ids, docs):
     except BaseException:
         writer.cancel()
         raise
-    writer.commit()
+    _commit(writer)
+
+
+# --- repairs: a stale mark, and one background repair per process and index -----------------------
+
+_repairs = {}          # index root -> the thread repairing it in this process
+_repairs_wanted = {}   # index root -> how many times a repair was asked for (a running one looks again)
+_repairs_ended = {}    # index root -> time.monotonic() when the last repair here ended
+_repairs_guard = threading.Lock()
+
+
+def _write_stale_mark(root, reason):
+    """Best effort: on a full disk the mark cannot be written, and the process's own repair (retrying until
+    it succeeds) or the next start-up check (stamps compared with the database) catches up instead."""
+    try:
+        (root / STALE_FILE).write_text(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {reason}\n",
+                                       "utf-8")
+    except OSError:
+        log.warning("search index: could not write the stale mark (%s)", reason)
+
+
+def mark_stale(settings, reason):
+    """The index misses changes the database has (an update could not be applied): mark it, and catch up
+    in the background of this process."""
+    _write_stale_mark(_root(settings), reason)
+    schedule_repair(settings, reason, urgent=True)
+
+
+def is_marked_stale(settings):
+    return (_root(settings) / STALE_FILE).exists()
+
+
+def schedule_repair(settings, reason, urgent=False):
+    """Start the background repair of this process for this index, unless one runs (an urgent request, a
+    known missed update, makes a running one look again when it is done) or, for a request that is not
+    urgent (a failing search), one ended less than REPAIR_INTERVAL seconds ago. Returns True if started."""
+    root = _root(settings)
+    with _repairs_guard:
+        running = _repairs.get(root)
+        if running is not None:
+            if urgent:
+                _repairs_wanted[root] = _repairs_wanted.get(root, 0) + 1
+            return False
+        ended = _repairs_ended.get(root)
+        if not urgent and ended is not None and time.monotonic() - ended < REPAIR_INTERVAL:
+            return False
+        _repairs_wanted[root] = _repairs_wanted.get(root, 0) + 1
+        thread = threading.Thread(target=_repair, args=(settings, root), name="search-index-repair", daemon=True)
+        _repairs[root] = thread
+    log.warning("search index: repair started in the background (%s)", reason)
+    thread.start()
+    return True
+
+
+def wait_for_repair(settings, timeout):
+    """Wait until no repair of this index runs in this process; False if one still runs after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _repairs_guard:
+            thread = _repairs.get(_root(settings))
+        if thread is None:
+            return True
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            return False
+
+
+def _repair(settings, root):
+    """The repair thread: repair until it works, and again while repairs were asked for meanwhile. It
+    leaves in the same critical section that checks for new requests, so none falls in between."""
+    try:
+        while True:
+            with _repairs_guard:
+                seen = _repairs_wanted.get(root, 0)
+            _repair_until_done(settings, root)
+            with _repairs_guard:
+                if _repairs_wanted.get(root, 0) == seen:
+                    del _repairs[root]
+                    _repairs_ended[root] = time.monotonic()
+                    return
+    except BaseException:   # not expected (_repair_until_done retries every Exception): let a new one start
+        with _repairs_guard:
+            _repairs.pop(root, None)
+            _repairs_ended[root] = time.monotonic()
+        raise
+
+
+def _repair_until_done(settings, root):
+    for attempt in itertools.count():
+        try:
+            with _lock(root, WAIT_REBUILD):
+                reason = verify(settings)
+                if reason is not None:
+                    _catch_up(settings, root, reason, rebuild=attempt >= 2)
+                try:
+                    (root / STALE_FILE).unlink()
+                except FileNotFoundError:
+                    pass
+            return
+        except Exception:
+            pause = REPAIR_RETRY[min(attempt, len(REPAIR_RETRY) - 1)]
+            log.exception("search index repair failed (attempt %d); retrying in %d s", attempt + 1, pause)
+            time.sleep(pause)
+
+
+def _catch_up(settings, root, reason, rebuild=False):
+    """Reindex the documents whose stamps differ from the database's (the updates that were missed); build a
+    new generation instead when the index is missing or unreadable, the synonyms changed (any document
+    may hold them), or catching up failed twice. The caller holds the write lock."""
+    name = _current(root)
+    expected, fingerprint = _expected(settings)
+    if rebuild or reason != "stale" or name is None or _read_fingerprint(root / name) != fingerprint:
+        log.warning("search index %s: rebuilding it from the database", reason)
+        _build(settings, root, progress=False)
+        return
+    differ = {}
+    for kind in SCHEMAS:
+        with _open_index(root / name, kind).searcher() as s:
+            found = _stamps(s.reader())
+        differ[kind] = {i for i in found.keys() | expected[kind].keys() if found.get(i) != expected[kind].get(i)}
+    log.warning("search index stale: catching up %d projects and %d organisations", len(differ["projects"]),
+                len(differ["organisations"]))
+    _update(settings, root / name, differ["projects"], differ["organisations"], ())
 
 
 # --- the long-lived searcher (one per process and index directory) --------------------------
 
 _lock_searching = threading.RLock()   # Whoosh searchers are not meant for concurrent threads
 _engines = OrderedDict()   # index directory -> _Engine (one in production; tests use many)
-CACHE_HITS = 200_000   # ids kept in each process's cache of recent results (paging repeats a search)
+# Ids kept in each process's cache of recent results (paging repeats a search): about 100 bytes each (a
+# pointer to the id and a score in a dict), so 20 MB; the key (at most 200 characters) and the Hits around
+# each entry are counted as ENTRY_IDS ids, so a flood of different searches that match nothing cannot
+# grow it either (it held any number of empty results before).
+CACHE_HITS = 200_000
+ENTRY_IDS = 20
 
 
 class _Engine:
@@ -454,7 +708,7 @@ class _Engine:
 
     def __init__(self, path, name):
         self.name = name
-        self.indexes = {kind: index.open_dir(str(path), indexname=kind) for kind in SCHEMAS}
+        self.indexes = {kind: _open_index(path, kind) for kind in SCHEMAS}
         self.searchers = {kind: ix.searcher() for kind, ix in self.indexes.items()}
         self.ids, self.cache = {}, OrderedDict()
         for kind in SCHEMAS:
@@ -476,29 +730,45 @@ class _Engine:
         return self.searchers[kind]
 
     def remember(self, key, hits):
+        """Keep `hits` for `key`; the oldest go when the cache holds more than CACHE_HITS ids, each entry
+        counting as ENTRY_IDS ids more: an entry with no hits (a random word) is not free."""
         self.cache[key] = hits
-        while sum(len(h.ids) for h in self.cache.values()) > CACHE_HITS and len(self.cache) > 1:
-            self.cache.popitem(last=False)
+        self.cache.move_to_end(key)
+        held = sum(len(h.ids) + ENTRY_IDS for h in self.cache.values())
+        while held > CACHE_HITS and len(self.cache) > 1:
+            held -= len(self.cache.popitem(last=False)[1].ids) + ENTRY_IDS
 
     def close(self):
         for s in self.searchers.values():
             s.close()
 
 
+def _rebuilding(what):
+    return SearchUnavailable(f"search is temporarily unavailable: the search index {what} and is being rebuilt; "
+                             "please try again in a minute (browsing without search text still works)")
+
+
 def _engine(settings):
     root = _root(settings)
     name = _current(root)
     if name is None:
-        raise SearchUnavailable("search is not available yet: the index has not been built "
-                                "(run `flask --app registry setup`); browsing works meanwhile")
+        if not os.path.exists(settings.database):   # before `flask setup`: nothing to build it from
+            raise SearchUnavailable("search is not available yet: the index has not been built "
+                                    "(run `flask --app registry setup`); browsing works meanwhile")
+        schedule_repair(settings, "the index is missing")   # deleted: build it again
+        raise _rebuilding("is missing")
+    if (root / STALE_FILE).exists():   # marked by a process whose update failed: it may be gone since
+        schedule_repair(settings, "the index is marked stale")
     engine = _engines.get(root)
     if engine is None or engine.name != name:
         try:
             fresh = _Engine(root / name, name)
         except Exception as exc:
-            log.exception("search index %s cannot be opened", name)
-            raise SearchUnavailable("search is temporarily unavailable (the index cannot be read); please "
-                                    "try again later — browsing without search text still works") from exc
+            if schedule_repair(settings, f"the index cannot be opened: {type(exc).__name__}"):
+                log.exception("search index %s cannot be opened", name)
+            else:   # said once, when its repair started
+                log.warning("search index %s cannot be opened (%s: %s)", name, type(exc).__name__, exc)
+            raise _rebuilding("cannot be read") from exc
         if engine is not None:
             engine.close()
         _engines[root] = engine = fresh
@@ -542,7 +812,47 @@ def _unknown_words(searcher, kind, text):
     return out
 
 
-def _check_and_widen(q, fuzzy, primary):
+# The cost of one search is bounded before it runs. A word the index has never seen becomes a fuzzy term in
+# each searched field, and each costs a Levenshtein automaton (a few ms of pure Python for a long word) plus a
+# walk of the field's word list; Whoosh built it again for its size estimate, the AND pass and the OR
+# fallback, so 20 random long words cost 0.5-1 s of CPU. Now each expansion is computed once per search,
+# only the first MAX_FUZZY_WORDS unknown words of a query are widened (and corrected in "did you mean"),
+# and a word widens to at most MAX_EXPANSIONS indexed words (the most frequent). Queries with a few typos
+# are unchanged (tests/test_search.py, tests/test_search_equivalence.py).
+# Then what a search reads is bounded: every indexed occurrence ("posting") of every term the query expands
+# to costs about 10 us to score, so a query that would read more than MAX_POSTINGS_PER_DOC postings per
+# indexed document (the bench queries read at most 6.2, "gold mining" 3.4; twenty common words 17 and
+# twenty OR-ed wildcards 48, for 1.5 and 7 s of CPU at 10k projects) is refused with a 400 saying how
+# to narrow it. Below MIN_POSTINGS_CHECKED (a few ms of work) nothing is refused, so a small registry
+# never refuses a search. Settings.time_limit bounds the rest.
+MAX_FUZZY_WORDS = 4
+MAX_EXPANSIONS = 50
+MAX_POSTINGS_PER_DOC = 15
+MIN_POSTINGS_CHECKED = 50_000
+
+
+class _Fuzzy(query.FuzzyTerm):
+    """A FuzzyTerm whose expansions are computed once per search (`memo`, shared by every copy Whoosh
+    makes of the query) and capped at MAX_EXPANSIONS words."""
+
+    def __init__(self, fieldname, text, memo, **kwargs):
+        super().__init__(fieldname, text, **kwargs)
+        self.memo = memo
+
+    def _btexts(self, ixreader):
+        key = (id(ixreader), self.fieldname, self.text, self.maxdist, self.prefixlength)
+        words = self.memo.get(key)
+        if words is None:
+            words = list(super()._btexts(ixreader))
+            if len(words) > MAX_EXPANSIONS:
+                frequent = sorted(words, key=lambda w: (-ixreader.doc_frequency(self.fieldname, w), w))
+                kept = set(frequent[:MAX_EXPANSIONS])
+                words = [w for w in words if w in kept]
+            self.memo[key] = words
+        return words
+
+
+def _check_and_widen(q, fuzzy, primary, memo):
     """Reject costly wildcards, stem prefixes, and let unknown words match within one or two edits."""
     if isinstance(q, query.Every) or (isinstance(q, query.Wildcard) and not isinstance(q, query.Prefix)):
         raise QueryError(f"wildcards need at least {MIN_PREFIX} leading characters and go at the end "
@@ -555,27 +865,47 @@ def _check_and_widen(q, fuzzy, primary):
             return query.Or([q, query.Prefix("words", q.text, boost=q.boost / 4)])
         return q
     if type(q) is query.Term and q.text in fuzzy:
-        return query.FuzzyTerm(q.fieldname, q.text, boost=q.boost, maxdist=1 if len(q.text) < 6 else 2,
-                               prefixlength=1)
+        return _Fuzzy(q.fieldname, q.text, memo, boost=q.boost, maxdist=1 if len(q.text) < 6 else 2,
+                      prefixlength=1)
     if q.is_leaf():
         return q
-    return q.apply(lambda sub: _check_and_widen(sub, fuzzy, primary))
+    return q.apply(lambda sub: _check_and_widen(sub, fuzzy, primary, memo))
 
 
-def _compile(searcher, kind, text, conjunctive=True):
+def _compile(searcher, kind, text, conjunctive=True, memo=None):
     try:
         q = _parser(kind, conjunctive).parse(text)
     except Exception as exc:
         raise QueryError(f"this search text cannot be understood ({type(exc).__name__}); "
                          "try plain words, or \"a phrase\" in quotes", "invalid_query") from exc
-    fuzzy = {stemmed for stemmed, *_ in _unknown_words(searcher, kind, text)}
-    return _check_and_widen(q, fuzzy, primary=next(iter(KINDS[kind])))
+    fuzzy = {stemmed for stemmed, *_ in _unknown_words(searcher, kind, text)[:MAX_FUZZY_WORDS]}
+    return _check_and_widen(q, fuzzy, next(iter(KINDS[kind])), {} if memo is None else memo)
+
+
+def _check_cost(searcher, q):
+    """QueryError when `q` would read more postings than MAX_POSTINGS_PER_DOC per indexed document."""
+    reader = searcher.reader()
+    postings = sum(_postings(reader, leaf) for leaf in q.leaves())
+    if postings > max(MIN_POSTINGS_CHECKED, MAX_POSTINGS_PER_DOC * reader.doc_count()):
+        raise QueryError("this search is too broad to answer quickly: its words, wildcards and corrected words "
+                         f"match about {postings // max(1, reader.doc_count())} times in every record; use fewer "
+                         "or more specific words, fewer wildcards (retort* rather than ret*), or a filter",
+                         "search_too_broad")
+
+
+def _postings(reader, leaf):
+    """Postings a leaf of a query reads: those of every term it expands to; a phrase walks its rarest
+    word's documents and checks the other words there."""
+    if isinstance(leaf, query.Phrase):
+        frequencies = [reader.doc_frequency(leaf.fieldname, word) for word in leaf.words]
+        return len(frequencies) * min(frequencies, default=0)
+    return sum(reader.doc_frequency(f, t) for f, t in leaf.expanded_terms(reader))
 
 
 def _suggest(searcher, kind, text):
     """The text with each unknown word replaced by the most frequent indexed word one or two edits away."""
     reader, out, changed = searcher.reader(), text, False
-    for _, original, start, end in reversed(_unknown_words(searcher, kind, text)):
+    for _, original, start, end in reversed(_unknown_words(searcher, kind, text)[:MAX_FUZZY_WORDS]):
         word = next((tok.text for tok in WORDS(original)), "")   # as the "words" field holds it
         if not word:
             continue
@@ -639,10 +969,12 @@ def _search(settings, kind, text):
             searcher = engine.searcher(kind)
             hits = engine.cache.get((kind, text))
             if hits is None:
-                ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text),
-                                   settings.time_limit)
+                memo = {}   # fuzzy expansions, shared by the cost check, the AND pass and the OR fallback
+                compiled = _compile(searcher, kind, text, memo=memo)
+                _check_cost(searcher, compiled)   # the OR fallback has the same terms
+                ids, scores = _run(searcher, engine.ids[kind], compiled, settings.time_limit)
                 if not ids and len(text.split()) > 1 and not _OPERATOR.search(text):
-                    ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text, False),
+                    ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text, False, memo),
                                        settings.time_limit)
                 hits = Hits(ids=ids, scores=scores, suggestion=_suggest(searcher, kind, text))
                 engine.remember((kind, text), hits)
@@ -652,8 +984,10 @@ def _search(settings, kind, text):
         except Exception as exc:   # an index damaged since it was opened, or a Whoosh surprise
             log.exception("search failed for %r", text)
             _forget_engine(settings)
-            raise SearchUnavailable("the search could not be completed; try other words, or try again "
-                                    "later", "search_failed") from exc
+            # A damaged file: the repair verifies the index and rebuilds it (one per REPAIR_INTERVAL at most)
+            schedule_repair(settings, f"a search failed: {type(exc).__name__}")
+            raise SearchUnavailable("the search could not be completed; the search index is being checked "
+                                    "and repaired if need be: please try again in a minute", "search_failed") from exc
 
 
 def search_projects(settings, q):

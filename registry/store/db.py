@@ -56,15 +56,23 @@ CREATE INDEX IF NOT EXISTS idx_locations_project ON locations(project_id);
 CREATE INDEX IF NOT EXISTS idx_sources_project ON sources(project_id);
 CREATE INDEX IF NOT EXISTS idx_projects_parent ON projects(parent_id);
 CREATE INDEX IF NOT EXISTS idx_projects_facets ON projects(id, status, kind);   -- see FACET_SQL
--- editing (registry/auth.py, registry/editor.py): accounts, lockout, rate limits, history, moderation
+-- editing (registry/editing/): accounts, sessions, login throttling, rate limits, history, moderation
+-- (users.session_version is no longer read: sessions are rows of `sessions` since issue 11)
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, role TEXT NOT NULL,
     active INTEGER NOT NULL DEFAULT 1, must_change_password INTEGER NOT NULL DEFAULT 0,
     session_version INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS login_attempts (
-    username TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0, first_failure REAL, locked_until REAL
+-- store/sessions.py: id is the SHA-256 of the random token the cookie carries; times are epoch seconds
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created REAL NOT NULL, last_seen REAL NOT NULL, expires REAL NOT NULL, ended REAL, end_reason TEXT
 );
+CREATE INDEX IF NOT EXISTS idx_sessions_user ON sessions(user_id, ended);
+-- store/editing.py begin_login_attempt: one row per failed (or not yet checked) login; client is a keyed hash
+CREATE TABLE IF NOT EXISTS login_failures (account TEXT NOT NULL, client TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_login_failures_pair ON login_failures(account, client, at);
+CREATE INDEX IF NOT EXISTS idx_login_failures_client ON login_failures(client, at);
 CREATE TABLE IF NOT EXISTS rate_events (key TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_rate_events ON rate_events(key, at);
 CREATE TABLE IF NOT EXISTS history (
@@ -129,11 +137,21 @@ ADDED_COLUMNS = {
     ("locations", "gazetteer_id"): "TEXT",
     ("locations", "basis"): "TEXT NOT NULL DEFAULT 'stated'",
     ("locations", "reason"): "TEXT",
+    # issue 18: on what each value stands. A stated location's or role's `source` is the number (from 1) of
+    # the record's source whose quote says so; roles.basis NULL: not recorded. projects.evidence holds the
+    # basis of status, start_year and end_year, organisations.evidence that of names the report does not
+    # write (JSON objects, {} when none; core/validate.py _evidence)
+    ("locations", "source"): "INTEGER",
+    ("roles", "basis"): "TEXT",
+    ("roles", "source"): "INTEGER",
+    ("roles", "reason"): "TEXT",
+    ("projects", "evidence"): "TEXT NOT NULL DEFAULT '{}'",
+    ("organisations", "evidence"): "TEXT NOT NULL DEFAULT '{}'",
 }
 
 
 # A location as records hold it (core/validate.py clean_location), in that order
-LOCATION_COLUMNS = "name, precision, lat, lon, country, coords_source, gazetteer_id, basis, reason"
+LOCATION_COLUMNS = "name, precision, lat, lon, country, coords_source, gazetteer_id, basis, source, reason"
 
 
 def migrate(db):
@@ -172,8 +190,8 @@ def now():
 
 def write_organisation(db, o, stamp, version):
     """Insert or update one validated organisation at `version`. Call inside `transaction`."""
-    row = dict(o, aliases=json.dumps(o["aliases"]), leads_areas=json.dumps(o["leads_areas"]), updated_at=stamp,
-               version=version)
+    row = dict(o, aliases=json.dumps(o["aliases"]), leads_areas=json.dumps(o["leads_areas"]),
+               evidence=json.dumps(o.get("evidence") or {}), updated_at=stamp, version=version)
     _upsert(db, "organisations", row)
 
 
@@ -181,7 +199,8 @@ def write_project(db, p, stamp, version):
     """Insert or update one validated project at `version`, replacing its rows in the child tables."""
     row = {k: p[k] for k in ("id", "title", "summary", "description", "kind", "area", "status",
                              "start_year", "end_year", "website")}
-    row.update(parent_id=p["parent"], keywords=json.dumps(p["keywords"]), updated_at=stamp, version=version)
+    row.update(parent_id=p["parent"], keywords=json.dumps(p["keywords"]), evidence=json.dumps(p.get("evidence") or {}),
+               updated_at=stamp, version=version)
     _upsert(db, "projects", row)
     for table in ("project_areas", "project_countries", "locations", "roles", "sources"):
         db.execute(f"DELETE FROM {table} WHERE project_id = ?", [p["id"]])
@@ -190,8 +209,8 @@ def write_project(db, p, stamp, version):
     insert_rows(db, "project_areas", areas)
     insert_rows(db, "project_countries", ({"project_id": p["id"], "iso3": c} for c in p["countries"]))
     insert_rows(db, "locations", (dict(loc, project_id=p["id"]) for loc in p["locations"]))
-    insert_rows(db, "roles", ({"project_id": p["id"], "org_id": r["org"], "role": r["role"]}
-                          for r in p["organisations"]))
+    insert_rows(db, "roles", ({"project_id": p["id"], "org_id": r["org"], "role": r["role"], "basis": r.get("basis"),
+                           "source": r.get("source"), "reason": r.get("reason")} for r in p["organisations"]))
     insert_rows(db, "sources", (dict(s, project_id=p["id"], document=s.get("document") or DEFAULT_DOCUMENT)
                             for s in p["sources"]))
 
@@ -276,6 +295,7 @@ def _org_row(row):
     o = dict(row)
     o["aliases"] = json.loads(o["aliases"])
     o["leads_areas"] = json.loads(o["leads_areas"])
+    o["evidence"] = json.loads(o.get("evidence") or "{}")
     return o
 
 
@@ -285,7 +305,8 @@ def get_organisation(db, org_id):
         return None
     o = _org_row(rows[0])
     o["projects"] = list(db.query(
-        """SELECT r.role, p.id, p.title, p.area, p.status FROM roles r JOIN projects p ON p.id = r.project_id
+        """SELECT r.role, r.basis, r.source, r.reason, p.id, p.title, p.area, p.status
+           FROM roles r JOIN projects p ON p.id = r.project_id
            WHERE r.org_id = ? ORDER BY r.role, p.title""", [org_id]))
     o["countries"] = [r["iso3"] for r in db.query(
         """SELECT DISTINCT c.iso3 FROM roles r JOIN project_countries c ON c.project_id = r.project_id
@@ -299,6 +320,7 @@ def get_project(db, project_id):
         return None
     p = dict(rows[0])
     p["keywords"] = json.loads(p["keywords"])
+    p["evidence"] = json.loads(p["evidence"])
     p["other_areas"] = [r["area"] for r in db.query(
         "SELECT area FROM project_areas WHERE project_id = ? AND is_main = 0 ORDER BY area", [project_id])]
     p["countries"] = [r["iso3"] for r in db.query(
@@ -306,7 +328,8 @@ def get_project(db, project_id):
     p["locations"] = list(db.query(
         f"SELECT {LOCATION_COLUMNS} FROM locations WHERE project_id = ? ORDER BY id", [project_id]))
     p["organisations"] = list(db.query(
-        """SELECT o.id, o.name, o.acronym, r.role FROM roles r JOIN organisations o ON o.id = r.org_id
+        """SELECT o.id, o.name, o.acronym, r.role, r.basis, r.source, r.reason
+           FROM roles r JOIN organisations o ON o.id = r.org_id
            WHERE r.project_id = ? ORDER BY CASE r.role WHEN 'lead' THEN 0 WHEN 'funder' THEN 1
            WHEN 'implementer' THEN 2 ELSE 3 END, o.name""", [project_id]))
     p["sources"] = list(db.query(
@@ -360,6 +383,46 @@ def export_records(db, ids=None, all_organisations=False):
     return [_organisation_record(r) for r in orgs], projects
 
 
+EXPORT_BATCH = 500   # projects read at a time by export_stream: about 1 MB of records
+
+
+def export_stream(db, ids=None, all_organisations=False, batch=EXPORT_BATCH, close=False):
+    """(organisations, projects) as export_records returns them, but `projects` is an iterator reading the
+    records `batch` at a time, so that an export of any size is written in constant memory. Everything is
+    read in one read transaction (a snapshot: an edit meanwhile cannot name an organisation the list
+    left out); it ends when the iterator is exhausted or closed, or with the connection. `close`: the
+    iterator then closes the connection too (a connection of the export's own, which a streamed response
+    reads after the request's own connection is closed)."""
+    db.execute("BEGIN")
+    try:
+        if ids is None:
+            ids = [r[0] for r in db.execute("SELECT id FROM projects ORDER BY id")]
+        where, params = "", []
+        if not all_organisations:
+            scope = _temp_ids(db, "export_ids", "SELECT value FROM json_each(?)", [json.dumps(list(ids))])
+            where = f" WHERE id IN (SELECT org_id FROM roles WHERE project_id IN {scope})"
+        orgs = [_organisation_record(r) for r in db.query(f"SELECT * FROM organisations{where} ORDER BY id", params)]
+    except BaseException:
+        db.execute("ROLLBACK")
+        if close:
+            db.conn.close()
+        raise
+    return orgs, _project_batches(db, list(ids), batch, close)
+
+
+def _project_batches(db, ids, batch, close):
+    try:
+        for start in range(0, len(ids), batch):
+            chunk = ids[start:start + batch]
+            by_id = read_project_records(db, chunk)
+            yield from (by_id[i][0] for i in chunk if i in by_id)
+    finally:
+        if db.conn.in_transaction:
+            db.execute("COMMIT")
+        if close:
+            db.conn.close()
+
+
 def read_project_records(db, ids):
     """{id: (record, version)} for those of `ids` that exist, each record in the canonical shape of
     core/records.py (what validate.clean_project returns). Seven queries, whatever the number of ids."""
@@ -376,7 +439,7 @@ _PROJECT_PARTS = {   # a project's lists; locations and sources in their given o
     "other_areas": "SELECT project_id, area AS value FROM project_areas WHERE is_main = 0 AND project_id IN {scope}",
     "countries": "SELECT project_id, iso3 AS value FROM project_countries WHERE project_id IN {scope}",
     "locations": f"SELECT project_id, {LOCATION_COLUMNS} FROM locations WHERE project_id IN {{scope}} ORDER BY id",
-    "organisations": "SELECT project_id, org_id AS org, role FROM roles WHERE project_id IN {scope}",
+    "organisations": "SELECT project_id, org_id AS org, role, basis, source, reason FROM roles WHERE project_id IN {scope}",
     "sources": "SELECT project_id, document, section, quote FROM sources WHERE project_id IN {scope} ORDER BY id",
 }
 _VALUE_PARTS = ("other_areas", "countries")
@@ -385,7 +448,8 @@ _VALUE_PARTS = ("other_areas", "countries")
 def _project_shell(row):
     p = {k: row[k] for k in ("id", "title", "summary", "description", "kind", "area", "status", "start_year",
                              "end_year", "website")}
-    return dict(p, parent=row["parent_id"], keywords=json.loads(row["keywords"]), other_areas=[], countries=[],
+    return dict(p, parent=row["parent_id"], keywords=json.loads(row["keywords"]), evidence=json.loads(row["evidence"]),
+                other_areas=[], countries=[],
                 locations=[], organisations=[], sources=[])
 
 

@@ -1,4 +1,4 @@
-"""Storage for editing: accounts, login lockout, rate limits, change history, the moderation queue, and
+"""Storage for editing: accounts, login throttling, rate limits, change history, the moderation queue, and
 `write_changes`, the one audited write of projects and organisations (its only caller is exchange/apply.py,
 which validates before and updates the search index after).
 
@@ -7,11 +7,13 @@ clean_organisation return), so history rows compare with core.records.diff and a
 same validation. The registry's tables and their write primitives are in store/db.py (SCHEMA).
 """
 import json
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..core.records import ORGANISATION_FIELDS, diff
 from . import db as storage
+from . import sessions
 from .db import _org_row, now, transaction
 
 
@@ -51,8 +53,8 @@ def create_user(db, username, password_hash, role, actor, must_change_password=T
 
 
 def update_user(db, user_id, actor, **changes):
-    """Change role, active, password_hash or must_change_password. A new password, role or deactivation
-    bumps session_version, which ends every session of that user."""
+    """Change role, active, password_hash or must_change_password. A new password, a role change or a
+    deactivation ends every session of that user (in the same transaction)."""
     allowed = {"role", "active", "password_hash", "must_change_password"}
     assert set(changes) <= allowed, set(changes) - allowed
     with transaction(db):
@@ -64,48 +66,81 @@ def update_user(db, user_id, actor, **changes):
                 "SELECT count(*) FROM users WHERE role = 'admin' AND active = 1 AND id != ?",
                 [user_id]).fetchone()[0] == 0:
             raise Conflict("last_admin", "user", before["username"])
-        bump = any(k in changes and changes[k] != before[k] for k in ("password_hash", "role", "active"))
-        row = dict(changes, session_version=before["session_version"] + (1 if bump else 0))
-        db["users"].update(user_id, row)
+        db["users"].update(user_id, changes)
+        changed = [k for k in ("password_hash", "role", "active") if k in changes and changes[k] != before[k]]
+        if changed:
+            sessions.end_user_sessions(db, user_id, "account changed: " + ", ".join(changed), time.time())
         after = get_user(db, user_id=user_id)
         action = "password" if "password_hash" in changes else "update"
         _log(db, now(), actor, action, "user", before["username"], _user_public(before), _user_public(after))
     return after
 
 
-def end_sessions(db, user_id):
-    """Log a user out everywhere: every cookie carrying the old session_version stops working."""
+# --- login throttling: by account and client together, plus per client (shared by every worker) ------
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How long a client waits between login attempts. One account from one client: `free_failures`
+    failures, then waits of `first_delay` seconds doubling with each further failure, up to `max_delay`.
+    One client, any accounts: `client_failures` failures within `client_window` seconds, then it waits
+    until the oldest of them is that old. Failures are forgotten after `memory` seconds. An attacker
+    therefore slows only their own address; the account's owner logs in from elsewhere at once."""
+    free_failures: int = 5
+    first_delay: float = 1
+    max_delay: float = 15 * 60
+    client_failures: int = 20
+    client_window: float = 10 * 60
+    memory: float = 24 * 3600
+
+
+@dataclass(frozen=True)
+class LoginWait:
+    """A login attempt refused for now: retry after `seconds`; `scope` is "account" (this account from
+    this client) or "client" (this client, whatever the account)."""
+    seconds: float
+    scope: str
+
+
+def login_wait(db, account, client, at, policy):
+    """The LoginWait for `client` trying `account` at time `at`, or None when it may try now."""
+    n, last = db.execute("SELECT count(*), max(at) FROM login_failures WHERE account = ? AND client = ? "
+                         "AND at >= ?", [account, client, at - policy.memory]).fetchone()
+    waits = []
+    if n >= policy.free_failures:
+        delay = min(policy.max_delay, policy.first_delay * 2 ** (n - policy.free_failures))
+        waits.append(LoginWait(last + delay - at, "account"))
+    oldest_counted = db.execute("SELECT at FROM login_failures WHERE client = ? AND at > ? ORDER BY at DESC "
+                                "LIMIT 1 OFFSET ?", [client, at - policy.client_window,
+                                                     policy.client_failures - 1]).fetchone()
+    if oldest_counted:
+        waits.append(LoginWait(oldest_counted[0] + policy.client_window - at, "client"))
+    waits = [w for w in waits if w.seconds > 0]
+    return max(waits, key=lambda w: w.seconds) if waits else None
+
+
+def begin_login_attempt(db, account, client, at, policy):
+    """Decide, atomically for every worker, whether `client` may try `account` now. Returns the LoginWait
+    when not (nothing is counted); else counts the attempt as a failure *before* the password is checked,
+    so parallel requests cannot slip past the count, and returns None. A successful login then calls
+    forgive_login_failures."""
     with transaction(db):
-        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
+        db.execute("DELETE FROM login_failures WHERE at < ?", [at - policy.memory])
+        wait = login_wait(db, account, client, at, policy)
+        if wait is None:
+            db.execute("INSERT INTO login_failures (account, client, at) VALUES (?, ?, ?)", [account, client, at])
+        return wait
 
 
-def login_locked_until(db, username, at):
-    """The time (epoch seconds) until which logins for `username` are refused, or None."""
-    row = db.execute("SELECT locked_until FROM login_attempts WHERE username = ?", [username]).fetchone()
-    return row[0] if row and row[0] and row[0] > at else None
-
-
-def record_login_failure(db, username, at, max_failures, window, lock_seconds):
-    """Count a failed login (atomically, shared by every worker process). After `max_failures` within
-    `window` seconds the username is locked for `lock_seconds`. Returns locked_until or None."""
+def forgive_login_failures(db, account, client):
+    """A successful login: this client's failures for this account no longer count."""
     with transaction(db):
-        db.execute("DELETE FROM login_attempts WHERE first_failure < ? AND (locked_until IS NULL "
-                   "OR locked_until < ?)", [at - max(window, 86400), at])
-        row = db.execute("SELECT failures, first_failure, locked_until FROM login_attempts WHERE username = ?",
-                         [username]).fetchone()
-        if row and row[2] and row[2] > at:
-            return row[2]          # locked already (another worker counted the last failure)
-        failures, first = (row[0], row[1]) if row and row[1] and row[1] > at - window else (0, at)
-        failures += 1
-        locked_until = at + lock_seconds if failures >= max_failures else None
-        db.execute("INSERT OR REPLACE INTO login_attempts (username, failures, first_failure, locked_until) "
-                   "VALUES (?, ?, ?, ?)", [username, 0 if locked_until else failures, first, locked_until])
-    return locked_until
+        db.execute("DELETE FROM login_failures WHERE account = ? AND client = ?", [account, client])
 
 
-def clear_login_failures(db, username):
+def clear_login_failures(db, account):
+    """Forget every failure for `account`, from every client (a password reset lifts all waits)."""
     with transaction(db):
-        db.execute("DELETE FROM login_attempts WHERE username = ?", [username])
+        db.execute("DELETE FROM login_failures WHERE account = ?", [account])
 
 
 def rate_limit_hit(db, key, limit, window, at):

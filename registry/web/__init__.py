@@ -3,7 +3,7 @@ One blueprint per module, registered here."""
 import logging
 
 from ..search import index as search
-from . import api, changes, context, errors, maps, security, views
+from . import api, changes, context, errors, limits, maps, security, views
 
 log = logging.getLogger(__name__)
 
@@ -12,10 +12,13 @@ def init_app(app):
     context.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    limits.init_app(app)   # budgets per client for searches, exports and map renders
     for module in (views, api, maps, changes):
         app.register_blueprint(module.bp)
     if app.config.get("CHECK_INDEX_ON_START"):
+        settings = context.index_settings(app)
         try:
-            search.ensure_index(context.index_settings(app), wait=0)
-        except Exception:   # start-up must not fail because of the index
-            log.exception("search index check failed at start-up; run `flask --app registry reindex`")
+            search.ensure_index(settings, wait=0)
+        except Exception as exc:   # start-up must not fail because of the index (a full disk, ...)
+            log.exception("search index check failed at start-up; repairing it in the background")
+            search.schedule_repair(settings, f"the start-up check failed: {type(exc).__name__}", urgent=True)

@@ -50,7 +50,8 @@ def project(project_id):
         raise ApiError(404, "not_found", f"no project with id '{project_id[:100]}'; list ids at /api/projects")
     p = dict(p, url=url_for("views.project", project_id=p["id"], _external=True),
              countries=_countries(p["countries"]),
-             organisations=[{"id": o["id"], "name": o["name"], "acronym": o["acronym"], "role": o["role"]}
+             organisations=[{"id": o["id"], "name": o["name"], "acronym": o["acronym"], "role": o["role"],
+                             "basis": o["basis"], "source": o["source"], "reason": o["reason"]}
                             for o in p["organisations"]])
     return jsonify(p)
 

@@ -13,8 +13,9 @@ import gzip
 import hashlib
 import json
 import threading
-from collections import OrderedDict
 from functools import lru_cache
+
+from cachetools import LRUCache
 
 from flask import Blueprint, Response, current_app, render_template, request, send_file, url_for
 from jinja2.utils import htmlsafe_json_dumps
@@ -29,6 +30,7 @@ from ..store import db as storage
 from .errors import ApiError
 from ..search.finder import find_projects, query_from_args
 from ..core.query import ProjectQuery
+from . import limits
 from .security import embeddable
 from ..core.validate import AREAS
 from .context import get_db, index_settings
@@ -76,6 +78,11 @@ def _config(mode, query=None, data=None, external=False, inline_countries=False,
         config["countries"] = _countries_geojson()
     else:
         config["countriesUrl"] = url_for("maps.countries")
+    # An optional online base layer (config MAP_TILES, off by default; docs/maps.md), never in the download,
+    # which works offline. Its host must be in the CSP's img-src (security.py); a dead host: see map.js.
+    tiles = current_app.config.get("MAP_TILES")
+    if tiles and mode != "download":
+        config["tiles"] = tiles
     return config
 
 
@@ -173,40 +180,59 @@ def data():
         return Response(status=304, headers=headers)
     gz = "gzip" in request.accept_encodings
     key = (current_app.config["DATABASE"], etag, gz)
-    body = _DATA_CACHE.get(key)
+    cache = data_cache()
+    body = cache.get(key)
     if body is None:
         results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
         body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids), ensure_ascii=False,
                                    separators=(",", ":")).encode("utf-8")
         if gz and len(body) > 1400:
             body = gzip.compress(body, 6)
-        _DATA_CACHE.put(key, body)
+        cache.put(key, body)
     if body[:2] == b"\x1f\x8b":
         headers["Content-Encoding"] = "gzip"
     return Response(body, mimetype="application/json", headers=headers)
 
 
-class _Recent:
-    """The last few data responses of this process, by (selection and data version, gzip): the map of
-    a popular selection (the whole registry, a country) is then served without recomputing it."""
+# Bytes of data responses each process keeps (config MAP_DATA_CACHE_BYTES). A selection's response is a few
+# KB for a country and several MB (gzipped: about a fifth) for the whole of a large registry: counting
+# entries let 32 of those hold about 1 GB per worker. 64 MB keeps the popular maps of a 100k registry.
+MAP_DATA_CACHE_BYTES = 64 * 1024 * 1024
+ENTRY_OVERHEAD = 256   # the key and the objects around each body, so that tiny bodies count too
 
-    def __init__(self, size=32):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+class ByteBoundedCache:
+    """The data responses this process served last, by (selection and data version, gzip), within a
+    number of bytes: least recently used out first (cachetools.LRUCache, sized by each body's length). The
+    map of a popular selection (the whole registry, a country) is then served without recomputing it."""
+
+    def __init__(self, max_bytes):
+        self.items = LRUCache(maxsize=max_bytes, getsizeof=lambda body: len(body) + ENTRY_OVERHEAD)
+        self.lock = threading.Lock()   # cachetools caches are not thread-safe
 
     def get(self, key):
         with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
             return self.items.get(key)
 
-    def put(self, key, value):
+    def put(self, key, body):
+        if len(body) + ENTRY_OVERHEAD > self.items.maxsize:
+            return   # larger than the whole cache: served, never kept
         with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+            self.items[key] = body
+
+    @property
+    def bytes(self):
+        return self.items.currsize
 
 
-_DATA_CACHE = _Recent()
+def data_cache(app=None):
+    """This process's cache of data responses for `app` (default: the current app)."""
+    app = app or current_app._get_current_object()
+    cache = app.extensions.get("map_data_cache")
+    if cache is None:
+        size = app.config.get("MAP_DATA_CACHE_BYTES") or MAP_DATA_CACHE_BYTES
+        cache = app.extensions.setdefault("map_data_cache", ByteBoundedCache(int(size)))
+    return cache
 
 
 @bp.route("/map/countries.geojson")
@@ -224,13 +250,17 @@ def png():
     version = storage.data_version(db)
     key = f"{mapdata.cache_key(query)}|{width}x{height}|v{version}"
 
-    def render():
-        results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-        data = mapdata.map_data(db, results.ids)
-        return staticmap.render_png(data, _headline(results.total), mapdata.describe(db, query), width, height)
+    def render():   # only on a cache miss: a cached image never counts against the client's budget
+        with limits.metered("render"):
+            results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
+            data = mapdata.map_data(db, results.ids)
+            return staticmap.render_png(data, _headline(results.total), mapdata.describe(db, query), width,
+                                        height)
 
     try:
-        body, _ = staticmap.cached_png(current_app.config["CACHE_DIR"], key, render)
+        body, _ = staticmap.cached_png(current_app.config["CACHE_DIR"], key, render,
+                                       max_bytes=current_app.config.get("PNG_CACHE_BYTES")
+                                       or staticmap.PNG_CACHE_BYTES)
     except staticmap.Busy as exc:
         raise ApiError(503, "busy", str(exc)) from None
     return Response(body, mimetype="image/png", headers={

@@ -98,6 +98,17 @@ PROBLEM = {"type": "object", "required": ["where", "field", "message"], "propert
                                               "record"},
     "message": {"type": "string", "description": "what is wrong and how to fix it"}}}
 COUNTRY = {"type": "object", "properties": {"iso3": {"type": "string"}, "name": {"type": "string"}}}
+# on what a value stands (issue 18): stated by the record's source number `source` (from 1, its quote), or
+# inferred with a one-line `reason`; a role's basis may be null (not recorded)
+SUPPORT = {"basis": {"type": ["string", "null"], "enum": ["stated", "inferred", None]},
+           "source": {"type": ["integer", "null"], "minimum": 1,
+                      "description": "the number (from 1) of the source whose quote says so; null when inferred"},
+           "reason": {"type": ["string", "null"], "description": "why it is inferred, in one line"}}
+EVIDENCE_ENTRY = {"oneOf": [
+    {"type": "object", "required": ["basis", "source"], "additionalProperties": False,
+     "properties": {"basis": {"const": "stated"}, "source": {"type": "integer", "minimum": 1}}},
+    {"type": "object", "required": ["basis", "reason"], "additionalProperties": False,
+     "properties": {"basis": {"const": "inferred"}, "reason": {"type": "string"}}}]}
 
 OPENAPI = {
     "openapi": "3.1.0",
@@ -159,7 +170,17 @@ OPENAPI = {
         "CountryList": envelope({"type": "object", "required": ["iso3", "name", "projects"], "properties": {
             "iso3": {"type": "string"}, "name": {"type": "string"}, "projects": {"type": "integer"}}}),
         "Project": {"type": "object", "required": ["id", "title", "countries", "organisations", "locations",
-                                                   "sources"]},
+                                                   "sources", "evidence"], "properties": {
+            "evidence": {"type": "object", "description": "On what the status and the years stand (issue 18): "
+                                                          "one entry per field whose basis is recorded",
+                         "properties": {name: EVIDENCE_ENTRY for name in ("status", "start_year", "end_year")},
+                         "additionalProperties": False},
+            "organisations": {"type": "array", "items": {"type": "object", "required": [
+                "id", "name", "role", "basis", "source", "reason"], "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"}, "acronym": {"type": ["string", "null"]},
+                    "role": {"type": "string"}, **SUPPORT}}},
+            "locations": {"type": "array", "items": {"type": "object", "required": ["name", "precision", "basis"],
+                                                     "properties": SUPPORT}}}},
     }},
 }
 

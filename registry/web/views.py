@@ -42,13 +42,18 @@ def projects():
 
 @bp.route("/projects.<any(csv, geojson, json):fmt>")
 def export(fmt):
-    """Exports of the current selection: the same query string as the list and the map."""
+    """Exports of the current selection: the same query string as the list and the map. Streamed: the
+    records are read a batch at a time and sent as they are written, so memory stays constant and the
+    first bytes leave at once, whatever the size of the selection (web/limits.py meters the whole)."""
     db = get_db()
     results = find_projects(db, index_settings(), query_from_args(db, request.args), with_page=False, with_facets=False)
-    organisations, projects = storage.export_records(db, results.ids)   # with the organisations they name
+    # A connection of its own, closed after the last batch: the request's is closed when the view returns,
+    # before the body is sent.
+    stream_db = storage.connect(current_app.config["DATABASE"], readonly=True)
+    organisations, projects = storage.export_stream(stream_db, results.ids, close=True)   # + the orgs they name
     headers = {"Content-Disposition": f"attachment; filename=mercury-registry-projects.{fmt}",
                "Cache-Control": "no-store"}
-    return Response(exports.export_text(fmt, organisations, projects), mimetype=exports.MIMETYPES[fmt],
+    return Response(exports.export_chunks(fmt, organisations, projects), content_type=exports.MIMETYPES[fmt],
                     headers=headers)
 
 
