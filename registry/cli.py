@@ -103,8 +103,13 @@ def import_command(file, fmt, dry_run):
 def export_command(fmt, output):
     """Export the whole registry (CSV, JSON or GeoJSON) to a file or standard output: every project, and in
     JSON and GeoJSON every organisation. `flask import` reads it back unchanged."""
-    organisations, projects = storage.export_records(_db(), all_organisations=True)
-    output.write(exports.export_text(fmt, organisations, projects, indent=1))
+    organisations, projects = storage.export_stream(_db(), all_organisations=True)
+    written = 0
+    for chunk in exports.export_chunks(fmt, organisations, projects, indent=1):   # constant memory
+        output.write(chunk)
+        written += len(chunk)
+    if output.name != "<stdout>":
+        click.echo(f"Wrote {written} characters of {fmt.upper()} to {output.name}.", err=True)
 
 
 @click.command("stats")

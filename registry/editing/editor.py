@@ -12,7 +12,6 @@ import logging
 import os
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
-from werkzeug.routing import IntegerConverter
 
 from ..store import editing as editing_db
 from ..store import db as storage
@@ -275,18 +274,7 @@ def rebuild_index():
     return redirect(url_for("editor.index"))
 
 
-class RowIdConverter(IntegerConverter):
-    """`<int:...>` in every editing URL: a row id SQLite can hold (64-bit). A larger number is no row of
-    any table, so the URL matches no route (404), where the query would raise OverflowError (a 500)."""
-
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2 ** 63 - 1)
-        super().__init__(map, *args, **kwargs)
-
-
 def init_app(app):
-    # before the editing blueprints add their routes (editing/__init__.py): each `<int:...>` is a row id
-    app.url_map.converters["int"] = RowIdConverter
     # uploads wait next to the database (instance/uploads by default)
     app.config.setdefault("UPLOAD_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "uploads"))
     app.config.setdefault("PROPOSE_LIMIT", 10)       # proposals kept per client address ...

@@ -1,5 +1,6 @@
 """Security headers on every response. Only views marked `@embeddable` may be framed by other sites."""
 from flask import abort, current_app, request
+from werkzeug.routing import IntegerConverter
 
 EMBEDDABLE = set()
 
@@ -15,7 +16,18 @@ def _is_embeddable():
     return view is not None and (view.__module__ + "." + view.__name__) in EMBEDDABLE
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every URL: a row id SQLite can hold (64-bit). A larger number is no row of
+    any table, so the URL matches no route (404), where the query would raise OverflowError (a 500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2 ** 63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app):
+    # before any blueprint adds its routes (web/__init__.py calls this first): each `<int:...>` is a row id
+    app.url_map.converters["int"] = RowIdConverter
     # Host header: with TRUSTED_HOSTS set (REGISTRY_TRUSTED_HOSTS="registry.example.org,www.example.org"
     # or a JSON list) any other Host gets a 400, so absolute links never carry a forged host.
     hosts = app.config.get("TRUSTED_HOSTS")
