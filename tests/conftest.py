@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import threading
 import time
@@ -267,3 +268,28 @@ def import_samples(app):
     with app.app_context():
         search.update_projects(index_settings(app), report.added + report.changed, organisations=report.organisations)
     return report
+
+
+# --- database and search checks shared by the fault and job tests -----------------------------------
+
+def count_like(db_path, prefix):
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute("SELECT count(*) FROM projects WHERE id LIKE ?", [prefix + "-%"]).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def search_total(client, q):
+    r = client.get("/api/projects", query_string={"q": q, "per_page": 1})
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    return r.get_json()["total"]
+
+
+def assert_database_sound(db_path):
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        conn.close()

@@ -23,7 +23,8 @@ from http.cookiejar import CookieJar
 
 import pytest
 
-from conftest import PASSWORD, add_user, csrf_token, logged_in, make_app, wait_for_job
+from conftest import (PASSWORD, add_user, assert_database_sound, count_like, csrf_token, logged_in, make_app,
+                      search_total, wait_for_job)
 from registry.exchange import ingest
 from registry.exchange import jobs as runner
 from registry.search import index as search
@@ -59,29 +60,6 @@ def preview(client, data, name="bulk.csv"):
 
 def confirm(client, action, **headers):
     return client.post(action, data={"csrf_token": csrf_token(client, "/editor")}, headers=headers)
-
-
-def count_like(db_path, prefix):
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute("SELECT count(*) FROM projects WHERE id LIKE ?", [prefix + "-%"]).fetchone()[0]
-    finally:
-        conn.close()
-
-
-def search_total(client, q):
-    r = client.get("/api/projects", query_string={"q": q, "per_page": 1})
-    assert r.status_code == 200, r.get_data(as_text=True)[:300]
-    return r.get_json()["total"]
-
-
-def assert_database_sound(db_path):
-    conn = sqlite3.connect(db_path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-    finally:
-        conn.close()
 
 
 @pytest.fixture
