@@ -14,6 +14,7 @@ from flask import current_app
 from .store import backup
 from .store import db as storage
 from .store import changes as change_log
+from .store import editing as editing_db
 from .exchange import exports
 from .exchange import apply, ingest
 from .search import index as search
@@ -89,6 +90,8 @@ def import_command(file, fmt, dry_run):
                                     source=Path(file).name, index=None if dry_run else index_settings())
     except ValidationError as exc:
         _fail(exc.problems, f"{file} was rejected; nothing was stored. Fix these rows and import again:")
+    except editing_db.Conflict as exc:
+        _fail([str(exc)], f"{file} conflicts with a change saved meanwhile; nothing was stored. Import it again:")
     except storage.StorageError as exc:
         _fail([str(exc)], f"{file} could not be stored (disk full or database busy); nothing was stored. "
                           "Free some disk space or wait for the other import, then try again:")

@@ -301,3 +301,21 @@ def test_an_alias_written_behind_the_index_is_found_stale_and_rebuilt(app, db):
     assert search.ensure_index(settings) == "stale"
     assert project_id in search.search_projects(settings, "Wombatgrant").ids
     assert search.verify(settings) is None
+
+
+def test_a_parent_cycle_closed_by_two_saves_at_once_is_refused_inside_the_transaction(db):
+    """Validation checks cycles against the stored parents before the write; two saves running at once
+    (A -> B and B -> A) each pass it, so the write itself refuses the one that would close the cycle."""
+    a_id, b_id = [r[0] for r in db.execute(
+        "SELECT id FROM projects WHERE parent_id IS NULL ORDER BY id LIMIT 2")]
+    a, b = (editing_db.project_record(db, pid)[0] for pid in (a_id, b_id))
+    known = storage.existing_ids(db)
+    _, [a_under_b] = apply.prepare([], [("", dict(a, parent=b_id))], *known)   # both valid on their own
+    _, [b_under_a] = apply.prepare([], [("", dict(b, parent=a_id))], *known)
+    origin = apply.Origin("test", "form")
+    editing_db.write_changes(db, origin, projects=[a_under_b])
+    before = snapshot(db)
+    with pytest.raises(editing_db.Conflict) as caught:
+        editing_db.write_changes(db, origin, projects=[b_under_a])
+    assert caught.value.reason == "cycle" and caught.value.detail == [b_id, a_id, b_id]
+    assert snapshot(db) == before and editing_db.project_record(db, b_id)[0]["parent"] is None

@@ -57,6 +57,8 @@ def conflict_page(exc, mine=None):
                    + ("give them another parent first." if exc.entity == "project"
                       else "remove it from those projects first.")),
         "decided": "This proposal was already approved or rejected by someone else.",
+        "cycle": (f"Saving the {what} would make its parents a cycle ({' -> '.join(detail)}), which another "
+                  "change saved meanwhile: choose another parent."),
     }.get(exc.reason, f"The {what} cannot be changed like this.")
     versions, again = _both_versions(exc, mine)
     return render_template("editor/conflict.html", message=message, entity=exc.entity,

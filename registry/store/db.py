@@ -226,6 +226,18 @@ def children_of(db, project_ids):
                                      [json.dumps(list(project_ids))])]
 
 
+def parent_cycle(db, project_id):
+    """The chain of parents from `project_id` back to itself ([a, b, a]), or None when there is no cycle
+    through it. Read inside the write transaction, so that two saves at once cannot close a cycle."""
+    rows = db.execute(
+        """WITH RECURSIVE up(id, depth) AS (SELECT parent_id, 1 FROM projects WHERE id = ?
+               UNION ALL SELECT p.parent_id, up.depth + 1 FROM projects p JOIN up ON p.id = up.id
+               WHERE up.id != ? AND up.depth < 1000)
+           SELECT id FROM up WHERE id IS NOT NULL""", [project_id, project_id]).fetchall()
+    chain = [project_id] + [r[0] for r in rows]
+    return chain if chain[-1] == project_id and len(chain) > 1 else None
+
+
 # Plain statements for the per-project rows: sqlite-utils' insert_all/upsert inspect the table on every
 # call, which made them ~80% of a 10,000-project import (bench/, docs/benchmarks.md).
 def insert_rows(db, table, rows):

@@ -19,7 +19,8 @@ from .db import _org_row, now, transaction
 
 class Conflict(Exception):
     """A change that cannot be applied as asked. `reason`: stale (edited since it was loaded), exists,
-    missing, in_use (other records point at it), decided (proposal already handled), last_admin."""
+    missing, in_use (other records point at it), decided (proposal already handled), last_admin,
+    cycle (saving would make a project its own ancestor: `detail` is the chain)."""
 
     def __init__(self, reason, entity, entity_id, detail=None):
         super().__init__(f"{entity} {entity_id}: {reason}")
@@ -314,6 +315,7 @@ def write_changes(db, origin, organisations=(), projects=(), delete=(), replace_
         plan = plan_changes(db, organisations, projects, delete, replace_all)
         stamp = now()
         _write_plan(db, plan, stamp)
+        _refuse_parent_cycles(db, plan)
         for change in plan.changes:
             version = change.version + 1 if change.after is not None else None
             _log(db, stamp, origin.actor, origin.action(change), change.entity, change.id, change.before,
@@ -344,6 +346,17 @@ def _write_plan(db, plan, stamp):
         if storage.projects_of_organisations(db, [org_id]):
             raise Conflict("in_use", "organisation", org_id, storage.projects_of_organisations(db, [org_id]))
         storage.delete_record(db, "organisation", org_id)
+
+
+def _refuse_parent_cycles(db, plan):
+    """Validation refuses cycles against the stored parents; this check, inside the transaction, also
+    catches the one two simultaneous saves (A -> B and B -> A) would close."""
+    for c in plan.changes:
+        moved = c.entity == "project" and c.after is not None and c.after.get("parent")
+        if moved and (c.before or {}).get("parent") != c.after["parent"]:
+            chain = storage.parent_cycle(db, c.id)
+            if chain:
+                raise Conflict("cycle", "project", c.id, chain)
 
 
 def _approve(db, proposal_id, actor, stamp, projects):
