@@ -7,6 +7,7 @@
 - map samples: records the map tests import through the real importer and index update;
 - browsers: Debian's chromium driven by Playwright, the app on a real local server.
 """
+import csv
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import sqlite3
 import sys
 import threading
 import time
+import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -293,3 +295,35 @@ def assert_database_sound(db_path):
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     finally:
         conn.close()
+
+
+def writer_active(db_path):
+    """True while another connection holds the write lock (an import is inside its transaction)."""
+    conn = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+# --- countries by any of their names (geodata/countries.csv), for the seed's place checks --------------
+
+COUNTRY_ROWS = list(csv.DictReader((ROOT / "geodata" / "countries.csv").open(encoding="utf-8")))
+
+
+def _folded(text):
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)).lower()
+    return re.sub(r"[^0-9a-z]+", " ", text).strip()
+
+
+def country_names(name):
+    """Every name of the country `name` names (countries.csv: name, official name, aliases); [] if none."""
+    for row in COUNTRY_ROWS:
+        names = [row["name"], row["official_name"]] + [a for a in row["aliases"].split("|") if a]
+        if _folded(name) in {_folded(n) for n in names}:
+            return names
+    return []

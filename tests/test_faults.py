@@ -25,7 +25,7 @@ from registry.store import db as storage
 from registry.exchange import ingest
 from registry.search import index as search
 from registry.web.context import get_db, index_settings
-from conftest import ROOT, assert_database_sound, count_like, csrf_token, logged_in, make_app, search_total
+from conftest import ROOT, assert_database_sound, count_like, csrf_token, logged_in, make_app, search_total, writer_active
 
 pytestmark = pytest.mark.timeout(240)
 slow = pytest.mark.slow   # processes killed or racing, index rebuilds: seconds each
@@ -51,19 +51,6 @@ def env_for(instance):
 
 def flask_cmd(*args):
     return [sys.executable, "-m", "flask", "--app", "registry", *args]
-
-
-def writer_active(db_path):
-    """True while another connection holds the write lock (an import is inside its transaction)."""
-    conn = sqlite3.connect(db_path, timeout=0, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        conn.close()
 
 
 def data_version(db_path):

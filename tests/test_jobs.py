@@ -24,7 +24,7 @@ from http.cookiejar import CookieJar
 import pytest
 
 from conftest import (PASSWORD, add_user, assert_database_sound, count_like, csrf_token, logged_in, make_app,
-                      search_total, wait_for_job)
+                      search_total, wait_for_job, writer_active)
 from registry.exchange import ingest
 from registry.exchange import jobs as runner
 from registry.search import index as search
@@ -247,18 +247,6 @@ def test_FT9_two_import_jobs_at_once_both_finish(app, editor, instance):
 
 
 # --- FT1 for jobs: kill -9 of the job's process -----------------------------------------------------------
-
-def writer_active(db_path):
-    """True while another connection holds the write lock (the job is inside its transaction)."""
-    conn = sqlite3.connect(db_path, timeout=0, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        conn.close()
 
 
 def job_row(db_path, token):

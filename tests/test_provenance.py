@@ -17,13 +17,12 @@ from registry.core.validate import clean_project
 from registry.exchange import ingest
 from registry.store import db as storage
 
-from conftest import REPORT, ROOT, SEED_DIR
+from conftest import COUNTRY_ROWS, REPORT, ROOT, SEED_DIR, country_names
 
 RAW_ORGS, RAW_PROJECTS = ingest.read_yaml_dir(SEED_DIR)
 PROJECTS = [raw for _, raw in RAW_PROJECTS]
 SEED_LOCATIONS = [(p, loc) for p in PROJECTS for loc in p["locations"]]
 GAZETTEER = {row["id"]: row for row in csv.DictReader((ROOT / "geodata" / "gazetteer.csv").open(encoding="utf-8"))}
-COUNTRY_ROWS = list(csv.DictReader((ROOT / "geodata" / "countries.csv").open(encoding="utf-8")))
 
 
 def fold(text):
@@ -35,15 +34,6 @@ def fold(text):
 def names_in(part, text):
     """`part` starts a word of `text` (so "Amazon" is named by "Amazonian", "global" by "globally")."""
     return re.search(r"(?<![a-z0-9])" + re.escape(fold(part).strip()), fold(text)) is not None
-
-
-def country_names(name):
-    """Every name of the country a location names (countries.csv: name, official name, aliases)."""
-    for row in COUNTRY_ROWS:
-        names = [row["name"], row["official_name"]] + [a for a in row["aliases"].split("|") if a]
-        if fold(name) in {fold(n) for n in names}:
-            return names
-    return []
 
 
 def quotes_of(project):

@@ -11,20 +11,18 @@ storage and the change report, the project and organisation pages, the API and t
 a real SQLite file, the real importer and the real app. The CSV, JSON and GeoJSON round trips of evidence
 are in tests/test_roundtrip.py.
 """
-import csv
 import json
 import re
 import unicodedata
 
 import pytest
 
-from conftest import REPORT, ROOT, SEED_DIR, field, logged_in, make_app, post_form, read_form, set_field
+from conftest import REPORT, ROOT, SEED_DIR, country_names, field, logged_in, make_app, post_form, read_form, set_field
 from registry.core.records import diff
 from registry.core.validate import clean_organisation, clean_project
 from registry.exchange import ingest, readers
 from registry.store import editing as editing_db
 
-COUNTRY_ROWS = list(csv.DictReader((ROOT / "geodata" / "countries.csv").open(encoding="utf-8")))
 # footnote markers glued to a word ("Association²⁹"): not part of it
 FOOTNOTES = re.compile("[\u2070\u00b9\u00b2\u00b3\u2074-\u2079]+")
 # words a name may have that say nothing about which organisation it is
@@ -67,15 +65,6 @@ def names_organisation(org, quote):
     acronym = org.get("acronym")
     return (names_all_words(org["name"], quote) or any(names_all_words(a, quote) for a in org["aliases"])
             or bool(acronym and re.search(r"(?<![A-Za-z0-9])" + re.escape(acronym) + r"(?![A-Za-z0-9])", quote)))
-
-
-def country_names(name):
-    """Every name of the country `name` names (countries.csv: name, official name, aliases); [] if none."""
-    for row in COUNTRY_ROWS:
-        names = [row["name"], row["official_name"]] + [a for a in row["aliases"].split("|") if a]
-        if fold(name) in {fold(n) for n in names}:
-            return names
-    return []
 
 
 def names_place(loc, quote):
