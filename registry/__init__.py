@@ -88,6 +88,7 @@ def create_app(test_config=None):
         CACHE_DIR=os.path.join(app.instance_path, "cache"),
         SEED_DIR=str(GEODATA / "seed"),
         REPORT_PATH=str(GEODATA / "report" / "gmp-activities-2020-2022.txt"),
+        UPDATES_DIR=str(GEODATA / "updates"),
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,
         EMBED_ORIGINS="*",
         SEARCH_TIME_LIMIT=2.0,

@@ -1,11 +1,13 @@
 """Command line: a thin edge over the library. Errors become messages that say how to fix them.
 
-    flask --app registry init-db | load-seed | setup | import FILE [--dry-run] | export | stats | reindex
+    flask --app registry init-db | load-seed | setup | apply-updates [--all] [--dry-run]
+    flask --app registry import FILE [--dry-run] | export | stats | reindex
     flask --app registry backup [DEST] [--keep N] | restore FILE [--yes]
     flask --app registry history [ID] [--entity E] [--source-kind K] [--limit N]
 """
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -15,8 +17,9 @@ from .store import backup
 from .store import db as storage
 from .store import changes as change_log
 from .store import editing as editing_db
+from .store import sources as source_store
 from .exchange import exports
-from .exchange import apply, ingest
+from .exchange import apply, ingest, updates
 from .search import index as search
 from .core.validate import Problem, ValidationError
 from .web.context import index_settings
@@ -50,13 +53,15 @@ def init_db_command():
 @click.option("--seed-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of organisations*.yaml and projects*.yaml (default: geodata/seed).")
 def load_seed_command(seed_dir):
-    """Replace the registry's content with the seed data from the report, then rebuild the index."""
+    """Replace the registry's content with the seed data from the report and the updates from later sources
+    (geodata/updates/), then rebuild the index."""
     db = _db()
     try:
         report = ingest.load_seed(db, seed_dir or current_app.config["SEED_DIR"], current_app.config["REPORT_PATH"])
     except ValidationError as exc:
         _fail(exc.problems, "The seed is not valid; nothing was stored. Fix these entries in geodata/seed/:")
     click.echo(f"Seed loaded (history actor: seed). {report.summary()}")
+    _apply_updates(db, pending_only=False)
     search.rebuild(index_settings(), progress=True)
 
 
@@ -68,8 +73,47 @@ def setup_command():
         click.echo("Empty database: loading the seed data...")
         report = ingest.load_seed(db, current_app.config["SEED_DIR"], current_app.config["REPORT_PATH"])
         click.echo(f"Seed loaded (history actor: seed). {report.summary()}")
+    _apply_updates(db)
     search.ensure_index(index_settings(), progress=True)
     click.echo("Registry ready.")
+
+
+def _apply_updates(db, pending_only=True, index=None):
+    """Apply the update files of UPDATES_DIR (those not applied yet), saying what each changed."""
+    def said(applied):
+        click.echo(f"  {applied.path.name} (source {applied.source_id}): {applied.report.summary()}")
+    try:
+        done = updates.apply_updates(db, current_app.config["UPDATES_DIR"], index=index, progress=said,
+                                     pending_only=pending_only)
+    except ValidationError as exc:
+        _fail(exc.problems, "An update file is not valid; it was not applied (those before it were). Fix it in "
+                            "geodata/updates/ (format: README.md there):")
+    except apply.Conflict as exc:
+        _fail([str(exc)], "An update file could not be applied:")
+    click.echo(f"Updates from later sources: {len(done)} file(s) applied (history actor: {updates.ACTOR}).")
+    return done
+
+
+@click.command("apply-updates")
+@click.option("--all", "every", is_flag=True, help="Apply every file again, also those applied before.")
+@click.option("--dry-run", is_flag=True, help="Apply them to a copy of the database, say what they would change, "
+                                             "keep nothing.")
+def apply_updates_command(every, dry_run):
+    """Apply the update files of geodata/updates/ (one per later source) in order, through the audited path."""
+    if not dry_run:
+        _apply_updates(_db(), pending_only=not every, index=index_settings())
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "dry-run.db"
+        if Path(current_app.config["DATABASE"]).is_file():
+            backup.backup_database(current_app.config["DATABASE"], copy)
+        db = storage.connect(str(copy))
+        storage.migrate(db)
+        if storage.counts(db)["projects"] == 0:
+            ingest.load_seed(db, current_app.config["SEED_DIR"], current_app.config["REPORT_PATH"])
+        _apply_updates(db, pending_only=not every)
+        db.conn.close()
+    click.echo("Dry run: nothing was kept.")
 
 
 @click.command("import")
@@ -105,14 +149,17 @@ def import_command(file, fmt, dry_run):
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def export_command(fmt, output):
     """Export the whole registry (CSV, JSON or GeoJSON) to a file or standard output: every project, and in
-    JSON and GeoJSON every organisation. `flask import` reads it back unchanged."""
-    organisations, projects = storage.export_stream(_db(), all_organisations=True)
+    JSON and GeoJSON every source record and every organisation. `flask import` reads it back unchanged."""
+    db = _db()
+    organisations, projects = storage.export_stream(db, all_organisations=True)
+    sources = source_store.export_sources(db) if fmt != "csv" else []   # every source record, in its snapshot
     written = 0
-    for chunk in exports.export_chunks(fmt, organisations, projects, indent=1):   # constant memory
+    for chunk in exports.export_chunks(fmt, organisations, projects, indent=1, sources=sources):   # constant memory
         output.write(chunk)
         written += len(chunk)
     if output.name != "<stdout>":
-        click.echo(f"Wrote {written} characters of {fmt.upper()} to {output.name}.", err=True)
+        carried = "" if fmt == "csv" else f" ({len(sources)} source records, {len(organisations)} organisations)"
+        click.echo(f"Wrote {written} characters of {fmt.upper()}{carried} to {output.name}.", err=True)
 
 
 @click.command("stats")
@@ -247,6 +294,7 @@ def _restore(backup_file, with_accounts):
 
 
 def init_app(app):
-    for command in (init_db_command, load_seed_command, setup_command, import_command, export_command,
+    for command in (init_db_command, load_seed_command, setup_command, apply_updates_command, import_command,
+                    export_command,
                     stats_command, reindex_command, backup_command, restore_command, history_command):
         app.cli.add_command(command)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))   # the registry package, whatever directory pytes
 
 from registry import create_app  # noqa: E402
 from registry.exchange import ingest  # noqa: E402
+from registry.exchange import updates  # noqa: E402
 from registry.search import index as search  # noqa: E402
 from registry.store import db as storage  # noqa: E402
 from registry.store import editing as editing_db  # noqa: E402
@@ -37,6 +38,7 @@ from registry.web.context import index_settings  # noqa: E402
 # SEED_UNDER_TEST: another seed folder to load and check instead (e.g. a copy being audited)
 SEED_DIR = Path(os.environ.get("SEED_UNDER_TEST") or ROOT / "geodata" / "seed")
 REPORT = ROOT / "geodata" / "report" / "gmp-activities-2020-2022.txt"
+UPDATES_DIR = ROOT / "geodata" / "updates"
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +53,21 @@ def seeded_instance(tmp_path_factory):
     db.conn.close()
     search.rebuild(index_settings(app))
     return folder
+
+
+@pytest.fixture(scope="session")
+def updated_instance(seeded_instance, tmp_path_factory):
+    """(folder, [Applied]): a copy of the seeded instance with every file of geodata/updates/ applied
+    through the audited path (issue 19), and what applying each did. Its search index is the seed's
+    (stale): tests that search rebuild it."""
+    folder = tmp_path_factory.mktemp("updated")
+    shutil.copytree(seeded_instance, folder, dirs_exist_ok=True)
+    db = storage.connect(str(folder / "registry.db"))
+    try:
+        applied = updates.apply_updates(db, UPDATES_DIR)
+    finally:
+        db.conn.close()
+    return folder, applied
 
 
 def make_app(folder, **extra):

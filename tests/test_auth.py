@@ -30,6 +30,8 @@ EXPECTED = {
     "webimport.import_upload": "editor", "webimport.import_confirm": "editor", "webimport.job_page": "editor",
     "editor.project_new": "editor", "editor.project_edit": "editor", "editor.project_delete": "admin",
     "editor.organisation_new": "editor", "editor.organisation_edit": "editor", "editor.organisation_delete": "admin",
+    "editor.source_list": "editor", "editor.source_new": "editor", "editor.source_edit": "editor",
+    "editor.source_delete": "admin",
     "moderation.proposals": "editor", "moderation.proposal": "editor", "moderation.proposal_reject": "editor",
 }
 EDITING_PREFIXES = ("/editor", "/admin", "/account", "/login", "/logout", "/propose")
@@ -43,7 +45,8 @@ def _sample_args(db):
     proposal = editing_db.add_proposal(db, {"title": "A proposal", "area": "asgm"})
     change = db.execute("SELECT max(id) FROM history").fetchone()[0]
     user = db.execute("SELECT min(id) FROM users").fetchone()[0]
-    return {"project_id": project, "org_id": org, "proposal_id": proposal, "change_id": change, "user_id": user,
+    source = db.execute("SELECT id FROM documents ORDER BY id LIMIT 1").fetchone()[0]
+    return {"project_id": project, "org_id": org, "source_id": source, "proposal_id": proposal, "change_id": change, "user_id": user,
             "token": "0" * 32, "path": "x", "anything": "x", "fmt": "csv", "code": "KEN", "area": "asgm",
             "filename": "style.css"}
 

@@ -59,7 +59,20 @@ def some_ids(db, sql):
 
 # --- projects ---------------------------------------------------------------------------------
 
+ANNUAL_REPORT = {"id": "annual-report-2023", "title": "Annual report 2023", "publisher": "Quetzal Institute",
+                 "date": "2024-02", "url": "https://example.org/annual-2023", "kind": "report"}
+
+
+def add_source(client, values):
+    """Register a source record through its editor form (as a person must before citing it)."""
+    fields = read_form(client.get("/editor/sources/new").get_data(as_text=True))
+    for name, value in values.items():
+        set_field(fields, name, value)
+    return post_form(client, "/editor/sources/new", fields)
+
+
 def test_create_project_with_every_field(editor, db):
+    assert add_source(editor, ANNUAL_REPORT).status_code == 302
     parent = some_ids(db, "SELECT id FROM projects ORDER BY id")[0]
     org_a, org_b = db.execute("SELECT id, name FROM organisations ORDER BY id LIMIT 2").fetchall()
     fields = form_of(editor, "/editor/projects/new", id="", title="Quetzal mercury survey", summary="A survey.",
@@ -69,7 +82,7 @@ def test_create_project_with_every_field(editor, db):
                      loc_1_name="Nairobi", loc_1_precision="site", loc_1_lat="-1.28", loc_1_lon="36.82",
                      loc_1_country="Kenya", loc_2_name="Tanzania", loc_2_precision="country",
                      org_1_org=org_a[1], org_1_role="lead", org_2_org=org_b[0], org_2_role="funder",
-                     src_1_document="Annual report 2023", src_1_section="2.1", src_1_quote="A survey was made.")
+                     src_1_document="annual-report-2023", src_1_section="2.1", src_1_quote="A survey was made.")
     fields.append(["other_areas", "waste"])
     response = post_form(editor, "/editor/projects/new", fields)
     assert response.status_code == 302 and response.headers["Location"] == "/projects/quetzal-mercury-survey"
@@ -84,7 +97,7 @@ def test_create_project_with_every_field(editor, db):
     assert p["locations"][1]["country"] == "TZA" and p["locations"][1]["lat"] is not None   # the country's point
     assert p["locations"][1]["coords_source"] == "country-point"
     assert sorted((o["id"], o["role"]) for o in p["organisations"]) == sorted([(org_a[0], "lead"), (org_b[0], "funder")])
-    assert p["sources"] == [{"document": "Annual report 2023", "section": "2.1", "quote": "A survey was made."}]
+    assert p["sources"] == [{"document": "annual-report-2023", "section": "2.1", "quote": "A survey was made."}]
 
     [h] = history(db, entity="project", entity_id="quetzal-mercury-survey")
     assert (h["action"], h["actor"], h["before"], h["version"]) == ("create", "eddie", None, 1)
@@ -465,12 +478,22 @@ def test_propose_then_approve_makes_it_public_and_searchable(app, editor, db):
     assert field(fields, "id") == "zanzibarite-mercury-free-pilot" and field(fields, "loc-1-lat") == "-6.16"
     org = some_ids(db, "SELECT id FROM organisations ORDER BY id")[0]
     set_field(fields, "org-1-org", org)
+    # the proposer's evidence is free text, no source record: approving needs one, chosen by the editor
+    response = post_form(editor, f"/editor/proposals/{p['id']}", fields)
+    assert response.status_code == 400 and not found(public, "Zanzibarite")
+    assert "is not a source of the registry: choose one from the list, or add it first" in html.unescape(
+        response.get_data(as_text=True))
+    assert add_source(editor, {"id": "zanzibar-newsletter-2024-05", "title": "Our newsletter, May 2024",
+                               "publisher": "A local NGO", "date": "2024-05",
+                               "url": "https://example.org/news-2024-05"}).status_code == 302
+    set_field(fields, "src-1-document", "zanzibar-newsletter-2024-05")
     response = post_form(editor, f"/editor/proposals/{p['id']}", fields)
     assert response.status_code == 302 and response.headers["Location"] == "/projects/zanzibarite-mercury-free-pilot"
 
     project = storage.get_project(db, "zanzibarite-mercury-free-pilot")
     assert project["countries"] == ["TZA"] and project["organisations"][0]["id"] == org
     assert project["sources"][0]["quote"] == "Our newsletter, May 2024"
+    assert project["sources"][0]["document"] == "zanzibar-newsletter-2024-05"
     [h] = history(db, entity="project", entity_id="zanzibarite-mercury-free-pilot")
     assert (h["action"], h["note"]) == ("approve", f"proposal #{p['id']}")
     decided = editing_db.get_proposal(db, p["id"])

@@ -24,11 +24,15 @@ from registry.store import db as storage
 
 from test_bad_input import cli_import, snapshot
 
-# --- a realistic document: two projects (one the other's part) and the organisation they name -------------
+# --- a realistic document: two projects (one the other's part), the organisation they name and the source ---
+# --- record they cite ------------------------------------------------------------------------------------
 
 ORGANISATION = {"id": "shape-test-org", "name": "Shape Test Institute", "acronym": "STI", "aliases": ["Shape Inst."],
                 "type": "academia", "country": "KEN", "website": "https://shape.example", "leads_areas": ["asgm"]}
-SOURCE = {"document": "Shape test newsletter", "section": "2.1", "quote": "The pilot runs at two sites."}
+NEWSLETTER = {"id": "shape-test-newsletter", "title": "Shape test newsletter", "publisher": "Shape Test Institute",
+              "date": "2024-05", "url": "https://shape.example/newsletter", "reference": None, "kind": "news",
+              "consulted": "2026-12-01"}
+SOURCE = {"document": "shape-test-newsletter", "section": "2.1", "quote": "The pilot runs at two sites."}
 PROGRAMME = {
     "id": "shape-test-programme", "title": "Shape test programme", "summary": "A programme.",
     "description": "Mercury-free gold processing\nat two sites.", "kind": "programme", "area": "asgm",
@@ -51,12 +55,12 @@ PART = dict(PROGRAMME, id="shape-test-part", title="Shape test part", kind="proj
 
 
 def json_document():
-    return copy.deepcopy(exports.export_json([ORGANISATION], [PROGRAMME, PART]))
+    return copy.deepcopy(exports.export_json([ORGANISATION], [PROGRAMME, PART], [NEWSLETTER]))
 
 
 def geojson_document():
     """The export's shape, plus an older file's unclaimed position named by `location_names`."""
-    doc = copy.deepcopy(exports.export_geojson([ORGANISATION], [PROGRAMME, PART]))
+    doc = copy.deepcopy(exports.export_geojson([ORGANISATION], [PROGRAMME, PART], [NEWSLETTER]))
     part = doc["features"][1]
     part["geometry"] = {"type": "MultiPoint", "coordinates": [part["geometry"]["coordinates"], [34.75, -0.1]]}
     part["properties"].update(location_names=[None, "Kisumu"], precision="site")
@@ -177,7 +181,7 @@ def dump(doc):
 
 # --- what a refusal must look like -----------------------------------------------------------------------
 
-RECORD_LABEL = re.compile(r"^(projects\[\d+\]|organisations\[\d+\]|feature \d+)$")
+RECORD_LABEL = re.compile(r"^(projects\[\d+\]|organisations\[\d+\]|sources\[\d+\]|feature \d+)$")
 PYTHON_ERRORS = re.compile(r"Traceback|Error\b|object is not|unhashable|NoneType|int too large|not subscriptable")
 
 

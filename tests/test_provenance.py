@@ -19,7 +19,8 @@ from registry.store import db as storage
 
 from conftest import COUNTRY_ROWS, REPORT, ROOT, SEED_DIR, country_names
 
-RAW_ORGS, RAW_PROJECTS = ingest.read_yaml_dir(SEED_DIR)
+_SEED = ingest.read_yaml_dir(SEED_DIR)
+RAW_ORGS, RAW_PROJECTS = _SEED.organisations, _SEED.projects
 PROJECTS = [raw for _, raw in RAW_PROJECTS]
 SEED_LOCATIONS = [(p, loc) for p in PROJECTS for loc in p["locations"]]
 GAZETTEER = {row["id"]: row for row in csv.DictReader((ROOT / "geodata" / "gazetteer.csv").open(encoding="utf-8"))}

@@ -11,22 +11,35 @@ import json
 import re
 from contextlib import contextmanager
 
+import shutil
+
 import pytest
 from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
+from conftest import ROOT, make_app
 from registry.core import geo
 from registry.core.records import diff
 from registry.core.validate import AREAS, KINDS, MAX_ITEMS, ORG_TYPES, PRECISIONS, ROLES, STATUSES, ValidationError
 from registry.exchange import cells, exports, ingest, readers
+from registry.core.sources import REPORT_SOURCE, REPORT_SOURCE_ID
+from registry.search import index as search
 from registry.store import db as storage
+from registry.store import sources as source_store
+from registry.web.context import index_settings
 
 FORMATS = ("csv", "json", "geojson")
 COUNTRIES = ("KEN", "PER", "BRA", "IDN", "GHA", "FRA", "CIV", "COD", "MNG", "PHL")
 GAZETTEER_IDS = tuple(row["id"] for row in csv.DictReader((ROOT / "geodata" / "gazetteer.csv").open(encoding="utf-8")))
 PROJECT_IDS = tuple(f"rt-{i}" for i in range(5))
 ORG_IDS = tuple(f"rt-org-{i}" for i in range(4))
+# source records the generated citations name (besides the founding report, which every registry has)
+SOURCE_RECORDS = [{"id": "rt-src-0", "title": "A newsletter; with | separators", "publisher": "Roundtrip Institute",
+                   "date": "2024-05", "url": "https://example.org/news;1|2", "reference": None, "kind": "news",
+                   "consulted": "2026-12-01"},
+                  {"id": "rt-src-1", "title": "Évaluation finale", "publisher": "=Evaluators", "date": None,
+                   "url": None, "reference": "EVAL/2025/1", "kind": "evaluation", "consulted": "2025-03-02"}]
+DOCUMENT_IDS = (REPORT_SOURCE_ID, *(s["id"] for s in SOURCE_RECORDS))
 EXAMPLES = settings(max_examples=35, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
@@ -97,7 +110,7 @@ def with_support(draw, p):
 
 
 sources = st.fixed_dictionaries({"quote": words(200)},
-                                optional={"section": words(40), "document": words(80)})
+                                optional={"section": words(40), "document": st.sampled_from(DOCUMENT_IDS)})
 
 
 @st.composite
@@ -150,7 +163,7 @@ def batches(draw):
     for p in raw:
         p["organisations"] = [r for r in p["organisations"] if r["org"] in ORG_IDS[:n_orgs]]
     try:
-        return orgs, raw, ingest.prepare(pairs(orgs), pairs(raw))
+        return orgs, raw, ingest.prepare(pairs(orgs), pairs(raw), sources=SOURCE_RECORDS, known_sources=[REPORT_SOURCE])
     except ValidationError:
         reject()
 
@@ -219,7 +232,8 @@ def new_values(path, record=None):
     if key == "source":
         return st.integers(1, max(n_sources, 1))
     return {"title": words(120), "summary": words(300), "description": words(600), "name": words(60),
-            "quote": words(200), "section": words(40), "document": words(80), "kind": st.sampled_from(KINDS),
+            "quote": words(200), "section": words(40), "document": st.sampled_from(DOCUMENT_IDS),
+            "kind": st.sampled_from(KINDS),
             "area": st.sampled_from(list(AREAS)), "status": st.sampled_from(STATUSES),
             "start_year": st.integers(1990, 2030), "end_year": st.integers(1990, 2040),
             "website": st.sampled_from(["https://example.org/changed;|", "http://other.example"]),
@@ -250,8 +264,14 @@ def mutable_paths(p):
 
 
 def load(db, orgs, raw):
-    """Store a generated batch through the real importer (JSON: the format that carries everything)."""
-    ingest.import_data(db, json.dumps({"organisations": orgs, "projects": raw}).encode(), "json")
+    """Store a generated batch, with the source records it cites, through the real importer (JSON: the
+    format that carries everything)."""
+    ingest.import_data(db, json.dumps({"sources": SOURCE_RECORDS, "organisations": orgs, "projects": raw}).encode(),
+                       "json")
+
+
+def cited(db, ids):
+    return source_store.export_sources(db, ids)
 
 
 # --- the property: every format, every field -----------------------------------------------------------
@@ -274,7 +294,7 @@ def check_identity_and_one_edit(db, fmt, batch, data):
     named = {r["org"] for p in expected for r in p["organisations"]}
     assert orgs == sorted((o for o in expected_orgs if o["id"] in named), key=lambda o: o["id"])
 
-    report = ingest.import_data(db, exports.export_text(fmt, orgs, before).encode(), fmt)
+    report = ingest.import_data(db, exports.export_text(fmt, orgs, before, sources=cited(db, ids)).encode(), fmt)
     assert_nothing_changed(report, ids)
     assert stored(db, ids) == (orgs, before)
 
@@ -282,14 +302,15 @@ def check_identity_and_one_edit(db, fmt, batch, data):
     path = data.draw(st.sampled_from(mutable_paths(before[i])), label="path")
     edited_raw = with_value(before[i], path, data.draw(new_values(path, before[i]), label="new value"))
     try:
-        _, [edited] = ingest.prepare([], [("edited: ", edited_raw)], ids, ORG_IDS)
+        _, [edited] = ingest.prepare([], [("edited: ", edited_raw)], ids, ORG_IDS,
+                                     known_sources=source_store.all_sources(db))
     except ValidationError:
         reject()
     assume([c.path for c in diff(before[i], edited)] == [path])   # exactly one field differs (e.g. not the area
     after = before[:i] + [edited] + before[i + 1:]                 # that other_areas also lists)
 
     every_org = stored(db, [], all_organisations=True)[0]
-    report = ingest.import_data(db, exports.export_text(fmt, orgs, after).encode(), fmt)
+    report = ingest.import_data(db, exports.export_text(fmt, orgs, after, sources=cited(db, ids)).encode(), fmt)
     assert report.changed == [edited["id"]] and report.added == [] and report.organisations == []
     assert [c.path for c in report.projects.changed[edited["id"]]] == [path]
     assert stored(db, ids)[1] == after and stored(db, [], all_organisations=True)[0] == every_org
@@ -334,58 +355,140 @@ def check_one_organisation_edit(db, fmt, batch, data):
                                                             for o in every_before]
 
 
-# --- the whole seed -----------------------------------------------------------------------------------
+# --- the whole registry: the seed and the updates from later sources ------------------------------------
+
+@pytest.fixture
+def updated(updated_instance, tmp_path):
+    """(app, connection) of a private copy of a registry holding the seed and every file of geodata/updates/
+    applied (issue 19): source records besides the founding report, cited by new and changed projects."""
+    folder = tmp_path / "updated"
+    shutil.copytree(updated_instance[0], folder)
+    conn = storage.connect(str(folder / "registry.db"))
+    yield make_app(folder), conn
+    conn.conn.close()
+
+
+def whole(db):
+    """Everything an export of the whole registry carries: (source records, organisations, projects)."""
+    return (source_store.all_sources(db), *storage.export_records(db, all_organisations=True))
+
+
+def whole_export(db, fmt):
+    sources, orgs, projects_ = whole(db)
+    return exports.export_text(fmt, orgs, projects_, sources=sources if fmt != "csv" else ())
+
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_seed_export_imports_into_the_same_database_unchanged(db, fmt):
-    orgs, projects_ = storage.export_records(db, all_organisations=True)
-    assert len(projects_) > 200 and len(orgs) > 100
-    report = ingest.import_data(db, exports.export_text(fmt, orgs, projects_).encode(), fmt)
+def test_registry_export_imports_into_the_same_database_unchanged(updated, fmt):
+    _, db = updated
+    before = whole(db)
+    sources, orgs, projects_ = before
+    assert len(projects_) > 200 and len(orgs) > 100 and len(sources) > 20   # the updates' sources are there
+    report = ingest.import_data(db, whole_export(db, fmt).encode(), fmt)
     assert_nothing_changed(report, [p["id"] for p in projects_])
     assert report.orgs.changed == {} and report.orgs.added == []
-    assert storage.export_records(db, all_organisations=True) == (orgs, projects_)
+    assert report.sources.changed == {} and report.sources.added == [] and report.sources.deleted == []
+    assert whole(db) == before
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_seed_export_fills_an_empty_database_with_the_same_records(db, tmp_path, fmt):
-    orgs, projects_ = storage.export_records(db, all_organisations=True)
+@pytest.mark.parametrize("fmt", ("json", "geojson"))
+def test_registry_export_into_an_empty_database_is_the_identity(updated, tmp_path, fmt):
+    """Export -> import into a new, empty registry gives back every source record, organisation and project,
+    field for field (a new registry holds the founding report already: it is left unchanged)."""
+    _, db = updated
+    before = whole(db)
+    doc = json.loads(whole_export(db, fmt))
+    assert [s["id"] for s in doc["sources"]] == [s["id"] for s in before[0]]
     empty = storage.connect(str(tmp_path / "empty.db"))
     storage.migrate(empty)
-    if fmt == "csv":    # CSV holds projects only: their organisations come first, from the JSON export
-        ingest.import_data(empty, exports.export_text("json", orgs, []).encode(), "json")
-    report = ingest.import_data(empty, exports.export_text(fmt, orgs, projects_).encode(), fmt)
-    assert sorted(report.added) == sorted(p["id"] for p in projects_)
-    assert storage.export_records(empty, all_organisations=True) == (orgs, projects_)
+    report = ingest.import_data(empty, whole_export(db, fmt).encode(), fmt)
+    assert sorted(report.added) == sorted(p["id"] for p in before[2])
+    assert sorted(report.sources.added) == sorted(s["id"] for s in before[0] if s["id"] != REPORT_SOURCE_ID)
+    assert whole(empty) == before
     empty.conn.close()
 
 
-def test_cli_export_then_import_changes_nothing(app, db, tmp_path):
+def test_a_csv_export_needs_its_sources_imported_first(updated, tmp_path):
+    """CSV cannot carry source records: into an empty registry it is refused, each citation of an unknown
+    source saying how to import the sources first; after them (as JSON, with the organisations) it fills
+    the registry with the same records."""
+    _, db = updated
+    before = whole(db)
+    empty = storage.connect(str(tmp_path / "empty.db"))
+    storage.migrate(empty)
+    ingest.import_data(empty, exports.export_text("json", before[1], []).encode(), "json")   # organisations
+    with pytest.raises(ValidationError) as exc:
+        ingest.import_data(empty, whole_export(db, "csv").encode(), "csv")
+    unknown = [p for p in exc.value.problems if p.field.endswith(".document")]
+    assert unknown and len(unknown) == len(exc.value.problems)
+    assert all("a CSV file cannot hold source records: import the source first, as JSON" in p.message
+               and p.where.startswith("row ") for p in unknown), unknown[0]
+    assert storage.counts(empty)["projects"] == 0
+
+    ingest.import_data(empty, exports.export_text("json", [], [], sources=before[0]).encode(), "json")
+    report = ingest.import_data(empty, whole_export(db, "csv").encode(), "csv")
+    assert sorted(report.added) == sorted(p["id"] for p in before[2])
+    assert whole(empty) == before
+    empty.conn.close()
+
+
+def test_cli_export_then_import_changes_nothing(updated, tmp_path):
+    app, db = updated
     runner = app.test_cli_runner()
-    before = storage.export_records(db, all_organisations=True)
+    before = whole(db)
     for fmt in FORMATS:
         path = tmp_path / f"registry.{fmt}"
         with app.app_context():   # as `flask` runs its commands
             result = runner.invoke(args=["export", "--format", fmt, "-o", str(path)])
             assert result.exit_code == 0, result.output
+            if fmt != "csv":      # it says what it wrote
+                assert f"{len(before[0])} source records, {len(before[1])} organisations" in result.output
+                assert len(json.loads(path.read_text("utf-8"))["sources"]) == len(before[0])
             result = runner.invoke(args=["import", str(path)])
         assert result.exit_code == 0, result.output
         assert re.search(r"changed 0, unchanged \d{3}", result.output), result.output
-    assert storage.export_records(db, all_organisations=True) == before
+    assert whole(db) == before
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_web_export_of_a_selection_imports_unchanged(client, db, fmt):
-    response = client.get(f"/projects.{fmt}?country=KEN")
+def test_web_export_of_a_selection_imports_unchanged(updated, fmt):
+    app, db = updated
+    search.rebuild(index_settings(app))    # the updated registry's index (the fixture's is the seed's)
+    response = app.test_client().get(f"/projects.{fmt}?country=KEN")
     assert response.status_code == 200 and response.mimetype == exports.MIMETYPES[fmt].split(";")[0]
     kenyan = {r[0] for r in db.execute("SELECT project_id FROM project_countries WHERE iso3 = 'KEN'")}
     report = ingest.import_data(db, response.get_data(), fmt)
     assert set(report.unchanged) == kenyan and len(kenyan) > 3
     assert report.changed == [] and report.added == [] and report.organisations == []
-    if fmt != "csv":   # the organisations the selection names, and only those
+    if fmt != "csv":   # the organisations the selection names and the source records it cites, and only those
         doc = response.get_json()
         named = {r[0] for r in db.execute("SELECT DISTINCT org_id FROM roles WHERE project_id IN "
                                           "(SELECT project_id FROM project_countries WHERE iso3 = 'KEN')")}
         assert {o["id"] for o in doc["organisations"]} == named
+        cited_ids = {r[0] for r in db.execute("SELECT DISTINCT document FROM sources WHERE project_id IN "
+                                              "(SELECT project_id FROM project_countries WHERE iso3 = 'KEN')")}
+        assert {s["id"] for s in doc["sources"]} == cited_ids and len(cited_ids) > 1
+
+
+@pytest.mark.parametrize("fmt, doc", [
+    ("geojson", {"type": "FeatureCollection", "features": [], "sources": {"id": "x"}}),
+    ("json", {"sources": "gmp-report-2020-2022", "projects": []}),
+])
+def test_a_sources_member_that_is_not_a_list_is_an_error(db, fmt, doc):
+    [problem] = rejected(db, json.dumps(doc).encode(), fmt)
+    assert problem.field == "sources" and "must be a list of sources" in problem.message
+
+
+def test_a_geojson_file_brings_its_source_records(db):
+    source = {"id": "geo-newsletter", "title": "Geo newsletter", "publisher": "Geo Institute", "date": "2025",
+              "url": "https://example.org/geo", "reference": None, "kind": "news", "consulted": None}
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [36.8, -1.3]},
+               "properties": {"id": "geo-cites", "title": "Geo cites", "area": "asgm",
+                              "sources": [{"document": "geo-newsletter", "quote": "It is there."}]}}
+    doc = {"type": "FeatureCollection", "sources": [source], "features": [feature]}
+    report = ingest.import_data(db, json.dumps(doc).encode(), "geojson")
+    assert report.sources.added == ["geo-newsletter"] and report.added == ["geo-cites"]
+    assert source_store.source_records(db, ["geo-newsletter"])["geo-newsletter"][0] == source
 
 
 # --- a person's edits of an exported file ---------------------------------------------------------------

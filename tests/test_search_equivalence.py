@@ -114,6 +114,8 @@ FACET_SQL = {   # one query per facet over a JSON list of ids: the plain way
             "GROUP BY area",
     "status": "SELECT status, count(*) FROM projects WHERE id IN (SELECT value FROM json_each(?)) GROUP BY status",
     "kind": "SELECT kind, count(*) FROM projects WHERE id IN (SELECT value FROM json_each(?)) GROUP BY kind",
+    "source": "SELECT document, count(DISTINCT project_id) FROM sources WHERE project_id IN "
+              "(SELECT value FROM json_each(?)) GROUP BY document",
 }
 
 
@@ -130,6 +132,8 @@ def passing(db, f, ids, skip=None):
                    f.funders)
     if f.areas and skip != "area":
         keep &= of("SELECT project_id FROM project_areas WHERE area IN (SELECT value FROM json_each(?))", f.areas)
+    if f.sources and skip != "source":
+        keep &= of("SELECT project_id FROM sources WHERE document IN (SELECT value FROM json_each(?))", f.sources)
     if f.statuses and skip != "status":
         keep = {i for i in keep if rows[i][1] in f.statuses}
     if f.kinds and skip != "kind":

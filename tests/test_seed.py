@@ -13,7 +13,8 @@ from registry.core.validate import AREAS
 from conftest import REPORT, SEED_DIR
 
 REPORT_TEXT = REPORT.read_text("utf-8")
-RAW_ORGS, RAW_PROJECTS = ingest.read_yaml_dir(SEED_DIR)
+_SEED = ingest.read_yaml_dir(SEED_DIR)
+RAW_ORGS, RAW_PROJECTS = _SEED.organisations, _SEED.projects
 PROJECTS = [raw for _, raw in RAW_PROJECTS]
 ORGS = [raw for _, raw in RAW_ORGS]
 

@@ -104,7 +104,8 @@ def test_the_rules_are_not_vacuous():
 @pytest.fixture(scope="module")
 def seed():
     """(organisations by id, projects) of the seed, validated by the real validation."""
-    raw_orgs, raw_projects = readers.read_yaml_dir(SEED_DIR)
+    batch = readers.read_yaml_dir(SEED_DIR)
+    raw_orgs, raw_projects = batch.organisations, batch.projects
     orgs, projects, problems = {}, [], []
     for where, raw in raw_orgs:
         o, errors = clean_organisation(raw, where)

@@ -204,7 +204,17 @@ def test_form_web_import_revert_and_approval_record_who_and_from_where(app, db):
                 "evidence": "Our newsletter", "contact_name": "A", "contact_email": "a@example.org"}
     assert public.post("/propose", data=dict(proposal, csrf_token=csrf_token(public, "/propose"))).status_code == 200
     [pending] = editing_db.list_proposals(db)
+    # the proposal's evidence is free text: the editor registers it as a source record and cites that
+    source_fields = form_of_page(editor, "/editor/sources/new")
+    for name, value in {"id": "write-path-newsletter", "title": "Our newsletter", "publisher": "An NGO",
+                        "consulted": "2026-12-01", "url": "https://example.org/newsletter"}.items():
+        set_field(source_fields, name, value)
+    assert post_form(editor, "/editor/sources/new", source_fields).status_code == 302
+    [source_row] = rows_of(db, entity="source", entity_id="write-path-newsletter")
+    assert (source_row["actor"], source_row["source_kind"], source_row["action"], source_row["before"]) == \
+        ("wanda", "form", "create", None)
     fields = read_form(editor.get(f"/editor/proposals/{pending['id']}").get_data(as_text=True))
+    set_field(fields, "src-1-document", "write-path-newsletter")
     assert post_form(editor, f"/editor/proposals/{pending['id']}", fields).status_code == 302
     [approved] = rows_of(db, entity_id="write-path-proposal")
     assert (approved["actor"], approved["source_kind"], approved["source"], approved["action"]) == \

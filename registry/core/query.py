@@ -22,7 +22,7 @@ DEFAULT_PER_PAGE = 20
 DEFAULT_FACET_SIZE = 10     # facet values a list shows; `facet_size=max` shows them all
 MAX_FACET_SIZE = 1000
 SORT_CHOICES = ("relevance", "title", "start_year", "-start_year", "updated")
-LIST_PARAMS = ("country", "funder", "org", "role", "area", "status", "kind")
+LIST_PARAMS = ("country", "funder", "org", "role", "area", "status", "kind", "source")
 
 
 class QueryError(ValueError):
@@ -82,14 +82,15 @@ class ProjectQuery(_Links):
     per_page: int = DEFAULT_PER_PAGE
     facet_size: int | None = DEFAULT_FACET_SIZE    # None: every value
     unresolved: dict = field(default_factory=dict, compare=False)
+    sources: tuple = ()     # ids of source records: the projects that cite one of them
 
     LISTS = (("country", "countries"), ("funder", "funders"), ("org", "orgs"), ("role", "roles"),
-             ("area", "areas"), ("status", "statuses"), ("kind", "kinds"))
+             ("area", "areas"), ("status", "statuses"), ("kind", "kinds"), ("source", "sources"))
 
     @property
     def has_filters(self):
         return bool(self.countries or self.funders or self.orgs or self.areas or self.statuses
-                    or self.kinds or self.year_from is not None or self.year_to is not None)
+                    or self.kinds or self.sources or self.year_from is not None or self.year_to is not None)
 
     @property
     def effective_sort(self):
@@ -217,6 +218,7 @@ def parse_query(args, default_per_page=DEFAULT_PER_PAGE):
         areas=_choices(args, "area", tuple(AREAS)),
         statuses=_choices(args, "status", STATUSES),
         kinds=_choices(args, "kind", KINDS),
+        sources=tuple(v.lower() for v in _values(args, "source")),
         year_from=year_from,
         year_to=year_to,
         sort=sort,
@@ -259,11 +261,18 @@ def resolve_organisation_query(query, lookup_country):
     return replace(query, countries=_country_codes(query.countries, lookup_country))
 
 
-def resolve(query, lookup_country, resolve_orgs):
+def resolve(query, lookup_country, resolve_orgs, source_ids=None):
     """Map country names/codes to ISO3 and organisation names/acronyms to ids.
 
-    `lookup_country(text) -> Country | None`; `resolve_orgs(texts) -> {text: id | None}`.
+    `lookup_country(text) -> Country | None`; `resolve_orgs(texts) -> {text: id | None}`; `source_ids()`:
+    the ids of the source records (read only when the query names a source).
     Unknown values raise QueryError naming the value and what would work instead."""
+    if query.sources and source_ids is not None:
+        known = source_ids()
+        for source in query.sources:
+            if source not in known:
+                raise QueryError(f"unknown source '{source[:60]}': use the id of a source (see /sources or "
+                                 "/api/sources)", "unknown_source")
     countries = _country_codes(query.countries, lookup_country)
     orgs = resolve_orgs(list(query.funders + query.orgs))
     for text in query.funders + query.orgs:

@@ -1,8 +1,8 @@
 """The canonical shape of a record, and what changed between two versions of one. Pure: no I/O.
 
 A project or an organisation is exactly what core.validate.clean_project / clean_organisation return
-(after exchange.apply.prepare, also reachable as ingest.prepare, has filled in what they imply: a country-level location's point, a source's
-default document), and what store.editing.project_record / organisation_record read back:
+(after exchange.apply.prepare, also reachable as ingest.prepare, has filled in what they imply: a country-level location's point, a citation's
+source record id: core/sources.py), and what store.editing.project_record / organisation_record read back:
 
     project:      id, title, summary, description, kind, area, other_areas, status, start_year, end_year,
                   evidence, parent, countries, keywords, website, locations, organisations, sources
@@ -32,9 +32,6 @@ PROJECT_FIELDS = ("id", "title", "summary", "description", "kind", "area", "othe
                   "start_year", "end_year", "evidence", "parent", "countries", "keywords", "website", "locations",
                   "organisations", "sources")
 ORGANISATION_FIELDS = ("id", "name", "acronym", "aliases", "type", "country", "website", "leads_areas", "evidence")
-# A source that names no document quotes the Partnership's report (the seed's sources)
-DEFAULT_DOCUMENT = ("Report on activities undertaken within the UNEP Global Mercury Partnership "
-                    "(December 2020 to February 2022), UNEP/Hg/PAG.12")
 # Lists of mappings compared item by item (an edited coordinate is `locations[1].lat`, not a new list)
 ITEM_LISTS = ("locations", "sources")
 # Lists compared as sets of entries: the change names what was added and what removed

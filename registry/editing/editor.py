@@ -1,4 +1,5 @@
-"""Editing the registry: forms for projects and organisations, deletes and the index rebuild. The change
+"""Editing the registry: forms for projects, organisations and source records (the documents citations
+name: core/sources.py), deletes and the index rebuild. The change
 history and reverts live in editing/history.py, web imports in editing/webimport.py and the public
 "propose a project" form with its moderation queue in editing/moderation.py, each with its own blueprint.
 
@@ -15,18 +16,20 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 
 from ..store import editing as editing_db
 from ..store import db as storage
+from ..store import sources as source_store
 from . import forms
 from ..exchange import apply, ingest
 from ..search import index as search
 from .auth import requires
 from ..web.errors import error_response
 from ..core.records import diff
+from ..core.sources import REPORT_SOURCE_ID, SOURCE_KINDS
 from ..core.validate import PRECISIONS, ValidationError
 from ..web.context import get_db, index_settings
 
 bp = Blueprint("editor", __name__)
 log = logging.getLogger(__name__)
-ENTITIES = ("project", "organisation")
+ENTITIES = ("project", "organisation", "source")
 
 
 # --- helpers shared by the editing views --------------------------------------------------------
@@ -53,9 +56,11 @@ def conflict_page(exc, mine=None):
                  "compare the two versions below, then save yours over the current one, or edit it first.",
         "exists": f"There is already a {what}: choose another id.",
         "missing": f"The {what} no longer exists: someone deleted it since you opened it.",
-        "in_use": (f"The {what} is still used by {len(detail)} project(s) ({', '.join(detail[:5])}): "
-                   + ("give them another parent first." if exc.entity == "project"
-                      else "remove it from those projects first.")),
+        "in_use": (f"The {what} is still {'cited' if exc.entity == 'source' else 'used'} by {len(detail)} "
+                   f"project(s) ({', '.join(detail[:5])}{', …' if len(detail) > 5 else ''}): "
+                   + {"project": "give them another parent first.",
+                      "source": "make their citations name another source first (or remove them)."}.get(
+                       exc.entity, "remove it from those projects first.")),
         "decided": "This proposal was already approved or rejected by someone else.",
         "cycle": (f"Saving the {what} would make its parents a cycle ({' -> '.join(detail)}), which another "
                   "change saved meanwhile: choose another parent."),
@@ -111,10 +116,14 @@ def index():
 # --- projects ---------------------------------------------------------------------------------
 
 def project_form(values, counts, errors, mode, status=200, **extra):
-    orgs = storage.list_organisations(get_db())
+    db = get_db()
+    orgs = storage.list_organisations(db)
+    cited = [value for name, value in values.items() if forms.ROW_NAME_RE.match(name) and name.startswith("src-")
+             and name.endswith("-document") and isinstance(value, str)]
+    documents = forms.document_choices(source_store.all_sources(db), cited)
     return render_template("editor/project_form.html", v=values, counts=counts, errors=errors, mode=mode,
-                           summary=forms.error_summary(errors, forms.PROJECT_FORM), orgs=orgs,
-                           PRECISIONS=PRECISIONS, **extra), status
+                           summary=forms.error_summary(errors, forms.PROJECT_FORM), orgs=orgs, documents=documents,
+                           default_document=REPORT_SOURCE_ID, PRECISIONS=PRECISIONS, **extra), status
 
 
 @bp.route("/editor/projects/new", methods=["GET", "POST"])
@@ -149,7 +158,8 @@ def save_project(mode, project_id=None, proposal=None):
     if request.form.get("review"):     # "edit my version first" on the conflict page: the form, filled in
         values, counts = forms.submitted_values(request.form)
         return project_form(values, counts, {}, mode, project_id=project_id, proposal=proposal)
-    raw, rows, errors = forms.project_from_form(request.form, lambda texts: storage.resolve_organisations(db, texts))
+    raw, rows, errors = forms.project_from_form(request.form, lambda texts: storage.resolve_organisations(db, texts),
+                                                source_store.source_ids(db))
     raw["id"] = project_id if mode == "edit" else (raw["id"] or forms.slugify(raw["title"]))
     known_projects, known_orgs = storage.existing_ids(db)
     if mode != "edit" and raw["id"] in known_projects:
@@ -237,6 +247,73 @@ def save_organisation(mode, org_id=None):
 @requires("admin")
 def organisation_delete(org_id):
     return delete("organisation", org_id)
+
+
+# --- source records ---------------------------------------------------------------------------
+
+def source_form(values, errors, mode, status=200, **extra):
+    return render_template("editor/source_form.html", v=values, errors=errors, mode=mode, KINDS=SOURCE_KINDS,
+                           summary=forms.error_summary(errors, forms.SOURCE_FORM), **extra), status
+
+
+@bp.get("/editor/sources")
+@requires("editor")
+def source_list():
+    return render_template("editor/sources.html", sources=list(reversed(source_store.list_sources(get_db()))))
+
+
+@bp.route("/editor/sources/new", methods=["GET", "POST"])
+@requires("editor")
+def source_new():
+    if request.method == "POST":
+        return save_source("new")
+    return source_form({"version": "0", "kind": "web-page"}, {}, "new")
+
+
+@bp.route("/editor/sources/<source_id>/edit", methods=["GET", "POST"])
+@requires("editor")
+def source_edit(source_id):
+    record, version = editing_db.source_record(get_db(), source_id)
+    if record is None:
+        return error_response(404, "not_found", "no source with this id: it may have been deleted")
+    if request.method == "POST":
+        return save_source("edit", source_id)
+    cited = len(source_store.citing_projects(get_db(), [source_id]))
+    return source_form(dict(forms.source_values(record), version=str(version)), {}, "edit", source_id=source_id,
+                       cited=cited)
+
+
+def save_source(mode, source_id=None):
+    """Create or edit a source record through the audited write path (history entity "source")."""
+    db = get_db()
+    version = form_version()
+    if version is None:
+        return bad_version()
+    if request.form.get("review"):     # "edit my version first" on the conflict page: the form, filled in
+        values, _ = forms.submitted_values(request.form)
+        return source_form(values, {}, mode, source_id=source_id)
+    raw = forms.source_from_form(request.form)
+    raw["id"] = source_id if mode == "edit" else (raw["id"] or forms.slugify(raw["title"] or ""))
+    errors = {}
+    if mode == "new" and raw["id"] in source_store.source_ids(db):
+        errors["id"] = [f"'{raw['id']}' is already the id of another source: choose another id"]
+    source, problems = apply.clean_sources([("", raw)])
+    errors = forms.place_errors(problems, found=errors, fields=forms.shown(forms.SOURCE_FORM, mode))
+    if errors:
+        values, _ = forms.submitted_values(request.form)
+        return source_form(values, errors, mode, 400, source_id=source_id)
+    try:
+        write(apply.Origin(actor(), "form"), sources=source, expected={("source", raw["id"]): version})
+    except editing_db.Conflict as exc:
+        return conflict_page(exc, mine=source[0])
+    flash(f"Saved the source '{raw['id']}'.")
+    return redirect(url_for("editor.source_list"))
+
+
+@bp.route("/editor/sources/<source_id>/delete", methods=["GET", "POST"])
+@requires("admin")
+def source_delete(source_id):
+    return delete("source", source_id)
 
 
 def delete(entity, entity_id):

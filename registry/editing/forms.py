@@ -5,13 +5,16 @@ its path names.
 
 Form field names: the record's own names (title, area, countries...) and numbered rows for lists:
 loc-N-name|precision|lat|lon|country|coords_source|gazetteer_id|basis|source|reason,
-org-N-org|role|basis|source|reason, src-N-document|section|quote; the basis of the status and the years:
-ev-status|start_year|end_year-basis|source|reason (an organisation's inferred names: ev-name|aliases|acronym-reason).
+org-N-org|role|basis|source|reason, src-N-document|section|quote (the document: the id of a source record, chosen
+from a list); the basis of the status and the years: ev-status|start_year|end_year-basis|source|reason (an
+organisation's inferred names: ev-name|aliases|acronym-reason). A source record's form: its own field names
+(core/sources.py SOURCE_FIELDS).
 Every value's basis (issue 18) is shown and sent back, so that saving a form never loses it.
 """
 import re
 
 from ..core import geo
+from ..core.sources import REPORT_SOURCE_ID, SOURCE_FIELDS
 from ..core.validate import EVIDENCE_FIELDS, ORG_EVIDENCE_FIELDS, Problem, canonical_order, fold, split_path
 
 EXTRA_ROWS = 3
@@ -19,7 +22,7 @@ LISTS = {  # list name in records -> (form prefix, fields, fields that make a ro
     "locations": ("loc", ("name", "precision", "lat", "lon", "country", "coords_source", "gazetteer_id", "basis",
                           "source", "reason"), ("name", "lat", "lon", "country")),
     "organisations": ("org", ("org", "role", "basis", "source", "reason"), ("org",)),
-    "sources": ("src", ("document", "section", "quote"), ("document", "section", "quote")),
+    "sources": ("src", ("document", "section", "quote"), ("section", "quote")),
 }
 PROJECT_TEXT = ("id", "title", "summary", "description", "kind", "area", "status", "start_year", "end_year",
                 "parent", "website")
@@ -73,14 +76,17 @@ def _rows(form, name):
     out = []
     for n in row_numbers(form, prefix):
         row = {f: (form.get(f"{prefix}-{n}-{f}") or "").strip() for f in fields}
-        if any(row[f] for f in filled):
+        # a source row's document is a list whose default is the report: only another choice fills the row
+        chosen = name == "sources" and row["document"] not in ("", REPORT_SOURCE_ID)
+        if chosen or any(row[f] for f in filled):
             out.append((n, row))
     return out
 
 
-def project_from_form(form, resolve_orgs):
+def project_from_form(form, resolve_orgs, source_ids=None):
     """-> (raw project, {list name: [form row numbers in order]}, {field: [messages]}).
-    `resolve_orgs(texts) -> {text: id or None}` maps organisation ids, names, acronyms and aliases."""
+    `resolve_orgs(texts) -> {text: id or None}` maps organisation ids, names, acronyms and aliases;
+    `source_ids`: the ids of the source records a citation may name (None: not checked here)."""
     errors = {}
     raw = {k: (form.get(k) or "").strip() for k in PROJECT_TEXT}
     raw["other_areas"] = form.getlist("other_areas")
@@ -103,9 +109,38 @@ def project_from_form(form, resolve_orgs):
         rows["organisations"].append(entry["row"])
     raw["evidence"] = _evidence_from_form(form)
     for n, s in _rows(form, "sources"):
+        if source_ids is not None and s["document"] not in source_ids:
+            errors.setdefault(f"src-{n}-document", []).append(unknown_source_message(s["document"]))
         raw["sources"].append({k: (v or None) for k, v in s.items()})
         rows["sources"].append(n)
     return raw, rows, errors
+
+
+def unknown_source_message(document):
+    if not document:
+        return "choose the source this citation comes from"
+    return (f"'{document[:80]}' is not a source of the registry: choose one from the list, or add it first "
+            "(Editor › New source) and then choose it")
+
+
+def document_choices(sources, current=()):
+    """The options of a citation's document: (id, label) of each source record, newest first after the
+    report (the default); a current value that is no source record (a proposal's free text, a source
+    deleted meanwhile) stays listed, marked, so the form shows what was sent next to its error."""
+    ids = {s["id"] for s in sources}
+    newest_first = sorted(sources, key=lambda s: s.get("date") or s.get("consulted") or "", reverse=True)
+    ordered = sorted(newest_first, key=lambda s: s["id"] != REPORT_SOURCE_ID)
+    out = [(s["id"], f"{s['id']}: {_short(s['title'])} ({s.get('date') or s.get('consulted') or 'undated'})")
+           for s in ordered]
+    out += [(value, f"{_short(value)} (not a source record: choose one)") for value in dict.fromkeys(current)
+            if value and value not in ids]
+    return out
+
+
+def _short(text, limit=40):
+    """A title short enough for a select inside a table row."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
 
 
 def _organisation_entries(form, resolve_orgs, errors):
@@ -136,6 +171,20 @@ def _evidence_from_form(form):
     return out
 
 
+SOURCE_TEXT = tuple(name for name in SOURCE_FIELDS if name != "kind")
+
+
+def source_from_form(form):
+    """-> raw source record (core.sources.clean_source validates it; its problems name these fields)."""
+    raw = {k: (form.get(k) or "").strip() or None for k in SOURCE_TEXT}
+    raw["kind"] = (form.get("kind") or "").strip() or None
+    return raw
+
+
+def source_values(record):
+    return {k: "" if record.get(k) is None else str(record[k]) for k in SOURCE_FIELDS}
+
+
 def organisation_from_form(form):
     """-> (raw organisation, {field: [messages]})."""
     errors = {}
@@ -161,12 +210,15 @@ def organisation_from_form(form):
 PROJECT_FORM = ("id", "title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
                 *EVIDENCE_CELLS, "other_areas", "parent", "website", "keywords", "countries", "loc", "org", "src")
 ORG_FORM = ("id", "name", "acronym", "aliases", *ORG_EVIDENCE_CELLS, "type", "country", "website", "leads_areas")
+SOURCE_FORM = ("id", "title", "publisher", "date", "consulted", "kind", "url", "reference")
 LABELS = {"id": "Id", "title": "Title", "summary": "Summary", "description": "Description",
           "area": "Main partnership area", "kind": "Kind", "status": "Status", "start_year": "Start year",
           "end_year": "End year", "other_areas": "Other areas", "parent": "Part of", "website": "Website",
           "keywords": "Keywords", "countries": "Countries", "name": "Name", "acronym": "Acronym",
           "aliases": "Other names", "type": "Type", "country": "Country", "leads_areas": "Areas it leads",
-          "locations": "Locations", "organisations": "Organisations", "sources": "Sources", "evidence": "Basis"}
+          "locations": "Locations", "organisations": "Organisations", "sources": "Sources", "evidence": "Basis",
+          "publisher": "Publisher", "date": "Published", "consulted": "Consulted", "url": "Address (URL)",
+          "reference": "Reference"}
 LABELS.update({f"ev-{name}-{key}": f"{LABELS[name]} {key}" for name in EVIDENCE_FIELDS for key in SUPPORT})
 LABELS.update({f"ev-{name}-reason": f"Why the {LABELS[name].lower()} {'are' if name == 'aliases' else 'is'} inferred"
                for name in ORG_EVIDENCE_FIELDS})

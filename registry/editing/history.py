@@ -1,6 +1,6 @@
 """The change history: every change with who, when, before and after (/editor/history, per record with
 ?entity=project&id=...), and reverts. A revert is a new change that restores the "before" of an earlier
-one (or deletes what it created, which needs the admin role); it is refused when the record has changed
+one (of a project, an organisation or a source record) (or deletes what it created, which needs the admin role); it is refused when the record has changed
 since, so changes are undone newest first.
 """
 import copy
@@ -20,6 +20,8 @@ from ..web.context import get_db
 bp = Blueprint("history", __name__)
 
 PAGE = 50
+# the argument of apply_changes that takes records of each entity
+RECORD_LISTS = {"project": "projects", "organisation": "organisations", "source": "sources"}
 
 
 @bp.get("/editor/history")
@@ -70,7 +72,8 @@ def revert(change_id):
         return error_response(404, "not_found", "no such change: see the history")
     entity, entity_id, before = h["entity"], h["entity_id"], h["before"]
     if entity not in ENTITIES or (before is None and h["after"] is None):
-        return error_response(400, "not_revertable", "only changes to projects and organisations can be reverted")
+        return error_response(400, "not_revertable", "only changes to projects, organisations and sources can be "
+                                                     "reverted")
     current, version = editing_db.RECORDS[entity](db, entity_id)
     if not _as_left(current, h["after"], entity):
         return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, message=(
@@ -80,7 +83,7 @@ def revert(change_id):
         return error_response(403, "forbidden", "reverting this change deletes the record: that needs the admin role")
     changes = {"delete": [(entity, entity_id)]}
     if before is not None:
-        changes = {"projects": [before]} if entity == "project" else {"organisations": [before]}
+        changes = {RECORD_LISTS[entity]: [before]}
     origin = apply.Origin(actor(), "revert", f"revert of change #{change_id}", note=f"reverts change #{change_id}")
     try:
         write(origin, expected={(entity, entity_id): version or 0}, **changes)

@@ -1,5 +1,5 @@
-"""Web import: upload a CSV, JSON or GeoJSON file, see what would be added and changed (and every row
-error), then confirm, which starts a job outside the request: its page shows the progress and then the
+"""Web import: upload a CSV, JSON or GeoJSON file (JSON may also hold source records and changes to stored
+records: geodata/updates/README.md), see what would be added and changed (and every row error), then confirm, which starts a job outside the request: its page shows the progress and then the
 report (or the errors). The uploaded bytes wait under UPLOAD_DIR (in the instance folder) with a generated
 name; the client's file name is only ever shown (escaped), never used as a path. All or nothing: the
 preview and the job both go through the audited write path (exchange/apply.py), which writes what
@@ -63,7 +63,8 @@ def plan(db, data, fmt):
 def writes(report):
     """How many records the import would write."""
     return (len(report.added) + len(report.changed) + len(report.deleted) + len(report.organisations)
-            + len(report.orgs.deleted))
+            + len(report.orgs.deleted) + len(report.sources.added) + len(report.sources.changed)
+            + len(report.sources.deleted))
 
 
 def _wants_json():

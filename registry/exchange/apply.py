@@ -18,12 +18,15 @@ import logging
 from dataclasses import dataclass, field
 
 from ..core import geo
-from ..core.records import DEFAULT_DOCUMENT, describe
+from ..core import patches
+from ..core.records import describe
+from ..core.sources import clean_source, document_ids, unknown_documents
 from ..core.validate import Problem, ValidationError, check_references, clean_organisation, clean_project
 from ..search import index as search
 from ..store import backup as store_backup
 from ..store import db as storage
 from ..store import editing as store_editing
+from ..store import sources as source_store
 from ..store.editing import Conflict, Origin  # noqa: F401  (callers catch Conflict, build an Origin)
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class Outcome:
 class Report:
     projects: Outcome = field(default_factory=Outcome)
     orgs: Outcome = field(default_factory=Outcome)
+    sources: Outcome = field(default_factory=Outcome)
     version: int | None = None   # the data version after the write (the current one for a dry run)
     dry_run: bool = False
 
@@ -78,7 +82,7 @@ class Report:
         """One line per added or deleted record and per changed field: `planetgold-peru: locations[1].lat
         -9.26 -> -12.5`."""
         out = []
-        for entity, outcome in (("organisation", self.orgs), ("project", self.projects)):
+        for entity, outcome in (("source", self.sources), ("organisation", self.orgs), ("project", self.projects)):
             out += [f"{record_id}: new {entity}" for record_id in outcome.added]
             for record_id, changes in outcome.changed.items():
                 out += [describe(change, record_id) for change in changes]
@@ -93,12 +97,15 @@ class Report:
                 f"{'would delete' if self.dry_run else 'deleted'} {len(p.deleted)} projects; "
                 f"{verbs[0]} {len(o.added)}, {verbs[1]} {len(o.changed)}, unchanged {len(o.unchanged)}, "
                 f"{'would delete' if self.dry_run else 'deleted'} {len(o.deleted)} organisations")
+        s = self.sources
+        if s.added or s.changed or s.deleted:
+            text += f"; {verbs[0]} {len(s.added)}, {verbs[1]} {len(s.changed)} sources"
         return text[0].upper() + text[1:] + "."
 
 
 def _report(plan, version, dry_run):
     report = Report(version=version, dry_run=dry_run)
-    outcomes = {"project": report.projects, "organisation": report.orgs}
+    outcomes = {"project": report.projects, "organisation": report.orgs, "source": report.sources}
     for change in plan.changes:
         outcome = outcomes[change.entity]
         if change.kind == "changed":
@@ -125,28 +132,35 @@ def _fill_locations(p):
             loc["lat"], loc["lon"], loc["coords_source"] = country.lat, country.lon, "country-point"
 
 
-def _fill_sources(p):
-    """A source that names no document quotes the report: say so, as storage does (else the record would
-    differ from its stored self and every import would report it changed)."""
-    for s in p["sources"]:
-        s["document"] = s["document"] or DEFAULT_DOCUMENT
-
-
 def _quote_problems(where, p, report_text):
     return [Problem(where.rstrip(": "), f"sources[{i}].quote",
                     f"this quote is not found in the report: {s['quote'][:80]!r}; copy it exactly from the report")
             for i, s in enumerate(p["sources"], 1) if s["quote"] and s["quote"] not in report_text]
 
 
+def clean_sources(raw_sources):
+    """(source records, problems) of a batch's (where, raw) source pairs, ids unique in the batch."""
+    errors, sources = [], []
+    for where, raw in raw_sources:
+        source, problems = clean_source(raw, where)
+        errors += problems
+        sources.append(source)
+    return sources, errors + _unique_sources(sources)
+
+
 def prepare(raw_orgs, raw_projects, known_projects=(), known_orgs=(), report_text=None, progress=None,
-            parents=None):
+            parents=None, sources=(), known_sources=None, errors=()):
     """Validate a batch of (where, raw) pairs: each record, then references to each other and to the known
     ids, in one pass so a file's every problem is reported together. Returns (organisations, projects)
     in the canonical shape; raises ValidationError with every problem. `progress(stage, done, total)`, when
     given, hears how many records were validated (every PROGRESS_EVERY, and at the end). `parents`: reads
-    stored parent links (stored_parents(db)), so that no cycle of parents is made with stored projects."""
-    errors, orgs, projects = [], [], []
+    stored parent links (stored_parents(db)), so that no cycle of parents is made with stored projects.
+    `sources`: the batch's source records (clean_sources), `known_sources` the stored ones: a citation's
+    document is one of them (None: not checked; a legacy title still becomes its id). `errors`: problems
+    found before (the batch's sources', its changes'), reported with the records'."""
+    errors, orgs, projects = list(errors), [], []
     total = len(raw_orgs) + len(raw_projects)
+    every_source = [s for s in sources if s] + list(known_sources or ())
     for where, raw in raw_orgs:
         o, errs = clean_organisation(raw, where)
         errors += errs
@@ -158,8 +172,11 @@ def prepare(raw_orgs, raw_projects, known_projects=(), known_orgs=(), report_tex
         errors += errs
         if p is not None and not errs:
             _fill_locations(p)
-            _fill_sources(p)
+            document_ids(every_source, p["sources"])
             errors += _quote_problems(where, p, report_text) if report_text is not None else []
+            if known_sources is not None:
+                errors += unknown_documents(p, where.rstrip(": ") or f"project {p['id']}",
+                                            {s["id"] for s in every_source})
         projects.append(p)
     countries = {c.iso3 for c in geo.all_countries()}
     errors += check_references(projects, orgs, known_projects, known_orgs, countries,
@@ -170,6 +187,16 @@ def prepare(raw_orgs, raw_projects, known_projects=(), known_orgs=(), report_tex
     if errors:
         raise ValidationError(errors)
     return orgs, projects
+
+
+def _unique_sources(sources):
+    seen, problems = set(), []
+    for i, s in enumerate(sources, 1):
+        if s and s["id"] in seen:
+            problems.append(Problem(f"sources[{i}]", "id", f"duplicate id: '{s['id']}' is already the id of an "
+                                                           "earlier source in this file; give each its own id"))
+        seen.add((s or {}).get("id"))
+    return problems
 
 
 PROGRESS_EVERY = 500   # records validated between two progress reports
@@ -207,31 +234,119 @@ def _pairs(items):
 # --- the write path -------------------------------------------------------------------------------------
 
 def apply_changes(db, origin, *, organisations=(), projects=(), delete=(), expected=None, replace_all=False,
-                  dry_run=False, index=None, report_text=None, proposal_id=None, progress=None):
+                  dry_run=False, index=None, report_text=None, proposal_id=None, progress=None, sources=(),
+                  changes=(), newer_sources=()):
     """Validate, compare, write what changed with its history in one transaction, update the index.
 
-    organisations, projects: raw records or (where, raw) pairs. delete: (entity, id) pairs. expected:
+    organisations, projects, sources: raw records or (where, raw) pairs. changes: changes to stored
+    records (core/patches.py), as (where, raw) pairs or raw. delete: (entity, id) pairs. expected:
     {(entity, id): version loaded} (0: must not exist yet), else Conflict. replace_all: the batch is the
     whole registry (seed, restore): stored records it lacks are deleted. index: search Settings (None:
     the index is left alone; its next check finds it stale). report_text: sources must quote it (seed).
     proposal_id: the proposal this change approves, decided in the same transaction. progress: called as
     progress(stage, done, total) with the stages validating, writing and indexing (web import jobs).
+    newer_sources: ids of sources newer than this batch's (an update from a source, exchange/updates.py):
+    what changes from them set is kept as they set it, in changes and in full records alike.
     Returns a Report; raises ValidationError, Conflict or storage.StorageError (nothing stored)."""
     known = ((), ()) if replace_all else storage.existing_ids(db)
-    orgs, records = prepare(_pairs(organisations), _pairs(projects), *known, report_text=report_text,
-                            progress=progress, parents=None if replace_all else stored_parents(db))
+    source_records, errors = clean_sources(_pairs(sources))
+    newer = _newer_fields(db, newer_sources)
+    changed_orgs, changed_projects, more = resolve_changes(db, _pairs(changes), organisations, projects, newer)
+    organisations, projects = (_keep_newer(db, _pairs(items), entity, newer)
+                               for entity, items in (("organisation", organisations), ("project", projects)))
+    orgs, records = prepare(_pairs(organisations) + changed_orgs, _pairs(projects) + changed_projects, *known,
+                            report_text=report_text, progress=progress,
+                            parents=None if replace_all else stored_parents(db), sources=source_records,
+                            known_sources=[] if replace_all else source_store.all_sources(db), errors=errors + more)
     if dry_run:
-        plan = store_editing.preview_changes(db, orgs, records, delete, replace_all, expected)
+        plan = store_editing.preview_changes(db, orgs, records, delete, replace_all, expected, source_records)
         return _report(plan, storage.data_version(db), dry_run=True)
     if progress is not None:
         progress("writing", None, None)
     plan, version = store_editing.write_changes(db, origin, orgs, records, delete, replace_all, expected,
-                                                proposal_id)
+                                                proposal_id, source_records)
     if index is not None:
         if progress is not None:
             progress("indexing", None, None)
         update_index(index, plan.changes, rebuild=replace_all)
     return _report(plan, version, dry_run=False)
+
+
+def _newer_fields(db, newer_sources):
+    """A reader (entity, ids) -> {id: fields changes from `newer_sources` set}; None without such sources."""
+    if not newer_sources:
+        return None
+    return lambda entity, ids: source_store.fields_changed_by(db, entity, ids, newer_sources)
+
+
+def _keep_newer(db, pairs, entity, newer):
+    """Full records of an update that already exist: the fields a newer source set stay as stored."""
+    if newer is None:
+        return pairs
+    ids = [raw["id"] for _, raw in pairs if isinstance(raw, dict) and isinstance(raw.get("id"), str)]
+    kept = newer(entity, ids)
+    stored = store_editing.BULK_RECORDS[entity](db, list(kept)) if kept else {}
+    return [(where, _merged(raw, stored[raw["id"]][0], kept[raw["id"]])
+             if isinstance(raw, dict) and raw.get("id") in stored else raw) for where, raw in pairs]
+
+
+def _merged(raw, stored, fields):
+    out = dict(raw, **{f: stored[f] for f in fields if f in stored and f != "evidence"})
+    evidence = dict(raw.get("evidence") or {}) if isinstance(raw.get("evidence"), dict) else raw.get("evidence")
+    if isinstance(evidence, dict):
+        for f in fields:
+            evidence.pop(f, None)
+            if f in (stored.get("evidence") or {}):
+                evidence[f] = stored["evidence"][f]
+        out["evidence"] = evidence
+    return out
+
+
+def resolve_changes(db, changes, organisations=(), projects=(), newer=None):
+    """Changes to stored records -> ((where, record after the change) pairs of organisations, of projects,
+    problems). Several changes to one record apply one after the other. A record the batch also gives in
+    full, or one that is not stored, is a problem (a change names a record of the registry). `newer`: see
+    _newer_fields (the fields a newer source set are left as they are)."""
+    given = {(entity, (raw or {}).get("id")) for entity, items in (("organisation", organisations),
+                                                                    ("project", projects))
+             for _, raw in _pairs(items) if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
+    problems, after, where_of = [], {}, {}
+    for where, change in changes:
+        where = where.rstrip(": ") or "change"
+        shape = patches.check_change(change, where)
+        entity, record_id = patches.target(change)
+        if not shape and (entity, record_id) in given:
+            shape = [Problem(where, entity, f"this file gives {entity} '{record_id}' in full and changes it too: "
+                                            "give one of the two")]
+        problems += shape
+        if not shape:
+            after.setdefault((entity, record_id), None)
+            where_of[(entity, record_id)] = where_of.get((entity, record_id), []) + [(where, change)]
+    stored = _stored_records(db, after)
+    kept = {(entity, i): fields for entity in ("organisation", "project")
+            for i, fields in (newer(entity, [i for e, i in after if e == entity]) if newer else {}).items()}
+    orgs, projects_out = [], []
+    for (entity, record_id), items in where_of.items():
+        record = stored.get((entity, record_id))
+        if record is None:
+            problems.append(Problem(items[0][0], entity, f"{entity} '{record_id}' does not exist: a change names a "
+                                                         f"record of the registry; give a new {entity} in full"))
+            continue
+        for where, change in items:
+            record, more = patches.apply_change(record, change, where, kept.get((entity, record_id), frozenset()))
+            problems += more
+        (orgs if entity == "organisation" else projects_out).append((items[0][0], record))
+    return orgs, projects_out, problems
+
+
+def _stored_records(db, keys):
+    out = {}
+    for entity in ("organisation", "project"):
+        ids = [record_id for e, record_id in keys if e == entity]
+        if ids:
+            found = store_editing.BULK_RECORDS[entity](db, ids)
+            out.update({(entity, i): record for i, (record, _) in found.items()})
+    return out
 
 
 def update_index(index, changes, rebuild=False):
@@ -272,7 +387,8 @@ def restore_records(db, backup_db, origin, index=None, with_accounts=False):
     if with_accounts:
         store_backup.check_accounts(backup_db)     # before anything changes
     orgs, projects = store_editing.all_records(backup_db)
-    report = apply_changes(db, origin, organisations=orgs, projects=projects, replace_all=True, index=index)
+    report = apply_changes(db, origin, organisations=orgs, projects=projects, replace_all=True, index=index,
+                           sources=store_editing.all_sources(backup_db))
     store_backup.end_sessions_after_restore(backup_db, db, origin.actor, origin.source, with_accounts)
     return report
 
@@ -281,4 +397,5 @@ def check_restorable(backup_db):
     """Validate the records of `backup_db` as restoring them would (raises ValidationError): a backup whose
     records are not valid today is refused before anything changes, also when the whole file is restored."""
     orgs, projects = store_editing.all_records(backup_db)
-    prepare(_pairs(orgs), _pairs(projects))
+    sources, errors = clean_sources(_pairs(store_editing.all_sources(backup_db)))
+    prepare(_pairs(orgs), _pairs(projects), sources=sources, known_sources=[], errors=errors)

@@ -62,34 +62,39 @@ def geojson_feature(p):
     return {"type": "Feature", "geometry": geometry, "properties": dict(p, locations=locations)}
 
 
-def export_geojson(organisations, projects):
-    """A FeatureCollection; the organisations the projects name ride along as a foreign member."""
-    return {"type": "FeatureCollection", "organisations": list(organisations),
+def export_geojson(organisations, projects, sources=()):
+    """A FeatureCollection; the source records and the organisations the projects cite and name ride along
+    as foreign members."""
+    return {"type": "FeatureCollection", "sources": list(sources), "organisations": list(organisations),
             "features": [geojson_feature(p) for p in projects]}
 
 
-def export_json(organisations, projects):
-    return {"organisations": list(organisations), "projects": list(projects)}
+def export_json(organisations, projects, sources=()):
+    return {"sources": list(sources), "organisations": list(organisations), "projects": list(projects)}
 
 
-def export_chunks(fmt, organisations, projects, indent=None):
+def export_chunks(fmt, organisations, projects, indent=None, sources=()):
     """The export in `fmt` (csv, geojson or json) as text chunks of about CHUNK characters, written as the
     projects (any iterable: store.db.export_stream reads them in batches) come: the memory it takes does
     not grow with the number of projects. The chunks joined are exactly json.dumps of the whole document
-    (ensure_ascii=False, `indent`), or the CSV that csv.writer writes; CSV carries the projects only."""
+    (ensure_ascii=False, `indent`), or the CSV that csv.writer writes. JSON and GeoJSON carry the source
+    records (`sources`: those the projects cite, store/sources.py export_sources) first, so that the file
+    imports into an empty registry; CSV carries the projects only (their sources must be imported first)."""
     if fmt == "csv":
         pieces = _csv_pieces(projects)
     elif fmt == "geojson":
-        pieces = _json_object_pieces([("type", "FeatureCollection"), ("organisations", iter(organisations)),
+        pieces = _json_object_pieces([("type", "FeatureCollection"), ("sources", iter(sources)),
+                                      ("organisations", iter(organisations)),
                                       ("features", (geojson_feature(p) for p in projects))], indent)
     else:
-        pieces = _json_object_pieces([("organisations", iter(organisations)), ("projects", iter(projects))], indent)
+        pieces = _json_object_pieces([("sources", iter(sources)), ("organisations", iter(organisations)),
+                                      ("projects", iter(projects))], indent)
     return _in_chunks(pieces)
 
 
-def export_text(fmt, organisations, projects, indent=None):
+def export_text(fmt, organisations, projects, indent=None, sources=()):
     """The whole export as one text (see export_chunks)."""
-    return "".join(export_chunks(fmt, organisations, projects, indent))
+    return "".join(export_chunks(fmt, organisations, projects, indent, sources))
 
 
 def _csv_pieces(projects):

@@ -3,11 +3,12 @@ history in one transaction, update the index) -> a Report naming every changed f
 
 Nothing is written unless every record of the file is valid; errors name the file row and field.
 """
+import re
 from pathlib import Path
 
 from ..store import db as storage
 from ..core.paths import ROOT
-from ..core.validate import ValidationError
+from ..core.validate import Problem, ValidationError
 from .apply import Origin, Report, apply_changes, cli_actor, prepare  # noqa: F401  (the importer's API)
 from .readers import FORMATS, READERS, guess_format, read_yaml_dir  # noqa: F401  (the importer's API)
 
@@ -16,11 +17,12 @@ def load_seed(db, seed_dir, report_path=None, index=None):
     """Make the registry's content the seed files (one transaction; history rows by actor `seed`).
     Records the seed lacks are deleted; unchanged ones are left as they are. Every quote must be in the
     report at `report_path` when given."""
-    raw_orgs, raw_projects = read_yaml_dir(seed_dir)
+    batch = read_yaml_dir(seed_dir)
     report_text = Path(report_path).read_text("utf-8") if report_path else None
     storage.migrate(db)
-    return apply_changes(db, Origin("seed", "seed", _shown_path(seed_dir)), organisations=raw_orgs, projects=raw_projects,
-                         replace_all=True, report_text=report_text, index=index)
+    return apply_changes(db, Origin("seed", "seed", _shown_path(seed_dir)), organisations=batch.organisations,
+                         projects=batch.projects, sources=batch.sources, replace_all=True, report_text=report_text,
+                         index=index)
 
 
 def _shown_path(folder):
@@ -36,10 +38,32 @@ def import_data(db, data, fmt, dry_run=False, *, actor=None, source=None, index=
     ValidationError (nothing stored)."""
     if fmt not in READERS:
         raise ValidationError([f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}"])
-    raw_orgs, raw_projects = READERS[fmt](data)
-    if not raw_projects and not raw_orgs:
+    records = READERS[fmt](data)
+    if not records:
         raise ValidationError(["the file holds no records"])
     storage.migrate(db)
     origin = Origin(actor or cli_actor(), "import", source, note, batch)
-    return apply_changes(db, origin, organisations=raw_orgs, projects=raw_projects, dry_run=dry_run, index=index,
-                         progress=progress)
+    try:
+        return apply_changes(db, origin, organisations=records.organisations, projects=records.projects,
+                             sources=records.sources, changes=records.changes, dry_run=dry_run, index=index,
+                             progress=progress)
+    except ValidationError as exc:
+        if fmt != "csv":
+            raise
+        raise ValidationError([_csv_hint(p) for p in exc.problems]) from None
+
+
+UNKNOWN_DOCUMENT = re.compile(r"^sources\[\d+\]\.document$")
+CSV_SOURCES_HINT = ("a CSV file cannot hold source records: import the source first, as JSON "
+                    '({"sources": [{"id": ..., "title": ..., "publisher": ..., "date": ..., "url": ...}]}, '
+                    "README.md \"Import formats\"), or cite one the registry has (listed at /sources)")
+
+
+def _csv_hint(problem):
+    """An unknown document in a CSV: the usual message says to add the source to the same file, which a
+    CSV cannot do; say how instead."""
+    if not (isinstance(problem, Problem) and UNKNOWN_DOCUMENT.match(problem.field or "")
+            and "is not a source of the registry" in problem.message):
+        return problem
+    document = problem.message.split(" is not a source of the registry", 1)[0]
+    return Problem(problem.where, problem.field, f"{document} is not a source of the registry: {CSV_SOURCES_HINT}")

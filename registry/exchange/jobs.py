@@ -270,7 +270,8 @@ def _problem(problem):
 def report_summary(report):
     """A Report as JSON: the job keeps it, and the preview and job pages show it the same way."""
     return {"summary": report.summary(), "dry_run": report.dry_run, "version": report.version,
-            "projects": _outcome(report.projects), "organisations": _outcome(report.orgs), "lines": report.lines()}
+            "projects": _outcome(report.projects), "organisations": _outcome(report.orgs),
+            "sources": _outcome(report.sources), "lines": report.lines()}
 
 
 def _outcome(outcome):

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -74,14 +75,28 @@ def _checked(pairs, kind):
     return pairs
 
 
+@dataclass
+class Batch:
+    """What one file (or the seed folder) holds: (where, raw) pairs of organisations, projects, source
+    records and changes to stored records (core/patches.py; JSON only)."""
+    organisations: list
+    projects: list
+    sources: list = ()
+    changes: list = ()
+
+    def __bool__(self):
+        return bool(self.organisations or self.projects or self.sources or self.changes)
+
+
 def read_yaml_dir(folder):
+    """The seed folder: every sources*.yaml, organisations*.yaml and projects*.yaml (lists of records)."""
     folder = Path(folder)
-    orgs, projects = [], []
-    for path in sorted(folder.glob("organisations*.yaml")):
-        orgs += [(f"{path.name} #{i + 1}: ", r) for i, r in enumerate(yaml.safe_load(path.read_text("utf-8")) or [])]
-    for path in sorted(folder.glob("projects*.yaml")):
-        projects += [(f"{path.name} #{i + 1}: ", r) for i, r in enumerate(yaml.safe_load(path.read_text("utf-8")) or [])]
-    return _checked(orgs, "organisation"), _checked(projects, "project")
+    lists = {}
+    for kind in ("sources", "organisations", "projects"):
+        lists[kind] = [(f"{path.name} #{i + 1}: ", r) for path in sorted(folder.glob(f"{kind}*.yaml"))
+                       for i, r in enumerate(yaml.safe_load(path.read_text("utf-8")) or [])]
+    return Batch(_checked(lists["organisations"], "organisation"), _checked(lists["projects"], "project"),
+                 lists["sources"])
 
 
 def _decode(data):
@@ -191,7 +206,7 @@ def read_csv(data):
                                                                      "an unterminated quote")]) from None
     if problems:
         raise ValidationError(problems)
-    return [], records
+    return Batch([], records)
 
 
 # --- JSON -----------------------------------------------------------------------------------------
@@ -258,16 +273,26 @@ def _organisations(doc):
     return _checked([(f"organisations[{i + 1}]: ", o) for i, o in enumerate(orgs)], "organisation")
 
 
+def _sources(doc):
+    """The source records of a file (JSON, or GeoJSON's foreign member `sources`): checked by
+    core.sources.clean_source on the write path."""
+    return [(f"sources[{i + 1}]: ", s) for i, s in enumerate(_list_member(doc, "sources"))]
+
+
+JSON_LISTS = ("sources", "organisations", "projects", "changes")
+
+
 def read_json(data):
-    """{"organisations": [...], "projects": [...]} in the seed format, or a bare list of projects."""
+    """{"sources": [...], "organisations": [...], "projects": [...], "changes": [...]} in the seed format
+    (geodata/updates/README.md), or a bare list of projects."""
     doc = _strict_json(_decode(data))
     if isinstance(doc, list):
         doc = {"projects": doc}
-    if not isinstance(doc, dict) or not set(doc) <= {"organisations", "projects"}:
-        raise ValidationError(["the JSON must be a list of projects or an object with 'organisations' "
-                               "and/or 'projects' lists"])
+    if not isinstance(doc, dict) or not set(doc) <= set(JSON_LISTS):
+        raise ValidationError(["the JSON must be a list of projects or an object with the lists "
+                               + ", ".join(f"'{name}'" for name in JSON_LISTS) + " (any of them)"])
     lists, problems = {}, []
-    for name in ("organisations", "projects"):     # both named when both are wrong
+    for name in JSON_LISTS:     # every one named when several are wrong
         try:
             lists[name] = _list_member(doc, name)
         except ValidationError as exc:
@@ -275,9 +300,10 @@ def read_json(data):
     if problems:
         raise ValidationError(problems)
     projects = lists["projects"]
-    if len(lists["organisations"]) + len(projects) > MAX_ROWS:
+    if sum(map(len, lists.values())) > MAX_ROWS:
         raise ValidationError([f"more than {MAX_ROWS} records; split the file"])
-    return _organisations(doc), _checked([(f"projects[{i + 1}]: ", p) for i, p in enumerate(projects)], "project")
+    return Batch(_organisations(doc), _checked([(f"projects[{i + 1}]: ", p) for i, p in enumerate(projects)], "project"),
+                 _sources(doc), [(f"changes[{i + 1}]: ", c) for i, c in enumerate(lists["changes"])])
 
 
 # --- GeoJSON --------------------------------------------------------------------------------------
@@ -399,7 +425,8 @@ def _new_place_precision(precision, where):
 
 def read_geojson(data):
     """A FeatureCollection: one Feature per project (README.md "Import formats"), and optionally the
-    organisations they name as a foreign member `organisations`."""
+    source records they cite and the organisations they name as foreign members `sources` and
+    `organisations`."""
     doc = _strict_json(_decode(data))
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise ValidationError(["not GeoJSON: expected a FeatureCollection with a 'features' list"])
@@ -418,9 +445,13 @@ def read_geojson(data):
             problems += unknown_fields(records[-1][1], "project", where)
         except ValidationError as exc:
             problems += exc.problems
+    try:
+        sources = _sources(doc)
+    except ValidationError as exc:
+        problems += exc.problems
     if problems:
         raise ValidationError(problems)
-    return _organisations(doc), records
+    return Batch(_organisations(doc), records, sources)
 
 
 READERS = {"csv": read_csv, "json": read_json, "geojson": read_geojson}

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..store import db as storage
+from ..store import sources as source_store
 from ..core import geo
 from . import index as search
 from ..core.query import parse_organisation_query, parse_query, resolve, resolve_organisation_query
@@ -51,7 +52,7 @@ class OrganisationResults:
 
 def query_from_args(db, args, default_per_page=20):
     return resolve(parse_query(args, default_per_page), geo.lookup_country,
-                   lambda texts: storage.resolve_organisations(db, texts))
+                   lambda texts: storage.resolve_organisations(db, texts), lambda: source_store.source_ids(db))
 
 
 def find_projects(db, index, query, with_page=True, with_facets=True):
@@ -79,19 +80,21 @@ def find_projects(db, index, query, with_page=True, with_facets=True):
 
 
 PROJECT_FACET_FILTERS = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses",
-                         "kind": "kinds"}
+                         "kind": "kinds", "source": "sources"}
 
 
 def label_facets(db, query, counts):
     """Facet counts ({name: [(value, count)]}) -> facets with labels, selection and truncation."""
     selected = {name: getattr(query, attr) for name, attr in PROJECT_FACET_FILTERS.items()}
     org_names = storage.org_labels(db, [v for v, _ in counts["funder"]] + list(selected["funder"]))
+    source_names = source_store.source_titles(db, [v for v, _ in counts["source"]] + list(selected["source"]))
     labels = {
         "country": geo.country_name,
         "funder": lambda v: org_names.get(v, v),
         "area": lambda v: AREAS.get(v, v),
         "status": lambda v: v.capitalize(),
         "kind": lambda v: v.replace("-", " ").capitalize(),
+        "source": lambda v: source_names.get(v, v),
     }
     return {name: facet(values, selected[name], labels[name], query.facet_size)
             for name, values in counts.items()}

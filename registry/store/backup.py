@@ -30,7 +30,7 @@ from . import sessions
 
 # The registry's data, restored from a backup; parents before the rows that point at them.
 RESTORED_TABLES = ("organisations", "projects", "project_areas", "project_countries", "locations", "roles",
-                   "sources", "history", "proposals")
+                   "documents", "sources", "history", "proposals")
 # This machine's state, kept by a restore: accounts (unless with_accounts), sessions (all ended), login
 # failures and rate-limit counters (login_attempts: before issue 11), meta (data_version moves forward),
 # import jobs (store/jobs.py). A table in neither list is kept too; tests/test_backup.py asks for a choice.

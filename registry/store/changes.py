@@ -39,12 +39,14 @@ class ChangeFilter:
     entity_id: str | None = None
     source_kind: str | None = None
     since: str | None = None
+    source_record: str | None = None    # the changes applied from this source record (issue 19)
 
 
 def _where(f):
     clauses, params = ["h.entity IN ('project', 'organisation')"], []
     for sql, value in (("h.entity = ?", f.entity), ("h.entity_id = ?", f.entity_id),
-                       (f"{KIND_SQL} = ?", f.source_kind), ("h.at >= ?", f.since)):
+                       (f"{KIND_SQL} = ?", f.source_kind), ("h.at >= ?", f.since),
+                       ("h.source_kind = 'source' AND h.source = ?", f.source_record)):
         if value is not None:
             clauses.append(sql)
             params.append(value)

@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 
 import sqlite_utils
 
-from ..core.records import DEFAULT_DOCUMENT  # noqa: F401  (sources that name no document)
 from ..core.records import ORGANISATION_FIELDS, PROJECT_FIELDS, canonical_order
+from ..core.sources import REPORT_SOURCE_ID
+from . import sources as source_store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS organisations (
@@ -161,6 +162,7 @@ def migrate(db):
         existing = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in existing:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    source_store.migrate(db)
 
 
 @contextmanager
@@ -211,13 +213,16 @@ def write_project(db, p, stamp, version):
     insert_rows(db, "locations", (dict(loc, project_id=p["id"]) for loc in p["locations"]))
     insert_rows(db, "roles", ({"project_id": p["id"], "org_id": r["org"], "role": r["role"], "basis": r.get("basis"),
                            "source": r.get("source"), "reason": r.get("reason")} for r in p["organisations"]))
-    insert_rows(db, "sources", (dict(s, project_id=p["id"], document=s.get("document") or DEFAULT_DOCUMENT)
+    insert_rows(db, "sources", (dict(s, project_id=p["id"], document=s.get("document") or REPORT_SOURCE_ID)
                             for s in p["sources"]))
 
 
+RECORD_TABLES = {"project": "projects", "organisation": "organisations", "source": "documents"}
+
+
 def delete_record(db, entity, record_id):
-    """Delete one project (its child rows go with it) or organisation."""
-    db.execute(f"DELETE FROM {'projects' if entity == 'project' else 'organisations'} WHERE id = ?", [record_id])
+    """Delete one project (its child rows go with it), organisation or source record."""
+    db.execute(f"DELETE FROM {RECORD_TABLES[entity]} WHERE id = ?", [record_id])
 
 
 def children_of(db, project_ids):
@@ -300,6 +305,7 @@ def counts(db):
         "locations": q("SELECT count(*) FROM locations"),
         "roles": q("SELECT count(*) FROM roles"),
         "sources": q("SELECT count(*) FROM sources"),
+        "documents": q("SELECT count(*) FROM documents"),
     }
 
 
@@ -485,7 +491,7 @@ def resolve_organisations(db, texts):
 
 # --- filtered listing and facets -------------------------------------------------------------
 
-FACETS = ("country", "funder", "area", "status", "kind")
+FACETS = ("country", "funder", "area", "status", "kind", "source")
 
 
 def _id_table(db, ids):
@@ -533,6 +539,9 @@ def _where(f, skip=None, within=None):
     if f.areas and skip != "area":
         add("p.id IN (SELECT project_id FROM project_areas WHERE area IN (SELECT value FROM json_each(?)))",
             f.areas)
+    if getattr(f, "sources", None) and skip != "source":
+        add("p.id IN (SELECT project_id FROM sources WHERE document IN (SELECT value FROM json_each(?)))",
+            f.sources)
     if f.statuses and skip != "status":
         add("p.status IN (SELECT value FROM json_each(?))", f.statuses)
     if f.kinds and skip != "kind":
@@ -562,8 +571,11 @@ FACET_SQL = {   # {scope}: a table (or subquery) of the project ids counted
     # idx_projects_facets (3 ms for 10k hits instead of 10); {join} is empty when every project counts
     "status": "SELECT p.status, count(*) FROM projects p{join} GROUP BY p.status",
     "kind": "SELECT p.kind, count(*) FROM projects p{join} GROUP BY p.kind",
+    # the source records the projects cite (citations.document; idx_sources_document)
+    "source": "SELECT document, count(DISTINCT project_id) FROM sources WHERE project_id IN {scope} GROUP BY document",
 }
-FACET_FILTERS = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses", "kind": "kinds"}
+FACET_FILTERS = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses", "kind": "kinds",
+                 "source": "sources"}
 
 
 def facet_counts(db, f, ids=None):

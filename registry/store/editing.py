@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..core.records import ORGANISATION_FIELDS, diff
 from . import db as storage
 from . import sessions
+from . import sources as source_store
 from .db import _org_row, now, transaction
 
 
@@ -178,8 +179,16 @@ def organisation_record(db, org_id):
     return organisation_records(db, [org_id]).get(org_id, (None, None))
 
 
-RECORDS = {"project": project_record, "organisation": organisation_record}
-BULK_RECORDS = {"project": project_records, "organisation": organisation_records}
+def source_record(db, source_id):
+    """(record, version) of a source record in the shape clean_source returns, or (None, None)."""
+    return source_store.source_records(db, [source_id]).get(source_id, (None, None))
+
+
+RECORDS = {"project": project_record, "organisation": organisation_record, "source": source_record}
+BULK_RECORDS = {"project": project_records, "organisation": organisation_records,
+                "source": source_store.source_records}
+# written in this order (projects cite sources and name organisations); deleted in the reverse order
+ENTITIES = ("source", "organisation", "project")
 
 
 def _log(db, stamp, actor, action, entity, entity_id, before, after, version=None, batch=None, note=None,
@@ -200,17 +209,20 @@ def log_event(db, actor, action, entity, entity_id, note=None):
 
 # --- the one audited write of records (called only by exchange/apply.py) ------------------------------
 
-SOURCE_KINDS = ("form", "import", "seed", "revert", "proposal", "restore")
-# history.action as the editor's history has always shown it; a form says what it did to the record
-ACTIONS = {"import": "import", "seed": "seed", "revert": "revert", "proposal": "approve", "restore": "restore"}
+SOURCE_KINDS = ("form", "import", "seed", "source", "revert", "proposal", "restore")
+# history.action as the editor's history has always shown it; a form says what it did to the record;
+# `source`: an update from a later source (geodata/updates/), whose id is the row's `source`
+ACTIONS = {"import": "import", "seed": "seed", "source": "update", "revert": "revert", "proposal": "approve",
+           "restore": "restore"}
 
 
 @dataclass(frozen=True)
 class Origin:
     """Who and what made a change, as its history rows record it."""
-    actor: str                  # the account's username, "cli:<os user>" or "seed"
+    actor: str                  # the account's username, "cli:<os user>", "seed" or "updates"
     kind: str                   # one of SOURCE_KINDS
-    source: str | None = None   # the file name, "revert of change #12", "proposal #3", the backup file
+    source: str | None = None   # the file name, "revert of change #12", "proposal #3", the backup file; for
+                                # kind `source`, the id of the source record the change comes from
     note: str | None = None
     batch: str | None = None    # groups the rows of one web import
 
@@ -252,11 +264,11 @@ def check_expected(db, expected):
             raise Conflict(reason, entity, entity_id, current)
 
 
-def plan_changes(db, organisations=(), projects=(), delete=(), replace_all=False):
+def plan_changes(db, organisations=(), projects=(), delete=(), replace_all=False, sources=()):
     """Compare validated records with the stored ones (core.records.diff: every field counts). `delete`:
     (entity, id) pairs; `replace_all` deletes every stored record the batch does not hold."""
     plan = Plan()
-    for entity, records in (("organisation", organisations), ("project", projects)):
+    for entity, records in (("source", sources), ("organisation", organisations), ("project", projects)):
         stored = BULK_RECORDS[entity](db, [r["id"] for r in records])
         for record in records:
             before, version = stored.get(record["id"], (None, 0))
@@ -266,7 +278,7 @@ def plan_changes(db, organisations=(), projects=(), delete=(), replace_all=False
                 plan.changes.append(RecordChange(entity, record["id"], before, record, version, fields))
             else:
                 plan.unchanged.append((entity, record["id"]))
-    for entity, ids in _deletions(db, organisations, projects, delete, replace_all).items():
+    for entity, ids in _deletions(db, organisations, projects, delete, replace_all, sources).items():
         stored = BULK_RECORDS[entity](db, ids)
         for record_id in ids:
             if record_id not in stored:
@@ -275,14 +287,15 @@ def plan_changes(db, organisations=(), projects=(), delete=(), replace_all=False
     return plan
 
 
-def _deletions(db, organisations, projects, delete, replace_all):
-    out = {"project": [], "organisation": []}
+def _deletions(db, organisations, projects, delete, replace_all, sources=()):
+    out = {"project": [], "organisation": [], "source": []}
     for entity, record_id in delete:
         out[entity].append(record_id)
     if replace_all:
         stored_projects, stored_orgs = storage.existing_ids(db)
         out["project"] += sorted(stored_projects - {p["id"] for p in projects})
         out["organisation"] += sorted(stored_orgs - {o["id"] for o in organisations})
+        out["source"] += sorted(source_store.source_ids(db) - {s["id"] for s in sources})
     return {entity: list(dict.fromkeys(ids)) for entity, ids in out.items() if ids}
 
 
@@ -297,22 +310,22 @@ def snapshot(db):
             db.conn.execute("ROLLBACK")
 
 
-def preview_changes(db, organisations=(), projects=(), delete=(), replace_all=False, expected=None):
+def preview_changes(db, organisations=(), projects=(), delete=(), replace_all=False, expected=None, sources=()):
     """What write_changes would do, writing nothing."""
     with snapshot(db):
         check_expected(db, expected)
-        return plan_changes(db, organisations, projects, delete, replace_all)
+        return plan_changes(db, organisations, projects, delete, replace_all, sources)
 
 
 def write_changes(db, origin, organisations=(), projects=(), delete=(), replace_all=False, expected=None,
-                  proposal_id=None):
+                  proposal_id=None, sources=()):
     """THE write of records. In ONE transaction: check the expected versions, compare each record with the
     stored one, write only what changed, one history row per changed record (before, after, version,
     actor, source_kind, source, fields), decide the proposal, move the data version on. Returns
     (Plan, data version). Records must be validated: exchange.apply, its only caller, does that first."""
     with transaction(db):
         check_expected(db, expected)
-        plan = plan_changes(db, organisations, projects, delete, replace_all)
+        plan = plan_changes(db, organisations, projects, delete, replace_all, sources)
         stamp = now()
         _write_plan(db, plan, stamp)
         _refuse_parent_cycles(db, plan)
@@ -328,15 +341,17 @@ def write_changes(db, origin, organisations=(), projects=(), delete=(), replace_
         return plan, storage.data_version(db)
 
 
+WRITERS = {"source": source_store.write_source, "organisation": storage.write_organisation,
+           "project": storage.write_project}
+
+
 def _write_plan(db, plan, stamp):
-    """Organisations first (roles point at them), then projects; deletions last, refused while other
-    records still point at what they delete."""
+    """Sources and organisations first (citations and roles point at them), then projects; deletions last,
+    refused while other records still point at what they delete."""
     writes = [c for c in plan.changes if c.after is not None]
-    for c in sorted(writes, key=lambda c: c.entity != "organisation"):
-        write = storage.write_organisation if c.entity == "organisation" else storage.write_project
-        write(db, c.after, stamp, c.version + 1)
-    gone = {entity: [c.id for c in plan.changes if c.after is None and c.entity == entity]
-            for entity in ("project", "organisation")}
+    for c in sorted(writes, key=lambda c: ENTITIES.index(c.entity)):
+        WRITERS[c.entity](db, c.after, stamp, c.version + 1)
+    gone = {entity: [c.id for c in plan.changes if c.after is None and c.entity == entity] for entity in ENTITIES}
     for project_id in gone["project"]:
         storage.delete_record(db, "project", project_id)
     for project_id in gone["project"]:   # after all of them: a parent may go with its parts
@@ -346,6 +361,10 @@ def _write_plan(db, plan, stamp):
         if storage.projects_of_organisations(db, [org_id]):
             raise Conflict("in_use", "organisation", org_id, storage.projects_of_organisations(db, [org_id]))
         storage.delete_record(db, "organisation", org_id)
+    for source_id in gone["source"]:
+        if source_store.citing_projects(db, [source_id]):
+            raise Conflict("in_use", "source", source_id, source_store.citing_projects(db, [source_id]))
+        storage.delete_record(db, "source", source_id)
 
 
 def _refuse_parent_cycles(db, plan):
@@ -436,3 +455,8 @@ def all_records(db):
     orgs = organisation_records(db, sorted(org_ids))
     projects = project_records(db, sorted(project_ids))
     return [orgs[i][0] for i in sorted(orgs)], [projects[i][0] for i in sorted(projects)]
+
+
+def all_sources(db):
+    """Every source record in the canonical shape (a backup to restore, an export)."""
+    return source_store.all_sources(db)

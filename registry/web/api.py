@@ -3,6 +3,8 @@ docs/api.md."""
 from flask import Blueprint, jsonify, request, url_for
 
 from ..store import db as storage
+from ..store import sources as source_store
+from ..store import changes as change_log
 from ..core import geo
 from ..core.query import parse_paging
 from .envelope import linked_facets, list_envelope
@@ -13,6 +15,7 @@ from ..core.validate import AREAS
 from .context import get_db, index_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_SOURCE_CHANGES = 1000   # changes /api/sources/<id> lists, newest first (/api/changes pages through more)
 
 
 def _countries(codes):
@@ -45,15 +48,67 @@ def projects():
 
 @bp.route("/projects/<project_id>")
 def project(project_id):
-    p = storage.get_project(get_db(), project_id)
+    db = get_db()
+    p = storage.get_project(db, project_id)
     if p is None:
         raise ApiError(404, "not_found", f"no project with id '{project_id[:100]}'; list ids at /api/projects")
     p = dict(p, url=url_for("views.project", project_id=p["id"], _external=True),
              countries=_countries(p["countries"]),
              organisations=[{"id": o["id"], "name": o["name"], "acronym": o["acronym"], "role": o["role"],
                              "basis": o["basis"], "source": o["source"], "reason": o["reason"]}
-                            for o in p["organisations"]])
+                            for o in p["organisations"]],
+             # as of the newest source it cites; beside the record's fields (not one of them: exports carry
+             # the record, and an import refuses a field it does not know)
+             as_of=source_store.as_of(db, [p["id"]]).get(p["id"]),
+             cited_sources=[_source_summary(s) for s in _cited(db, p["sources"])])
     return jsonify(p)
+
+
+def _cited(db, citations):
+    """The source records the citations name, in the order first cited."""
+    summaries = source_store.source_summaries(db, [c["document"] for c in citations])
+    return [summaries[d] for d in dict.fromkeys(c["document"] for c in citations) if d in summaries]
+
+
+def _source_summary(s):
+    return dict(s, page_url=url_for("views.source", source_id=s["id"], _external=True),
+                api_url=url_for("api.source", source_id=s["id"], _external=True))
+
+
+def _source(row):
+    """A source record as the API gives it: its fields, its date as of, what it contributed and its links."""
+    fields = ("id", "title", "publisher", "date", "consulted", "as_of", "kind", "url", "reference",
+              "projects", "citations", "added", "changed")
+    out = {k: row[k] for k in fields if k in row}   # `url`: the source's own address (a field of the record)
+    return dict(out, page_url=url_for("views.source", source_id=row["id"], _external=True),
+                api_url=url_for("api.source", source_id=row["id"], _external=True),
+                projects_url=url_for("api.projects", source=row["id"], _external=True))
+
+
+@bp.route("/sources")
+def sources():
+    """Every source record, newest first, with what it contributed."""
+    page, per_page = parse_paging(request.args)
+    rows = [_source(r) for r in reversed(source_store.list_sources(get_db()))]
+    return jsonify(list_envelope(page_of(rows, page, per_page), len(rows), page, per_page))
+
+
+@bp.route("/sources/<source_id>")
+def source(source_id):
+    db = get_db()
+    s = source_store.get_source(db, source_id)
+    if s is None:
+        raise ApiError(404, "not_found", f"no source with id '{source_id[:100]}'; list ids at /api/sources")
+    counts = next((r for r in source_store.list_sources(db) if r["id"] == source_id), {})
+    body = _source(dict(s, **{k: counts.get(k, 0) for k in ("projects", "citations", "added", "changed")}))
+    body["cited_by"] = [{"project_id": c["project_id"], "title": c["title"], "section": c["section"],
+                         "quote": c["quote"], "url": url_for("views.project", project_id=c["project_id"], _external=True)}
+                        for c in s["citations"]]
+    body["changes"] = [{"id": c["id"], "at": c["at"], "entity": c["entity"], "entity_id": c["entity_id"],
+                        "title": c["title"], "action": c["action"], "fields": c["fields"]}
+                       for c in change_log.recent_changes(db, change_log.ChangeFilter(source_record=source_id),
+                                                          limit=MAX_SOURCE_CHANGES)[0]]
+    return jsonify(body)
 
 
 @bp.route("/organisations")

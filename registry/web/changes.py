@@ -9,6 +9,7 @@ from flask import Blueprint, g, jsonify, make_response, render_template, request
 
 from ..core.query import MAX_PAGE, MAX_PER_PAGE, QueryError
 from ..store import changes as change_log
+from ..store import sources as source_store
 from .context import get_db
 from .envelope import list_envelope, page_urls
 
@@ -103,16 +104,30 @@ def _record_url(change, endpoint_kind="views"):
     return url_for(f"{endpoint_kind}.organisation", org_id=change["entity_id"], _external=True)
 
 
+def with_update_sources(db, rows):
+    """The rows, each change applied from a source record given `update_source` ({"id", "title", "as_of"}):
+    a source's id is public (unlike the account or file name other rows keep in `source`)."""
+    by_change = source_store.sources_of_changes(db, [c["id"] for c in rows])
+    return [dict(c, update_source=by_change.get(c["id"])) for c in rows]
+
+
+def _source_json(source):
+    return source and dict(source, page_url=url_for("views.source", source_id=source["id"], _external=True))
+
+
 def _public_json(change):
     return {"id": change["id"], "at": change["at"], "entity": change["entity"], "entity_id": change["entity_id"],
             "title": change["title"], "url": _record_url(change), "api_url": _record_url(change, "api"),
-            "action": change["action"], "source_kind": change["source_kind"], "fields": change["fields"]}
+            "action": change["action"], "source_kind": change["source_kind"], "fields": change["fields"],
+            "source": _source_json(change["update_source"])}
 
 
 @bp.get("/api/changes")
 def changes_api():
     query = parse_changes_query(request.args)
-    rows, total = change_log.recent_changes(get_db(), query.filters, query.per_page, query.offset)
+    db = get_db()
+    rows, total = change_log.recent_changes(db, query.filters, query.per_page, query.offset)
+    rows = with_update_sources(db, rows)
     return jsonify(list_envelope([_public_json(c) for c in rows], total, query.page, query.per_page))
 
 
@@ -120,8 +135,9 @@ def changes_api():
 def changes_page():
     query = parse_changes_query(request.args)
     editor = viewer_is_editor()
-    rows, total = change_log.recent_changes(get_db(), query.filters, query.per_page, query.offset,
-                                            for_editor=editor)
+    db = get_db()
+    rows, total = change_log.recent_changes(db, query.filters, query.per_page, query.offset, for_editor=editor)
+    rows = with_update_sources(db, rows)
     prev, next_ = page_urls(total, query.page, query.per_page, external=False)
     response = make_response(render_template(
         "changes.html", rows=rows, total=total, query=query, prev=prev, next=next_, editor=editor,

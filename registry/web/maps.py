@@ -27,6 +27,7 @@ from ..maps import data as mapdata
 from ..maps import png as staticmap
 from ..maps import shell as mapshell
 from ..store import db as storage
+from ..store import sources as source_store
 from .errors import ApiError
 from ..search.finder import find_projects, query_from_args
 from ..core.query import ProjectQuery
@@ -101,6 +102,7 @@ def _chips(db, query):
     """Active filters as (label, URL of the map without it)."""
     base = url_for("maps.map_page") + "?"
     labels = storage.org_labels(db, query.funders + query.orgs)
+    titles = source_store.source_titles(db, query.sources)
     chips = [(f"“{query.q}”", base + query.url_query(q="", page=1))] if query.q else []
     for facet, values, label in (
             ("area", query.areas, lambda v: AREAS.get(v, v).split(" (")[0]),
@@ -109,7 +111,8 @@ def _chips(db, query):
             ("org", query.orgs, lambda v: "with " + labels.get(v, v)),
             ("role", query.roles, lambda v: "as " + v),
             ("status", query.statuses, str.capitalize),
-            ("kind", query.kinds, lambda v: v.replace("-", " ").capitalize())):
+            ("kind", query.kinds, lambda v: v.replace("-", " ").capitalize()),
+            ("source", query.sources, lambda v: "Source: " + titles.get(v, v))):
         chips += [(label(v), base + query.toggled(facet, v)) for v in values]
     if query.year_from is not None or query.year_to is not None:
         chips.append((f"{query.year_from or '…'}–{query.year_to or '…'}",

@@ -41,9 +41,13 @@ FILTERS = [
     _list("area", "Partnership area.", AREAS),
     _list("status", "Project status.", STATUSES),
     _list("kind", "Kind of project.", KINDS),
+    _list("source", "Projects citing this source record (its id, as listed at /api/sources); repeat for OR. "
+                    "An unknown id is a 400 (code unknown_source)."),
     _int("year_from", 1900, 2100, "Active in or after this year."),
     _int("year_to", 1900, 2100, "Active in or before this year (not before year_from)."),
-    {"name": "sort", "in": "query", "schema": {"anyOf": [{"type": "string", "enum": list(SORT_CHOICES)}, BLANK]}},
+    {"name": "sort", "in": "query", "description": "Order: relevance (the default with q), title (the default "
+     "without), start_year, -start_year (newest first), updated (last changed first).",
+     "schema": {"anyOf": [{"type": "string", "enum": list(SORT_CHOICES)}, BLANK]}},
     PAGE,
     PER_PAGE,
     FACET_SIZE,
@@ -157,7 +161,7 @@ OPENAPI = {
                                                 "area": {"type": "string"}, "status": {"type": "string"},
                                                 "snippet": {"type": ["string", "null"]},
                                                 "score": {"type": ["number", "null"]}}},
-                                 facets=("country", "funder", "area", "status", "kind")),
+                                 facets=("country", "funder", "area", "status", "kind", "source")),
                              suggestion={"type": "string", "description": "did you mean (a search that "
                                                                           "matched nothing)"}),
         "OrganisationList": envelope({"type": "object", "required": ["id", "name", "type", "url", "project_count"],
@@ -170,7 +174,16 @@ OPENAPI = {
         "CountryList": envelope({"type": "object", "required": ["iso3", "name", "projects"], "properties": {
             "iso3": {"type": "string"}, "name": {"type": "string"}, "projects": {"type": "integer"}}}),
         "Project": {"type": "object", "required": ["id", "title", "countries", "organisations", "locations",
-                                                   "sources", "evidence"], "properties": {
+                                                   "sources", "evidence", "as_of", "cited_sources"], "properties": {
+            "as_of": {"type": ["string", "null"], "description": "The newest date (YYYY, YYYY-MM or YYYY-MM-DD) "
+                      "among the source records the project cites: publication date, else consultation date. Not "
+                      "a field of the record: exports leave it out, and an import refuses it."},
+            "sources": {"type": "array", "items": {"type": "object", "required": ["document", "section", "quote"],
+                        "properties": {"document": {"type": "string", "description": "the id of a source record "
+                                                    "(/api/sources/{id})"},
+                                       "section": {"type": ["string", "null"]}, "quote": {"type": "string"}}}},
+            "cited_sources": {"type": "array", "items": {"$ref": "#/components/schemas/SourceSummary"},
+                              "description": "The source records its citations name, in the order first cited."},
             "evidence": {"type": "object", "description": "On what the status and the years stand (issue 18): "
                                                           "one entry per field whose basis is recorded",
                          "properties": {name: EVIDENCE_ENTRY for name in ("status", "start_year", "end_year")},
@@ -217,3 +230,56 @@ OPENAPI["components"]["schemas"]["ChangeList"] = {
         "results": {"type": "array", "items": CHANGE},
         "next": {"type": ["string", "null"], "description": "The next (older) page; null on the last."},
         "prev": {"type": ["string", "null"], "description": "The previous (newer) page; null on the first."}}}
+
+# --- source records (issue 19; registry/store/sources.py) ---------------------------------------------
+SOURCE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+DATE = {"type": ["string", "null"], "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}
+SOURCE = {"type": "object", "required": ["id", "title", "publisher", "date", "consulted", "as_of", "kind", "url",
+                                          "reference", "projects", "citations", "added", "changed", "page_url",
+                                          "api_url", "projects_url"], "properties": {
+    "id": {"type": "string"}, "title": {"type": "string"}, "publisher": {"type": "string"},
+    "date": dict(DATE, description="When it was published: YYYY, YYYY-MM or YYYY-MM-DD."),
+    "consulted": dict(DATE, description="When the team read it: YYYY-MM-DD."),
+    "as_of": dict(DATE, description="Its date for the records citing it: date, else consulted."),
+    "kind": {"type": "string"},
+    "url": {"type": ["string", "null"], "description": "The source's own address (outside the registry)."},
+    "reference": {"type": ["string", "null"], "description": "A document symbol, e.g. UNEP/Hg/PAG.12."},
+    "projects": {"type": "integer", "description": "Projects citing it."},
+    "citations": {"type": "integer", "description": "Citations (quotes) of it."},
+    "added": {"type": "integer", "description": "Projects and organisations its update added (the founding "
+                                                "report: those the seed loaded)."},
+    "changed": {"type": "integer", "description": "Projects and organisations its update changed."},
+    "page_url": {"type": "string", "description": "Its page in the registry."},
+    "api_url": {"type": "string"},
+    "projects_url": {"type": "string", "description": "/api/projects?source={id}: the projects citing it."}}}
+OPENAPI["components"]["schemas"]["Source"] = SOURCE
+OPENAPI["components"]["schemas"]["SourceSummary"] = {
+    "type": "object", "required": ["id", "title", "as_of", "page_url", "api_url"], "properties": {
+        "id": {"type": "string"}, "title": {"type": "string"}, "as_of": DATE,
+        "page_url": {"type": "string"}, "api_url": {"type": "string"}}}
+OPENAPI["components"]["schemas"]["SourceList"] = envelope({"$ref": "#/components/schemas/Source"})
+OPENAPI["components"]["schemas"]["SourceDetail"] = _with(
+    dict(SOURCE, required=SOURCE["required"] + ["cited_by", "changes"]),
+    cited_by={"type": "array", "description": "Its citations, by project title.", "items": {
+        "type": "object", "required": ["project_id", "title", "section", "quote", "url"], "properties": {
+            "project_id": {"type": "string"}, "title": {"type": "string"}, "section": {"type": ["string", "null"]},
+            "quote": {"type": "string"}, "url": {"type": "string"}}}},
+    changes={"type": "array", "description": "The changes applied from it, newest first, at most 1000 (see /api/changes).",
+             "items": {"type": "object", "required": ["id", "at", "entity", "entity_id", "title", "action",
+                                                      "fields"]}})
+OPENAPI["paths"]["/api/sources"] = {"get": {
+    "summary": "Every source record, newest first, with what it contributed", "parameters": [PAGE, PER_PAGE],
+    "responses": {"200": {"description": "A page of sources", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/SourceList"}}}}, "400": ERROR}}}
+OPENAPI["paths"]["/api/sources/{id}"] = {"get": {
+    "summary": "One source record with its citations and the changes applied from it",
+    "parameters": [SOURCE_ID],
+    "responses": {"200": {"description": "The source", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/SourceDetail"}}}}, "404": NOT_FOUND}}}
+CHANGE["properties"]["source"] = {
+    "anyOf": [{"$ref": "#/components/schemas/ChangeSource"}, {"type": "null"}],
+    "description": "For a change applied from a source record (source_kind `source`): that source; else null."}
+OPENAPI["components"]["schemas"]["ChangeSource"] = {
+    "type": "object", "required": ["id", "title", "as_of", "page_url"], "properties": {
+        "id": {"type": "string"}, "title": {"type": "string"}, "as_of": DATE,
+        "page_url": {"type": "string", "description": "The source's page in the registry."}}}

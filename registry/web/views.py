@@ -8,14 +8,18 @@ from ..exchange.facts import headline_facts
 from ..core import geo
 from ..store import db as storage
 from ..store import changes as change_log
+from ..store import sources as source_store
 from ..search.finder import (find_organisations, find_projects, list_countries, projects_by_role,
                              query_from_args)
 from ..core.query import DEFAULT_FACET_SIZE, ProjectQuery
+from ..core.sources import REPORT_SOURCE_ID
 from ..core.validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
 from .context import get_db, index_settings
 from .envelope import linked_facets
+from .errors import ApiError
 
 bp = Blueprint("views", __name__)
+MAX_SOURCE_CHANGES = 1000   # changes a source page lists (it says how many more there are)
 
 
 @bp.app_context_processor
@@ -23,12 +27,38 @@ def vocabulary():
     return {"AREAS": AREAS, "KINDS": KINDS, "STATUSES": STATUSES, "ROLES": ROLES, "ORG_TYPES": ORG_TYPES,
             "country_name": geo.country_name, "gazetteer_place": geo.gazetteer_place,
             "has_map": "maps.map_page" in current_app.view_functions,
-            "DEFAULT_FACET_SIZE": DEFAULT_FACET_SIZE}
+            "DEFAULT_FACET_SIZE": DEFAULT_FACET_SIZE, "source_summary": source_summary,
+            "REPORT_SOURCE_ID": REPORT_SOURCE_ID}
+
+
+def source_summary(source_id):
+    """{"id", "title", "as_of"} of one source record, or None: how a history row from a source names it
+    (templates/_change.html; the editor's history pages call it with the row's `source`)."""
+    return source_store.source_summaries(get_db(), [source_id]).get(source_id) if source_id else None
+
+
+def last_change(db, entity, record_id):
+    """The record's newest change (store.changes), naming its source record when it came from one."""
+    change = change_log.last_change(db, entity, record_id)
+    if change:
+        change["update_source"] = source_store.sources_of_changes(db, [change["id"]]).get(change["id"])
+    return change
+
+
+def sources_newest_first(db):
+    """Every source record with what it contributed (store.sources.list_sources), newest first."""
+    return list(reversed(source_store.list_sources(db)))
+
+
+def registry_sources(db):
+    """What the home and About pages say of the sources: each with its counts, and the registry's date."""
+    return {"sources": sources_newest_first(db), "registry_as_of": source_store.registry_as_of(db)}
 
 
 @bp.route("/")
 def home():
-    return render_template("home.html", facts=headline_facts(), **storage.overview(get_db()))
+    db = get_db()
+    return render_template("home.html", facts=headline_facts(), **storage.overview(db), **registry_sources(db))
 
 
 @bp.route("/projects")
@@ -37,6 +67,7 @@ def projects():
     query = query_from_args(db, request.args)
     results = find_projects(db, index_settings(), query)
     return render_template("projects.html", results=results, q=query,
+                           source_titles=source_store.source_titles(db, query.sources),
                            facets=linked_facets(results.facets, query, "views.projects", external=False))
 
 
@@ -51,9 +82,11 @@ def export(fmt):
     # before the body is sent.
     stream_db = storage.connect(current_app.config["DATABASE"], readonly=True)
     organisations, projects = storage.export_stream(stream_db, results.ids, close=True)   # + the orgs they name
+    sources = source_store.export_sources(stream_db, results.ids) if fmt != "csv" else []   # + what they cite
     headers = {"Content-Disposition": f"attachment; filename=mercury-registry-projects.{fmt}",
                "Cache-Control": "no-store"}
-    return Response(exports.export_chunks(fmt, organisations, projects), content_type=exports.MIMETYPES[fmt],
+    return Response(exports.export_chunks(fmt, organisations, projects, sources=sources),
+                    content_type=exports.MIMETYPES[fmt],
                     headers=headers)
 
 
@@ -63,7 +96,10 @@ def project(project_id):
     p = storage.get_project(db, project_id)
     if p is None:
         abort(404)
-    return render_template("project.html", p=p, last_change=change_log.last_change(db, "project", project_id))
+    cited = source_store.source_summaries(db, {s["document"] for s in p["sources"]})
+    return render_template("project.html", p=p, last_change=last_change(db, "project", project_id),
+                           as_of=source_store.as_of(db, [project_id]).get(project_id), cited=cited,
+                           undated=source_store.undated_consulted(db, [project_id]).get(project_id))
 
 
 @bp.route("/organisations")
@@ -81,7 +117,8 @@ def organisation(org_id):
         abort(404)
     by_role = projects_by_role(o["projects"])
     return render_template("organisation.html", o=o, by_role=by_role,
-                           last_change=change_log.last_change(db, "organisation", org_id))
+                           last_change=last_change(db, "organisation", org_id),
+                           as_of=source_store.organisation_as_of(db, org_id))
 
 
 @bp.route("/countries")
@@ -114,5 +151,36 @@ def area(area):
 
 @bp.route("/about")
 def about():
+    db = get_db()
     return render_template("about.html", facts=headline_facts(),
-                           report_name=current_app.config["REPORT_PATH"].rsplit("/", 1)[-1])
+                           report_name=current_app.config["REPORT_PATH"].rsplit("/", 1)[-1], **registry_sources(db))
+
+
+@bp.route("/sources")
+def sources():
+    return render_template("sources.html", sources=sources_newest_first(get_db()))
+
+
+@bp.route("/sources/<source_id>")
+def source(source_id):
+    db = get_db()
+    s = source_store.get_source(db, source_id)
+    if s is None:
+        raise ApiError(404, "not_found", f"no source with id '{source_id[:100]}': the sources are listed at /sources")
+    return render_template("source.html", s=s, by_project=citations_by_project(s["citations"]),
+                           changes=changes_from(db, source_id))
+
+
+def changes_from(db, source_id):
+    """The changes applied from one source, newest first: every one (a source changes a few records)."""
+    rows, total = change_log.recent_changes(db, change_log.ChangeFilter(source_record=source_id),
+                                            limit=MAX_SOURCE_CHANGES)
+    return {"rows": rows, "total": total}
+
+
+def citations_by_project(citations):
+    """A source's citations grouped by project: [(project id, title, [citations])], in their order."""
+    groups = {}
+    for c in citations:
+        groups.setdefault((c["project_id"], c["title"]), []).append(c)
+    return [(pid, title, cs) for (pid, title), cs in groups.items()]
