@@ -95,6 +95,12 @@ def create_app(test_config=None):
         CHECK_INDEX_ON_START=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # IATI export (docs/iati.md): who publishes, and the prefix of the identifiers of activities that have
+        # no IATI identifier of their own. Default: the Partnership's secretariat, UNEP (XM-DAC-41116, type 40
+        # Multilateral). REGISTRY_IATI_REPORTING_ORG takes JSON: {"ref": ..., "type": ..., "name": ...}.
+        IATI_REPORTING_ORG={"ref": "XM-DAC-41116", "type": "40",
+                            "name": "United Nations Environment Programme (UNEP), Global Mercury Partnership secretariat"},
+        IATI_PUBLISHER_PREFIX="XM-DAC-41116-GMP",
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("REGISTRY")

@@ -18,7 +18,7 @@ from .store import db as storage
 from .store import changes as change_log
 from .store import editing as editing_db
 from .store import sources as source_store
-from .exchange import exports
+from .exchange import exports, iati
 from .exchange import apply, ingest, updates
 from .search import index as search
 from .core.validate import Problem, ValidationError
@@ -121,10 +121,11 @@ def apply_updates_command(every, dry_run):
 @click.option("--format", "fmt", type=click.Choice(ingest.FORMATS), help="Default: from the file name.")
 @click.option("--dry-run", is_flag=True, help="Validate and report what would change; store nothing.")
 def import_command(file, fmt, dry_run):
-    """Import projects (and organisations) from CSV, JSON or GeoJSON: all or nothing."""
-    fmt = fmt or ingest.guess_format(file)
+    """Import projects (and organisations) from CSV, JSON, GeoJSON or IATI activity XML: all or nothing."""
+    with open(file, "rb") as head:     # a file without a known suffix: what it starts with (IATI XML)
+        fmt = fmt or ingest.guess_format(file, head.read(4096))
     if fmt is None:
-        _fail([f"cannot tell the format of {file}"], "Use --format csv, json or geojson.")
+        _fail([f"cannot tell the format of {file}"], "Use --format csv, json, geojson or iati.")
     size = os.path.getsize(file)
     if size > current_app.config["MAX_CONTENT_LENGTH"]:
         _fail([f"{file} is {size // 1_048_576} MB"], "The file is too large; split it into smaller files.")
@@ -145,11 +146,14 @@ def import_command(file, fmt, dry_run):
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(ingest.FORMATS), default="json")
+@click.option("--format", "fmt", type=click.Choice(list(dict.fromkeys([*ingest.FORMATS, "iati"]))), default="json")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def export_command(fmt, output):
     """Export the whole registry (CSV, JSON or GeoJSON) to a file or standard output: every project, and in
-    JSON and GeoJSON every source record and every organisation. `flask import` reads it back unchanged."""
+    JSON and GeoJSON every source record and every organisation. `flask import` reads it back unchanged.
+    `--format iati`: an IATI 2.03 activity file (docs/iati.md)."""
+    if fmt == "iati":
+        return _export_iati(output)
     db = _db()
     organisations, projects = storage.export_stream(db, all_organisations=True)
     sources = source_store.export_sources(db) if fmt != "csv" else []   # every source record, in its snapshot
@@ -160,6 +164,30 @@ def export_command(fmt, output):
     if output.name != "<stdout>":
         carried = "" if fmt == "csv" else f" ({len(sources)} source records, {len(organisations)} organisations)"
         click.echo(f"Wrote {written} characters of {fmt.upper()}{carried} to {output.name}.", err=True)
+
+
+def _export_iati(output):
+    """Every project IATI can hold, as an IATI activity file; says how many were written and which were left
+    out and why (a project without a status, a year or an organisation: docs/iati.md, "Left out")."""
+    organisations, projects = storage.export_stream(_db())
+    summary = iati.ExportSummary()
+    config = current_app.config
+    try:
+        chunks = iati.activities_xml(organisations, projects, config["IATI_REPORTING_ORG"],
+                                     config["IATI_PUBLISHER_PREFIX"], summary)
+    except iati.NoActivities as exc:
+        _fail([str(exc)], "No IATI file was written:")
+    to_stdout = output.name == "<stdout>"
+    with click.open_file("-" if to_stdout else output.name, "wb") as out:   # bytes: the file declares UTF-8
+        for chunk in chunks:   # constant memory
+            out.write(chunk)
+    where = "standard output" if to_stdout else output.name
+    click.echo(f"Wrote {summary.written} IATI activities (version {iati.IATI_VERSION}) to {where}.", err=True)
+    if summary.left_out:
+        click.echo(f"Left out {len(summary.left_out)} projects that IATI cannot hold without inventing a value "
+                   "(also listed in a comment at the end of the file):", err=True)
+        for project_id, reasons in summary.left_out:   # every one, never cut
+            click.echo(f"  - {project_id}: {'; '.join(reasons)}", err=True)
 
 
 @click.command("stats")

@@ -68,7 +68,7 @@
   // The payload as records, with its references resolved: a point's or listed place's project is the
   // project's record, a project's countries are country records (name, projects), found by iso3 too.
   function readData(data) {
-    var d = {total: data.total, breaks: data.breaks, byIso3: {}};
+    var d = {total: data.total, breaks: data.breaks, bounds: data.bounds || null, byIso3: {}};
     TABLES.forEach(function (table) { d[table] = records(data, table); });
     d.countries.forEach(function (c) { d.byIso3[c.iso3] = c; });
     d.projects.forEach(function (p) { p.countries = p.countries.map(function (i) { return d.countries[i]; }); });
@@ -167,8 +167,39 @@
 
   // --- layers -------------------------------------------------------------------------------------
 
+  // For an extent across the antimeridian (bounds.east > 180), longitudes west of the meridian opposite the
+  // extent's centre are drawn 360 degrees east, so that Fiji or Kiribati is one place, not two map edges.
+  function seamOf(ctl) {
+    var b = ctl.data.bounds;
+    return b && b.east > 180 ? (b.west + b.east) / 2 - 180 : null;
+  }
+
+  function eastOf(ctl, lon) {
+    var seam = seamOf(ctl);
+    return seam !== null && lon < seam ? lon + 360 : lon;
+  }
+
+  // The boundaries with each polygon wholly west of the seam moved east (a copy; nothing when no seam).
+  function shiftedWorld(ctl, world) {
+    var seam = seamOf(ctl);
+    if (seam === null) return world;
+    // a GeoJSON position is [lon, lat]: shift() moves the first of it, lonOf() reads it
+    function lonOf(position) { return position.slice(0, 1).pop(); }
+    function shift(position) { return [lonOf(position) + 360].concat(position.slice(1)); }
+    function polygon(rings) {
+      var east = Math.max.apply(null, rings.slice(0, 1).pop().map(lonOf));
+      return east < seam ? rings.map(function (ring) { return ring.map(shift); }) : rings;
+    }
+    return {type: "FeatureCollection", features: world.features.map(function (f) {
+      var g = f.geometry, coords = g.type === "Polygon" ? polygon(g.coordinates) : g.coordinates.map(polygon);
+      return {type: "Feature", properties: f.properties, geometry: {type: g.type, coordinates: coords}};
+    })};
+  }
+
   function drawCountries(ctl, world) {
     var map = ctl.map;
+    world = shiftedWorld(ctl, world);
+    if (seamOf(ctl) !== null) map.setMaxBounds([[-85, seamOf(ctl) - 20], [85, seamOf(ctl) + 380]]);
     ctl.plain = L.geoJSON(world, {style: PLAIN, interactive: false});
     ctl.shaded = L.geoJSON(world, {
       style: function (f) { return shadeStyle(ctl, f.properties.iso3); },
@@ -202,7 +233,7 @@
     ctl.markers = d.points.map(function (point, i) {
       var options = markerStyle(ctl, point);
       options.pointIndex = i;
-      var marker = L.circleMarker([point.lat, point.lon], options);
+      var marker = L.circleMarker([point.lat, eastOf(ctl, point.lon)], options);
       var area = point.project.area;
       (byArea[area] = byArea[area] || []).push(marker);
       return marker;
@@ -409,10 +440,19 @@
     return true;
   }
 
+  // The selection's extent (data.bounds, made by registry/maps/data.py selection_bounds; null: the world).
+  // Its east is above 180 when it crosses the antimeridian: the map is then centred on it (see eastOf).
+  function boundsOf(ctl) {
+    var b = ctl.data.bounds;
+    return b ? L.latLngBounds([b.south, b.west], [b.north, b.east]) : null;
+  }
+
   function fitView(ctl) {
-    var map = ctl.map;
-    if (!restoreView(ctl)) {
-      if (ctl.markers.length) {
+    var map = ctl.map, bounds = boundsOf(ctl);
+    if (!restoreView(ctl)) {                 // a viewport in the address wins
+      if (bounds) {
+        map.fitBounds(bounds, {padding: [24, 24], maxZoom: ctl.cfg.mode === "small" ? 5 : 6, animate: false});
+      } else if (ctl.markers.length) {
         map.fitBounds(L.latLngBounds(ctl.markers.map(function (m) { return m.getLatLng(); })),
                       {padding: [36, 36], maxZoom: ctl.cfg.mode === "small" ? 5 : 6, animate: false});
       } else {

@@ -10,7 +10,7 @@ def test_project_list_envelope(client, db):
     assert body["page"] == 2 and body["per_page"] == 5 and len(body["results"]) == 5
     first = body["results"][0]
     assert {"id", "title", "url", "countries", "area", "status", "snippet", "score"} <= set(first)
-    assert set(body["facets"]) == {"country", "funder", "area", "status", "kind", "source"}
+    assert set(body["facets"]) == {"country", "region", "funder", "area", "status", "kind", "source"}
     assert {"value", "label", "count", "selected", "toggle_url"} == set(body["facets"]["area"]["values"][0])
     assert body["next"].endswith("per_page=5&page=3") and body["prev"].endswith("per_page=5")
 

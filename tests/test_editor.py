@@ -92,7 +92,7 @@ def test_create_project_with_every_field(editor, db):
         ("Quetzal mercury survey", "study", "planned", 2023, 2025, parent)
     assert p["countries"] == ["KEN", "TZA"] and p["other_areas"] == ["waste"] and p["keywords"] == ["mercury", "gold"]
     assert p["locations"][0] == {"name": "Nairobi", "precision": "site", "lat": -1.28, "lon": 36.82, "country": "KEN",
-                                 "coords_source": "editor", "gazetteer_id": None, "basis": "stated", "source": None,
+                                 "region": None, "coords_source": "editor", "gazetteer_id": None, "basis": "stated", "source": None,
                                  "reason": None}
     assert p["locations"][1]["country"] == "TZA" and p["locations"][1]["lat"] is not None   # the country's point
     assert p["locations"][1]["coords_source"] == "country-point"
@@ -334,7 +334,7 @@ def test_organisation_create_edit_delete(editor, admin, db):
     assert post_form(editor, "/editor/organisations/new", fields).headers["Location"] == "/organisations/zni"
     record, version = editing_db.organisation_record(db, "zni")
     assert record == {"id": "zni", "name": "Zinc Institute", "acronym": "ZNI", "aliases": ["Zinc Inst.", "ZI"],
-                      "type": "academia", "country": "KEN", "website": "https://zni.example",
+                      "type": "academia", "country": "KEN", "website": "https://zni.example", "identifier": None,
                       "leads_areas": ["waste"], "evidence": {}}
     fields = form_of(editor, "/editor/organisations/zni/edit", name="Zinc Institute of Nairobi")
     assert post_form(editor, "/editor/organisations/zni/edit", fields).status_code == 302

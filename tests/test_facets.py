@@ -186,7 +186,7 @@ def test_past_the_last_page_prev_leads_back_to_it(client, db):
 
 
 def test_every_list_has_the_same_envelope(client):
-    for url, facets in (("/api/projects", {"country", "funder", "area", "status", "kind", "source"}),
+    for url, facets in (("/api/projects", {"country", "region", "funder", "area", "status", "kind", "source"}),
                         ("/api/organisations", {"type", "country"}), ("/api/countries", None)):
         body = get(client, url)
         assert {"total", "page", "per_page", "results", "next", "prev"} <= set(body)

@@ -421,7 +421,7 @@ def test_the_newsletter_html_copied_from_the_page_stays_escaped(client, samples)
     # in the textarea the snippet is text: after the browser decodes it once, the payload is still escaped
     import html as htmllib
     decoded = htmllib.unescape(code)
-    assert "<img src=\"http://localhost/map.png?funder=map-xss-org&amp;width=600\"" in decoded
+    assert "<img src=\"http://localhost/map.png?funder=map-xss-org&amp;width=600&amp;scale=2\"" in decoded
     assert "&lt;img src=x" in decoded and "<img src=x" not in decoded
 
 
@@ -431,7 +431,7 @@ def test_newsletter_snippet_works_in_mail_clients(reader, ro_db):
     html = reader.get("/map/newsletter?area=coal").get_data(as_text=True)
     snippet = re.search(r'<div class="newsletter-preview">(.*?)</div>\s*<h2>', html, re.S).group(1)
     img = re.search(r"<img [^>]+>", snippet).group(0)
-    assert 'src="http://localhost/map.png?area=coal&amp;width=600"' in img
+    assert 'src="http://localhost/map.png?area=coal&amp;width=600&amp;scale=2"' in img   # sharp, shown 600 wide
     assert 'width="600"' in img and 'alt="Map of ' in img
     assert '<a href="http://localhost/map?area=coal"' in snippet
     assert "<script" not in snippet and "<iframe" not in snippet and "<link" not in snippet

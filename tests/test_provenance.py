@@ -151,7 +151,7 @@ def clean_location(**loc):
 def test_a_site_without_a_point_is_kept_unplaced():
     loc, errors = clean_location()
     assert errors == []
-    assert loc == {"name": "Place", "precision": "site", "lat": None, "lon": None, "country": None,
+    assert loc == {"name": "Place", "precision": "site", "lat": None, "lon": None, "country": None, "region": None,
                    "coords_source": None, "gazetteer_id": None, "basis": "stated", "source": None, "reason": None}
 
 

@@ -31,6 +31,9 @@ from registry.web.context import index_settings
 FORMATS = ("csv", "json", "geojson")
 COUNTRIES = ("KEN", "PER", "BRA", "IDN", "GHA", "FRA", "CIV", "COD", "MNG", "PHL")
 GAZETTEER_IDS = tuple(row["id"] for row in csv.DictReader((ROOT / "geodata" / "gazetteer.csv").open(encoding="utf-8")))
+# a region location's region (issue 12): codes, and other spellings the importer stores as the code
+REGION_CODES = ("002", "419", "029", "150", "amazon-basin", "arctic", "pan-amazon")
+REGION_SPELLINGS = REGION_CODES + ("19", "Latin America", "Amérique latine et Caraïbes", "AMAZON-BASIN", "Arctique")
 PROJECT_IDS = tuple(f"rt-{i}" for i in range(5))
 ORG_IDS = tuple(f"rt-org-{i}" for i in range(4))
 # source records the generated citations name (besides the founding report, which every registry has)
@@ -40,6 +43,8 @@ SOURCE_RECORDS = [{"id": "rt-src-0", "title": "A newsletter; with | separators",
                   {"id": "rt-src-1", "title": "Évaluation finale", "publisher": "=Evaluators", "date": None,
                    "url": None, "reference": "EVAL/2025/1", "kind": "evaluation", "consulted": "2025-03-02"}]
 DOCUMENT_IDS = (REPORT_SOURCE_ID, *(s["id"] for s in SOURCE_RECORDS))
+# IATI identifiers (issue 14), with what a CSV cell guards or escapes: a leading = or -, separators, accents
+IATI_IDS = ("XM-DAC-41114", "XM-DAC-41114-00012345", "=GB-CHC-1234567", "-US-EIN-13-2654926", "CA-3;x", "ÜN-ïd.1_2")
 EXAMPLES = settings(max_examples=35, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
@@ -68,6 +73,11 @@ longitudes = st.floats(-180, 180, allow_nan=False)
 def locations(draw):
     precision = draw(st.sampled_from(PRECISIONS))
     loc = {"name": draw(words(60)), "precision": precision}
+    if precision == "region":   # its region, or (left out) a name that is one
+        if draw(st.booleans()):
+            loc["region"] = draw(st.sampled_from(REGION_SPELLINGS))
+        else:
+            loc["name"] = draw(st.sampled_from(REGION_SPELLINGS))
     if draw(st.booleans()):
         loc["country"] = draw(st.sampled_from(COUNTRIES))
     how = draw(st.sampled_from(["none", "editor", "report", "gazetteer"]))
@@ -127,6 +137,7 @@ organisations = st.fixed_dictionaries(
     {"id": st.just("?"), "name": words(80)},
     optional={"acronym": words(20), "aliases": st.lists(words(30), max_size=3), "type": st.sampled_from(list(ORG_TYPES)),
               "country": st.sampled_from(COUNTRIES), "website": st.sampled_from(["https://example.org/a;b|c", "http://x.example"]),
+              "identifier": st.sampled_from(IATI_IDS),
               "leads_areas": st.lists(st.sampled_from(list(AREAS)), max_size=2, unique=True)}).flatmap(with_names_marked)
 
 
@@ -145,6 +156,7 @@ def projects(draw, pid, parents):
                 "countries": st.lists(st.sampled_from(COUNTRIES), max_size=3),
                 "keywords": st.lists(words(40), max_size=4), "parent": st.sampled_from(parents) if parents else st.none(),
                 "website": st.sampled_from(["https://example.org/x;y|z?a=1", "http://planetgold.org/peru"]),
+                "iati_identifier": st.sampled_from(IATI_IDS),
                 "start_year": st.just(start), "end_year": st.none() if start is None else st.integers(start, 2040)}
     for name, strategy in optional.items():
         if draw(st.booleans()):
@@ -237,6 +249,7 @@ def new_values(path, record=None):
             "area": st.sampled_from(list(AREAS)), "status": st.sampled_from(STATUSES),
             "start_year": st.integers(1990, 2030), "end_year": st.integers(1990, 2040),
             "website": st.sampled_from(["https://example.org/changed;|", "http://other.example"]),
+            "iati_identifier": st.sampled_from(IATI_IDS),
             "keywords": st.lists(words(40), max_size=4), "countries": st.lists(st.sampled_from(COUNTRIES), max_size=3),
             "other_areas": st.lists(st.sampled_from(list(AREAS)), max_size=3),
             "organisations": st.lists(st.fixed_dictionaries({"org": st.sampled_from(ORG_IDS[:1]),
@@ -246,14 +259,16 @@ def new_values(path, record=None):
                     lambda supports: [dict(r, **s) for r, s in zip(roles, supports)])),
             "parent": st.sampled_from(PROJECT_IDS), "lat": latitudes, "lon": longitudes,
             "precision": st.sampled_from(PRECISIONS), "country": st.sampled_from(COUNTRIES),
+            "region": st.sampled_from(REGION_CODES),
             "reason": words(60).map(lambda t: t.replace("\n", " ").replace("\r", " "))}[key]
 
 
 def mutable_paths(p):
     paths = ["title", "summary", "description", "kind", "area", "status", "start_year", "end_year", "website",
-             "keywords", "countries", "other_areas", "organisations", "parent"]
+             "iati_identifier", "keywords", "countries", "other_areas", "organisations", "parent"]
     for i, loc in enumerate(p["locations"], 1):
         paths += [f"locations[{i}].{k}" for k in ("name", "precision", "country")]
+        paths += [f"locations[{i}].region"] if loc["precision"] == "region" else []
         paths += [f"locations[{i}].{k}" for k in ("lat", "lon") if loc["coords_source"] in ("editor", "report")]
         paths += [f"locations[{i}].reason"] if loc["basis"] == "inferred" else []
         paths += [f"locations[{i}].source"] if loc["basis"] == "stated" and p["sources"] else []
@@ -332,8 +347,8 @@ def check_one_organisation_edit(db, fmt, batch, data):
     load(db, raw_orgs, raw_projects)
     orgs, projects_ = stored(db, ids, all_organisations=True)
     orgs = [o for o in orgs if o["id"] in {r["id"] for r in raw_orgs}]
-    key = data.draw(st.sampled_from(["name", "acronym", "aliases", "type", "country", "website", "leads_areas",
-                                     "evidence.name"]))
+    key = data.draw(st.sampled_from(["name", "acronym", "aliases", "type", "country", "website", "identifier",
+                                     "leads_areas", "evidence.name"]))
     if key == "evidence.name":     # the name marked inferred, with another reason, or no longer
         reason = data.draw(st.none() | one_line(60))
         changed = dict(orgs[0], evidence={k: v for k, v in orgs[0]["evidence"].items() if k != "name"})

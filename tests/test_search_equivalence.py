@@ -159,7 +159,7 @@ def test_filters_and_facets_equal_one_query_per_facet(db):
         assert set(storage.filter_ids(db, f, ids=ids)) == passing(db, f, ids)
         nonempty += bool(passing(db, f, ids))
         counts = storage.facet_counts(db, f, ids=ids)
-        assert list(counts) == list(FACET_SQL)
+        assert [name for name in counts if name != "region"] == list(FACET_SQL)   # region: test_region_filter.py
         for name, sql in FACET_SQL.items():
             expected = db.execute(sql, [json.dumps(sorted(passing(db, f, ids, skip=name)))]).fetchall()
             assert counts[name] == sorted(expected, key=lambda x: (-x[1], x[0])), (name, f, ids is None)

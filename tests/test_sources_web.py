@@ -202,7 +202,8 @@ def test_one_source_page_groups_its_citations_by_project_and_lists_the_changes_f
 def test_an_unknown_source_is_a_404_page_and_a_404_json_error(client):
     page = client.get("/sources/no-such-source")
     assert page.status_code == 404 and page.mimetype == "text/html"
-    assert "no source with id &#39;no-such-source&#39;" in page.get_data(as_text=True)
+    assert "Source “no-such-source” not found" in page.get_data(as_text=True)
+    assert 'href="/sources"' in page.get_data(as_text=True)
     assert '<html lang="en">' in page.get_data(as_text=True)
     api = client.get("/api/sources/no-such-source")
     assert api.status_code == 404

@@ -110,7 +110,9 @@ def _edits(record):
     loc, src = record["locations"][0], record["sources"]
     return [
         ("location name", dict(record, locations=[dict(loc, name="Madre de Dios")]), ["locations[1].name"]),
-        ("location precision", dict(record, locations=[dict(loc, precision="region")]), ["locations[1].precision"]),
+        # a region location names its region (issue 12): South America, for Peru
+        ("location precision", dict(record, locations=[dict(loc, precision="region", region="005")]),
+         ["locations[1].precision", "locations[1].region"]),
         ("location longitude", dict(record, locations=[dict(loc, lon=-70.1)]), ["locations[1].lon"]),
         ("a location more", dict(record, locations=[loc, {"name": "Lima", "precision": "site", "lat": -12.05,
                                                           "lon": -77.04}]), ["locations"]),

@@ -17,8 +17,8 @@ from .validate import EVIDENCE_FIELDS, ORG_EVIDENCE_FIELDS, Problem
 
 SETTABLE = {
     "project": ("title", "summary", "description", "kind", "area", "status", "start_year", "end_year", "website",
-                "parent", "evidence"),
-    "organisation": ("name", "acronym", "type", "country", "website", "evidence"),
+                "parent", "iati_identifier", "evidence"),
+    "organisation": ("name", "acronym", "type", "country", "website", "identifier", "evidence"),
 }
 ADDABLE = {
     "project": ("sources", "organisations", "locations", "countries", "other_areas", "keywords"),

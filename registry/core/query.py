@@ -8,9 +8,12 @@ country names and organisation names to codes and ids. `parse_organisation_query
 Repeating a list parameter (country, area...) means OR; a single-valued one (q, page, per_page...)
 given twice is an error, since which of the two was meant cannot be guessed.
 """
+import difflib
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
+from . import regions as region_table
+from .geo import fold
 from .validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
 
 MAX_Q = 200
@@ -22,7 +25,7 @@ DEFAULT_PER_PAGE = 20
 DEFAULT_FACET_SIZE = 10     # facet values a list shows; `facet_size=max` shows them all
 MAX_FACET_SIZE = 1000
 SORT_CHOICES = ("relevance", "title", "start_year", "-start_year", "updated")
-LIST_PARAMS = ("country", "funder", "org", "role", "area", "status", "kind", "source")
+LIST_PARAMS = ("country", "region", "funder", "org", "role", "area", "status", "kind", "source")
 
 
 class QueryError(ValueError):
@@ -83,13 +86,14 @@ class ProjectQuery(_Links):
     facet_size: int | None = DEFAULT_FACET_SIZE    # None: every value
     unresolved: dict = field(default_factory=dict, compare=False)
     sources: tuple = ()     # ids of source records: the projects that cite one of them
+    regions: tuple = ()     # region codes (core/regions.py): the projects in one of them (region_scope)
 
-    LISTS = (("country", "countries"), ("funder", "funders"), ("org", "orgs"), ("role", "roles"),
+    LISTS = (("country", "countries"), ("region", "regions"), ("funder", "funders"), ("org", "orgs"), ("role", "roles"),
              ("area", "areas"), ("status", "statuses"), ("kind", "kinds"), ("source", "sources"))
 
     @property
     def has_filters(self):
-        return bool(self.countries or self.funders or self.orgs or self.areas or self.statuses
+        return bool(self.countries or self.regions or self.funders or self.orgs or self.areas or self.statuses
                     or self.kinds or self.sources or self.year_from is not None or self.year_to is not None)
 
     @property
@@ -212,6 +216,7 @@ def parse_query(args, default_per_page=DEFAULT_PER_PAGE):
     return ProjectQuery(
         q=q,
         countries=tuple(_values(args, "country")),
+        regions=tuple(_values(args, "region")),
         funders=tuple(_values(args, "funder")),
         orgs=tuple(_values(args, "org")),
         roles=_choices(args, "role", ROLES),
@@ -257,6 +262,42 @@ def _country_codes(texts, lookup_country):
     return tuple(dict.fromkeys(codes))
 
 
+def _region_codes(texts):
+    """Region codes of region codes or names (any of the three languages), without repeats; QueryError
+    for one that is not known, naming a near name when there is one."""
+    codes = []
+    for text in texts:
+        region = region_table.lookup_region(text)
+        if region is None:
+            raise QueryError(f"unknown region '{text[:60]}': use an M49 code or a region name, e.g. 419 or "
+                             f"Latin America and the Caribbean (see /regions){_near_region(text)}",
+                             "unknown_region")
+        codes.append(region.code)
+    return tuple(dict.fromkeys(codes))
+
+
+def _near_region(text):
+    """'; did you mean X?' for the region name closest to a mistyped one, or ''."""
+    names = {fold(name): name for r in region_table.all_regions() for name in r.names.values()}
+    names.update((fold(alias), alias) for alias in region_table.ALIASES if len(alias) > 4)   # not LAC, LDC...
+    close = difflib.get_close_matches(fold(text), list(names), n=1, cutoff=0.75)
+    return f"; did you mean {names[close[0]]}?" if close else ""
+
+
+def region_scope(codes):
+    """What a filter on these regions keeps: (the member countries of any of them, the region codes a
+    region-precision location may carry to be in one of them). A location's region is in R when it is R
+    or when its members are all members of R (South America 005 is within 419; the custom amazon-basin is
+    within 005 and 419); a region with no members is only within itself."""
+    wanted = [region_table.get_region(code) for code in codes]
+    countries = frozenset().union(*(r.members for r in wanted))
+    inner = {r.code for r in wanted}
+    for candidate in region_table.all_regions():
+        if candidate.members and any(candidate.members <= r.members for r in wanted):
+            inner.add(candidate.code)
+    return countries, tuple(sorted(inner))
+
+
 def resolve_organisation_query(query, lookup_country):
     return replace(query, countries=_country_codes(query.countries, lookup_country))
 
@@ -274,11 +315,12 @@ def resolve(query, lookup_country, resolve_orgs, source_ids=None):
                 raise QueryError(f"unknown source '{source[:60]}': use the id of a source (see /sources or "
                                  "/api/sources)", "unknown_source")
     countries = _country_codes(query.countries, lookup_country)
+    regions = _region_codes(query.regions)
     orgs = resolve_orgs(list(query.funders + query.orgs))
     for text in query.funders + query.orgs:
         if orgs.get(text) is None:
             raise QueryError(f"unknown organisation '{text[:60]}': use its id, name, acronym or an alias "
                              "(see /organisations)", "unknown_organisation")
     dedupe = lambda xs: tuple(dict.fromkeys(xs))  # noqa: E731
-    return replace(query, countries=countries, funders=dedupe(orgs[t] for t in query.funders),
+    return replace(query, countries=countries, regions=regions, funders=dedupe(orgs[t] for t in query.funders),
                    orgs=dedupe(orgs[t] for t in query.orgs))

@@ -5,11 +5,11 @@ A project or an organisation is exactly what core.validate.clean_project / clean
 source record id: core/sources.py), and what store.editing.project_record / organisation_record read back:
 
     project:      id, title, summary, description, kind, area, other_areas, status, start_year, end_year,
-                  evidence, parent, countries, keywords, website, locations, organisations, sources
-    organisation: id, name, acronym, aliases, type, country, website, leads_areas, evidence
+                  evidence, parent, countries, keywords, website, iati_identifier, locations, organisations, sources
+    organisation: id, name, acronym, aliases, type, country, website, identifier, leads_areas, evidence
 
 `evidence` maps the fields whose basis is recorded (status, start_year, end_year; an organisation's name,
-aliases, acronym) to {basis: stated, source: N} or {basis: inferred, reason}; each role and each location
+aliases, acronym, IATI identifier) to {basis: stated, source: N} or {basis: inferred, reason}; each role and each location
 carries basis, source and reason itself (issue 18; core/validate.py _support).
 
 Lists whose order carries no meaning are kept in one canonical order (see `canonical_order`): countries
@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from .validate import canonical_order  # noqa: F401  (defined next to clean_project, which applies it)
 
 PROJECT_FIELDS = ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
-                  "start_year", "end_year", "evidence", "parent", "countries", "keywords", "website", "locations",
-                  "organisations", "sources")
-ORGANISATION_FIELDS = ("id", "name", "acronym", "aliases", "type", "country", "website", "leads_areas", "evidence")
+                  "start_year", "end_year", "evidence", "parent", "countries", "keywords", "website", "iati_identifier",
+                  "locations", "organisations", "sources")
+ORGANISATION_FIELDS = ("id", "name", "acronym", "aliases", "type", "country", "website", "identifier", "leads_areas",
+                       "evidence")
 # Lists of mappings compared item by item (an edited coordinate is `locations[1].lat`, not a new list)
 ITEM_LISTS = ("locations", "sources")
 # Lists compared as sets of entries: the change names what was added and what removed

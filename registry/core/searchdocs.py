@@ -8,6 +8,7 @@ import re
 from functools import lru_cache
 
 from . import geo
+from . import regions as region_table
 from .validate import AREAS, ORG_TYPES, fold
 
 # Acronyms and other names of the same thing. Matching is on whole words, ignoring case and accents,
@@ -55,6 +56,10 @@ SYNONYMS = (
     ("skin-lightening", "skin lightening", "skin whitening"),
 )
 
+
+# What the documents hold, in a word: change it when project_document or organisation_document index other
+# text, so that indexes built before are found stale and rebuilt (search/index.py _fingerprint).
+DOCUMENT_FORMAT = "regions-1 spelling-1"
 
 WORD = re.compile(r"\w+")
 END = ""   # trie key marking the end of a form (never a word: words are not empty)
@@ -112,12 +117,110 @@ def _country_text(iso3):
     return _country_texts().get(iso3, iso3) if iso3 else ""
 
 
+# Region names are places too: a project is indexed with the names (English, French, Spanish, and the
+# aliases core/regions.py knows) of every region it is in, through its countries or its region-precision
+# locations (the same rule as the region filter, core/query.py region_scope), so "GEF Latin America" and
+# "Afrique" find projects there. Left out: the World (every project) and the long names of the groups of
+# countries ("Small Island Developing States", "Least Developed Countries"), whose everyday words (small,
+# island, developing, countries) would match searches that are not about them; their acronyms stay.
+# Custom regions are named only by a location in them (see _region_text).
+@lru_cache(maxsize=1)
+def _region_names():
+    """Region code -> the text indexed for it."""
+    aliases = {}
+    for alias, code in region_table.ALIASES.items():
+        aliases.setdefault(code, []).append(alias)
+    out = {}
+    for r in region_table.all_regions():
+        if r.kind == "world":
+            continue
+        names = [*r.names.values(), *aliases.get(r.code, ())]
+        if r.kind == "group":
+            names = [n for n in re.findall(r"\(([^)]*)\)", " ".join(names)) + aliases.get(r.code, []) if n.isupper()]
+        out[r.code] = " ; ".join(dict.fromkeys(names))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _containing(code):
+    """The regions a region-precision location with this region code is in (itself included)."""
+    region = region_table.get_region(code)
+    if region is None:
+        return ()
+    return tuple(r.code for r in region_table.all_regions()
+                 if r.code == region.code or (region.members and region.members <= r.members))
+
+
+def _region_text(countries, location_regions):
+    # custom regions (the Amazon basin) cover parts of their countries: only a location there names them,
+    # or every Brazilian project would be found by "Amazon"
+    codes = {r.code for iso3 in countries for r in region_table.regions_of_country(iso3) if r.kind != "custom"}
+    codes.update(c for code in location_regions if code for c in _containing(code))
+    names = _region_names()
+    return "\n".join(names[c] for c in sorted(codes) if c in names)
+
+
+# Spelling: British and American forms of a word are one word to search (both the index and the query
+# analyzer map each word with `american`, search/index.py SpellingFilter). Patterns, each where it is safe:
+# -isation/-ise/-ised/-iser... -> -iz- (not the words spelled -ise on both sides: advise, promise, exercise...),
+# -yse -> -yze (analyse, paralyse), -our -> -or for words of 6+ letters before the ending (labour, colour,
+# vapour; not contour, detour, devour...), and a few single words (programme, centre, defence, sulphur...).
+_ISE = re.compile(r"(?P<base>\w{2,}?)is(?P<end>e|es|ed|ing|er|ers|ation|ations|ational|able)")
+# words spelled -ise in American English too (and names); endings that only such words have
+_ISE_KEPT = {"rise", "arise", "sunrise", "uprise", "exercise", "precise", "concise", "excise", "incise", "circumcise",
+             "premise", "promise", "compromise", "demise", "surmise", "despise", "advertise", "chastise", "expertise",
+             "mortise", "franchise", "enfranchise", "merchandise", "paradise", "anise", "treatise", "valise",
+             "chemise", "remise", "cerise", "denise", "elise", "eloise", "mise", "reprise"}
+_ISE_KEPT_ENDINGS = ("wise", "raise", "oise", "uise", "vise", "prise")
+_YSE = re.compile(r"(?P<base>\w*(ana|para|cata|dia|electro|hydro|pyro))lys(?P<end>e|es|ed|er|ers|ing)")
+_OUR = re.compile(r"(?P<base>\w{3,})our(?P<end>|s|ed|ing|ings|er|ers|ite|ites|able|ably|al|ally|ful|less|hood|ist|"
+                  r"ists|ism|y)")
+_OUR_KEPT = {"cont", "det", "dev", "vel", "param", "troubad", "glam", "ret", "aut", "sec", "carref"}
+_WORDS_GB = {"programme": "program", "programmes": "programs", "centre": "center", "centres": "centers",
+             "centred": "centered", "defence": "defense", "licence": "license", "licences": "licenses",
+             "fibre": "fiber", "fibres": "fibers", "metre": "meter", "metres": "meters", "litre": "liter",
+             "litres": "liters", "sulphur": "sulfur", "sulphide": "sulfide", "sulphides": "sulfides",
+             "aluminium": "aluminum", "catalogue": "catalog", "catalogues": "catalogs", "modelling": "modeling",
+             "modelled": "modeled", "labelling": "labeling", "labelled": "labeled", "travelling": "traveling",
+             "grey": "gray", "mould": "mold", "moulds": "molds", "tonnes": "tons", "tonne": "ton"}
+
+
+def american(word):
+    """The American spelling of a lower-case word, or the word itself (organisation -> organization,
+    labour -> labor, analysed -> analyzed). Mapping both sides the same way makes either spelling find both."""
+    if len(word) < 5 or not word.isalpha():
+        return word
+    if word in _WORDS_GB:
+        return _WORDS_GB[word]
+    m = _ISE.fullmatch(word)
+    if m and m["base"] + "ise" not in _ISE_KEPT and not (m["base"] + "ise").endswith(_ISE_KEPT_ENDINGS):
+        return f"{m['base']}iz{m['end']}"
+    m = _YSE.fullmatch(word)
+    if m:
+        return f"{m['base']}lyz{m['end']}"
+    m = _OUR.fullmatch(word)
+    if m and m["base"] not in _OUR_KEPT:
+        return f"{m['base']}or{m['end']}"
+    return word
+
+
+_COMPOUND = re.compile(r"\b([^\W\d_]+(?:-[^\W\d_]+)+)\b")
+
+
+def compounds(text):
+    """Hyphenated words written as one ("chlor-alkali" -> "chloralkali"), so that one typed as one word,
+    or misspelled as one ("cloralkali"), finds them."""
+    return " ".join(dict.fromkeys(m.replace("-", "") for m in _COMPOUND.findall(text.lower())))
+
+
 def _finish(doc, synonyms, stamp, into):
-    """Add the synonyms of everything the document says to field `into`, and its distinct words."""
+    """Add the synonyms of everything the document says, and its hyphenated words written as one, to field
+    `into`, and its distinct words (those joined words too: "did you mean" and corrections draw on them)."""
     text = {k: v or "" for k, v in doc.items() if k != "id"}
     everything = "\n".join(text.values())
-    text[into] = "\n".join(filter(None, [text[into], synonyms.expand(everything)]))
-    text["words"] = " ".join(dict.fromkeys(re.findall(r"\w+", everything.lower())))
+    joined = compounds(everything)
+    text[into] = "\n".join(filter(None, [text[into], synonyms.expand(everything), joined]))
+    text["words"] = " ".join(dict.fromkeys(re.findall(r"\w+", everything.lower() + " " + joined)))
     return dict(text, id=doc["id"], stamp=stamp)
 
 
@@ -125,7 +228,8 @@ def project_document(p, synonyms):
     """One project (as storage.index_documents returns it) -> the fields of its index document."""
     orgs = [" ; ".join(filter(None, [o["name"], o["acronym"], *o["aliases"]])) for o in p["orgs"]]
     names = [*dict.fromkeys(orgs), *map(_country_text, p["countries"]), *p["locations"], *p["keywords"],
-             *(f"{a} {AREAS.get(a, '')}" for a in p["areas"])]
+             *(f"{a} {AREAS.get(a, '')}" for a in p["areas"]),
+             _region_text(p["countries"], p.get("location_regions", ()))]
     return _finish({"id": p["id"], "title": p["title"], "names": "\n".join(names),
                     "text": "\n".join(filter(None, [p["summary"], p["description"], *p["sources"]]))},
                    synonyms, f"{p['version']}:{p['updated_at']}", into="names")

@@ -8,8 +8,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-# the shipped gazetteer (committed data, read once), which names the places a location's point may come from
-from . import geo
+# the shipped gazetteer (committed data, read once), which names the places a location's point may come from,
+# and the regions (M49 and custom, geodata/regions.csv) a location of precision `region` names
+from . import geo, regions
 
 AREAS = {
     "asgm": "Artisanal and small-scale gold mining (ASGM)",
@@ -38,7 +39,9 @@ COORDS_SOURCES = ("report", "gazetteer", "country-point", "editor")
 # record says it (`source`: that source's number, from 1), or `inferred`, with a one-line `reason` (issue 18)
 BASES = ("stated", "inferred")
 EVIDENCE_FIELDS = ("status", "start_year", "end_year")   # a project's values whose basis `evidence` records
-ORG_EVIDENCE_FIELDS = ("name", "aliases", "acronym")      # an organisation's names the report may not write
+# an organisation's names the report may not write, and its IATI identifier (never in the report: where it is
+# published is the reason)
+ORG_EVIDENCE_FIELDS = ("name", "aliases", "acronym", "identifier")
 ORG_TYPES = {
     "government": "Government",
     "igo": "Intergovernmental organisation",
@@ -270,11 +273,38 @@ def clean_organisation(raw, where=""):
         "type": c.choice(raw.get("type"), "type", ORG_TYPES, default="other"),
         "country": iso3(c, raw.get("country"), "country"),
         "website": c.url(raw.get("website"), "website"),
+        "identifier": iati_identifier(c, raw.get("identifier"), "identifier", ORG_IDENTIFIER_EXAMPLE),
         "leads_areas": c.choices(raw.get("leads_areas"), "leads_areas", AREAS),
     }
     org["evidence"] = _evidence(c, raw.get("evidence"), ORG_EVIDENCE_FIELDS, lambda key: bool(org.get(key)),
                                 _org_evidence_entry)
     return org, c.errors
+
+
+# IATI identifiers (an organisation's, e.g. XM-DAC-41114; an activity's, its publisher's plus its own code, e.g.
+# XM-DAC-41114-00012345) are checked loosely: IATI leaves their form to registration agencies and publishers,
+# but a space, or a character that web addresses and IATI's tools read as a separator (IATI's identifier guidance
+# asks publishers to leave out '/', '&', '|' and '?'), would break the links and lookups readers build on them
+MAX_IATI_IDENTIFIER = 150
+IATI_FORBIDDEN = "/&|?"
+ORG_IDENTIFIER_EXAMPLE = "XM-DAC-41114 (UNDP) or GB-CHC-1234567"
+ACTIVITY_IDENTIFIER_EXAMPLE = "XM-DAC-41114-00012345: the publisher's organisation identifier, a hyphen, its own code"
+
+
+def iati_identifier(c, raw, name, example):
+    """An IATI identifier as given (case kept: identifiers are matched exactly), or None when absent."""
+    value = c.text(raw, name, max_len=MAX_IATI_IDENTIFIER)
+    if value is None:
+        return None
+    if re.search(r"\s", value):
+        return c.error(name, f"'{_shortened(value)}' contains a space: an IATI identifier is one word, e.g. "
+                             f"{example}; remove the spaces (use hyphens)")
+    bad = sorted({ch for ch in value if ch in IATI_FORBIDDEN})
+    if bad:
+        return c.error(name, f"'{_shortened(value)}' contains {' and '.join(repr(ch) for ch in bad)}, which an IATI "
+                             "identifier may not hold (web addresses read them as separators); use hyphens instead, "
+                             f"e.g. {example}")
+    return value
 
 
 def iso3(c, raw, name):
@@ -299,6 +329,7 @@ def clean_location(c, raw, i, n_sources=0):
         "lon": None,
         "country": iso3(c, raw.get("country"), f"{name}.country"),
     }
+    loc["region"] = _region(c, raw.get("region"), name, loc)
     # a site or area that neither a source nor the gazetteer places is kept without a point (listed as "not
     # placed on the map"), never given an invented one
     if raw.get("lat") not in (None, "") or raw.get("lon") not in (None, ""):
@@ -308,6 +339,38 @@ def clean_location(c, raw, i, n_sources=0):
     # stated unless said otherwise; a stated place may leave out its source (older files, forms), the seed may not
     loc.update(_support(c, raw, name, n_sources, "locations", default="stated"))
     return loc
+
+
+# a few regions a message offers as examples (each checked against geodata/regions.csv when shown)
+REGION_EXAMPLES = ("002", "419", "142", "150", "amazon-basin")
+
+
+def _region(c, raw, name, loc):
+    """The canonical code of the region a location of precision 'region' is (core/regions.py): the given
+    code or name in any spelling lookup_region resolves, else the location's own name when it is one (forms
+    and imports may give only the name). Other precisions have no region."""
+    known_problems = len(c.problems)
+    value = c.text(raw, f"{name}.region", max_len=MAX_TITLE)
+    precision = loc["precision"]
+    if value is not None and precision not in (None, "region"):
+        return c.error(f"{name}.region", f"is only for precision 'region' (this location's is '{precision}'): "
+                                         "remove it, or set the precision to 'region'")
+    if precision != "region" or len(c.problems) > known_problems:   # not a region, or unreadable text
+        return None
+    region = regions.lookup_region(value or loc["name"])
+    if region is not None:
+        return region.code
+    if value is not None:
+        return c.error(f"{name}.region", f"'{_shortened(value)}' is not a region the registry knows: give a "
+                                         f"region code or name from /regions ({_region_examples()})")
+    named = f", and the name '{_shortened(loc['name'])}' is not one the registry knows" if loc["name"] else ""
+    return c.error(f"{name}.region", f"is required for precision 'region'{named}: give a region code or name "
+                                     f"from /regions ({_region_examples()}), or choose another precision")
+
+
+def _region_examples():
+    found = [regions.get_region(code) for code in REGION_EXAMPLES]
+    return "e.g. " + ", ".join(f"{r.code} {r.name}" for r in found if r)
 
 
 def _coords_source(c, raw, name, loc):
@@ -496,6 +559,8 @@ def clean_project(raw, where=""):
                       for i, x in enumerate(c.strings(raw.get("countries"), "countries"), 1)],
         "keywords": c.strings(raw.get("keywords"), "keywords", max_len=100),
         "website": c.url(raw.get("website"), "website"),
+        "iati_identifier": iati_identifier(c, raw.get("iati_identifier"), "iati_identifier",
+                                           ACTIVITY_IDENTIFIER_EXAMPLE),
     }
     if p["start_year"] and p["end_year"] and p["end_year"] < p["start_year"]:
         c.error("end_year", f"{p['end_year']} is before the start year {p['start_year']}: correct either year")

@@ -4,10 +4,11 @@ take - the same validation as the importer - and each validation Problem is plac
 its path names.
 
 Form field names: the record's own names (title, area, countries...) and numbered rows for lists:
-loc-N-name|precision|lat|lon|country|coords_source|gazetteer_id|basis|source|reason,
+loc-N-name|precision|lat|lon|country|region|coords_source|gazetteer_id|basis|source|reason (region: a region code
+or name, for precision region; left empty, the location's name is looked up),
 org-N-org|role|basis|source|reason, src-N-document|section|quote (the document: the id of a source record, chosen
 from a list); the basis of the status and the years: ev-status|start_year|end_year-basis|source|reason (an
-organisation's inferred names: ev-name|aliases|acronym-reason). A source record's form: its own field names
+organisation's inferred names and where its IATI identifier is published: ev-name|aliases|acronym|identifier-reason). A source record's form: its own field names
 (core/sources.py SOURCE_FIELDS).
 Every value's basis (issue 18) is shown and sent back, so that saving a form never loses it.
 """
@@ -19,14 +20,14 @@ from ..core.validate import EVIDENCE_FIELDS, ORG_EVIDENCE_FIELDS, Problem, canon
 
 EXTRA_ROWS = 3
 LISTS = {  # list name in records -> (form prefix, fields, fields that make a row non-blank)
-    "locations": ("loc", ("name", "precision", "lat", "lon", "country", "coords_source", "gazetteer_id", "basis",
-                          "source", "reason"), ("name", "lat", "lon", "country")),
+    "locations": ("loc", ("name", "precision", "lat", "lon", "country", "region", "coords_source", "gazetteer_id",
+                          "basis", "source", "reason"), ("name", "lat", "lon", "country", "region")),
     "organisations": ("org", ("org", "role", "basis", "source", "reason"), ("org",)),
     "sources": ("src", ("document", "section", "quote"), ("section", "quote")),
 }
 PROJECT_TEXT = ("id", "title", "summary", "description", "kind", "area", "status", "start_year", "end_year",
-                "parent", "website")
-ORG_TEXT = ("id", "name", "acronym", "type", "website")
+                "parent", "website", "iati_identifier")
+ORG_TEXT = ("id", "name", "acronym", "type", "website", "identifier")
 SUPPORT = ("basis", "source", "reason")
 # the form fields of a project's `evidence` (ev-status-basis...) and of an organisation's (ev-name-reason...)
 EVIDENCE_CELLS = tuple(f"ev-{name}-{key}" for name in EVIDENCE_FIELDS for key in SUPPORT)
@@ -208,8 +209,10 @@ def organisation_from_form(form):
 # the fields of each form in page order ("loc", "org", "src": their numbered rows), so that problems on
 # fields a form does not show go to its summary, and the summary follows the page
 PROJECT_FORM = ("id", "title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
-                *EVIDENCE_CELLS, "other_areas", "parent", "website", "keywords", "countries", "loc", "org", "src")
-ORG_FORM = ("id", "name", "acronym", "aliases", *ORG_EVIDENCE_CELLS, "type", "country", "website", "leads_areas")
+                *EVIDENCE_CELLS, "other_areas", "parent", "website", "iati_identifier", "keywords", "countries", "loc",
+                "org", "src")
+ORG_FORM = ("id", "name", "acronym", "aliases", *(c for c in ORG_EVIDENCE_CELLS if c != "ev-identifier-reason"), "type",
+            "country", "website", "identifier", "ev-identifier-reason", "leads_areas")   # the identifier, then its source
 SOURCE_FORM = ("id", "title", "publisher", "date", "consulted", "kind", "url", "reference")
 LABELS = {"id": "Id", "title": "Title", "summary": "Summary", "description": "Description",
           "area": "Main partnership area", "kind": "Kind", "status": "Status", "start_year": "Start year",
@@ -218,10 +221,11 @@ LABELS = {"id": "Id", "title": "Title", "summary": "Summary", "description": "De
           "aliases": "Other names", "type": "Type", "country": "Country", "leads_areas": "Areas it leads",
           "locations": "Locations", "organisations": "Organisations", "sources": "Sources", "evidence": "Basis",
           "publisher": "Publisher", "date": "Published", "consulted": "Consulted", "url": "Address (URL)",
-          "reference": "Reference"}
+          "reference": "Reference", "identifier": "IATI identifier", "iati_identifier": "IATI identifier"}
 LABELS.update({f"ev-{name}-{key}": f"{LABELS[name]} {key}" for name in EVIDENCE_FIELDS for key in SUPPORT})
 LABELS.update({f"ev-{name}-reason": f"Why the {LABELS[name].lower()} {'are' if name == 'aliases' else 'is'} inferred"
                for name in ORG_EVIDENCE_FIELDS})
+LABELS["ev-identifier-reason"] = "Where the IATI identifier is published"   # never in a report: always inferred
 ROW_LABELS = {"loc": "Location", "org": "Organisation", "src": "Source"}
 CELL_LABELS = {"lat": "latitude", "lon": "longitude", "org": ""}
 LISTS_BY_PREFIX = {prefix: cells for prefix, cells, _ in LISTS.values()}

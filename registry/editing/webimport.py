@@ -51,6 +51,8 @@ def _sniff(data):
     head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] in (b"{", b"["):
         return "geojson" if b"FeatureCollection" in data[:4096] else "json"
+    if head[:1] == b"<":    # XML: IATI activities (another root gets the IATI reader's message naming it)
+        return "iati"
     return "csv"
 
 
@@ -79,7 +81,7 @@ def import_upload():
         return _upload_page()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _upload_page(error="choose a file to upload (CSV, JSON or GeoJSON)"), 400
+        return _upload_page(error="choose a file to upload (CSV, JSON, GeoJSON or IATI XML)"), 400
     data, filename = upload.read(), upload.filename[-200:]
     fmt = request.form.get("format") or ingest.guess_format(filename) or _sniff(data)
     if fmt not in ingest.FORMATS:

@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 
 from ..core.validate import (PRECISIONS, Checker, Problem, ValidationError, as_float, clean_organisation,
                              clean_project)
+from ..core import geo
 from . import cells
 
 MAX_ROWS = 100_000
@@ -29,14 +31,14 @@ MAX_VERTICES = 10_000
 MAX_DEPTH = 32
 CSV_COLUMNS = ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
                "start_year", "end_year", "evidence", "parent", "countries", "locations", "funders", "leads",
-               "implementers", "partners", "keywords", "website", "sources")
+               "implementers", "partners", "keywords", "website", "iati_identifier", "sources")
 LEGACY_COLUMNS = ("source_section", "source_quote")     # older files: one source per row
 TEXT_COLUMNS = ("id", "title", "summary", "description", "kind", "area", "status", "start_year", "end_year",
-                "parent", "website")
+                "parent", "website", "iati_identifier")
 WORD_COLUMNS = ("other_areas", "countries", "keywords")
 ROLE_COLUMNS = {"funders": "funder", "leads": "lead", "implementers": "implementer", "partners": "partner"}
 GEOMETRY_INDEX = "geometry_index"    # GeoJSON: a location's position in its feature's geometry
-FORMATS = ("csv", "json", "geojson")
+FORMATS = ("csv", "json", "geojson", "iati")    # iati: IATI 2.03 activity XML, read by exchange/iati_read.py
 
 
 @functools.cache
@@ -162,6 +164,15 @@ def _csv_locations(row):
     return locations
 
 
+def _country_locations(countries):
+    """A row that names countries and no locations gets one country-level location per country (README.md,
+    "Import formats"), stated: the row states the countries and says nothing else of where the work is."""
+    # (an unknown code gets none: the error on `countries` says what is wrong, not one on a location the
+    # row never wrote)
+    known = [geo.get_country(iso3) for iso3 in dict.fromkeys(countries)]
+    return [{"name": c.name, "precision": "country", "country": c.iso3, "basis": "stated"} for c in known if c]
+
+
 def _csv_record(row, where):
     """A raw project from one row ({column: text}); a cell that cannot be read raises ValidationError
     naming the row and the column."""
@@ -179,6 +190,8 @@ def _csv_record(row, where):
             raw[column] = read(row)
         except cells.CellError as exc:
             raise ValidationError([Problem(where, column, str(exc))]) from None
+    if not raw["locations"] and raw["countries"]:
+        raw["locations"] = _country_locations(raw["countries"])
     return raw
 
 
@@ -457,6 +470,30 @@ def read_geojson(data):
 READERS = {"csv": read_csv, "json": read_json, "geojson": read_geojson}
 
 
-def guess_format(filename):
+def guess_format(filename, data=None):
+    """The format a file name says (.xml: IATI activities); without a known suffix, what `data` starts with
+    when given: an XML file whose root element is iati-activities."""
     suffix = Path(filename or "").suffix.lower().lstrip(".")
-    return {"csv": "csv", "json": "json", "geojson": "geojson"}.get(suffix)
+    found = {"csv": "csv", "json": "json", "geojson": "geojson", "xml": "iati"}.get(suffix)
+    if found or data is None:
+        return found
+    return "iati" if sniff_xml_root(data) == "iati-activities" else None
+
+
+XML_ROOT_RE = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+XML_PROLOGUE_RE = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.S)
+
+
+def sniff_xml_root(data):
+    """The name of the root element of XML bytes (after the declaration, comments and a DOCTYPE), from
+    their first 4 KB; None when they do not start like XML."""
+    head = (data or b"")[:4096]
+    head = head.encode("utf-8") if isinstance(head, str) else head
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    while True:
+        m = XML_PROLOGUE_RE.match(head)
+        if not m:
+            break
+        head = head[m.end():]
+    m = XML_ROOT_RE.match(head.lstrip())
+    return m.group(1).decode("ascii", "replace") if m else None

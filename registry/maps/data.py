@@ -7,13 +7,15 @@ repeat are sent once, in "values" (see `CODED`). Readers find a column by its na
 `columns()` in static/map.js. docs/maps.md documents every field, with its type and meaning.
 """
 import hashlib
+import json
 import math
 import operator
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from ..store import db as storage
 from ..core import geo
-from ..core.validate import AREAS
+from ..core import regions as region_table
 
 # The payload's tables and their columns, in order: the one definition of the contract between this
 # module, static/map.js and png.py. A new column goes here (and in docs/maps.md), nowhere else.
@@ -146,8 +148,9 @@ def _country_counts(summaries):
     return counts
 
 
-def map_data(db, ids):
-    """The compact drawing data for these project ids, in their order (see FIELDS and docs/maps.md)."""
+def map_data(db, ids, focus=None):
+    """The compact drawing data for these project ids, in their order (see FIELDS and docs/maps.md).
+    `focus`: the ISO3 codes a place filter asked for (focus_countries), which the bounds fit; None: all."""
     ids = list(ids)
     codes = {column: _Codes() for column in CODED}
     summaries = storage.project_summaries(db, ids)
@@ -155,13 +158,15 @@ def map_data(db, ids):
     countries = sorted(counts)            # the countries table's order: projects refer to its rows
     projects = _project_rows(summaries, {iso3: i for i, iso3 in enumerate(countries)}, codes)
     position = {p["id"]: i for i, p in enumerate(summaries)}
-    points, unplaced = _location_rows(storage.locations_for(db, ids), position, codes)
+    locations = [loc for loc in storage.locations_for(db, ids) if loc["project_id"] in position]
+    points, unplaced = _location_rows(locations, position, codes)
     return {
         "fields": {table: list(columns) for table, columns in FIELDS.items()},
         "values": {column: codes[column].values for column in CODED},
         "total": len(projects), "projects": projects, "points": points, "unplaced": unplaced,
         "countries": _country_rows(countries, counts, codes),
         "breaks": class_breaks(max(counts.values(), default=0)),
+        "bounds": selection_bounds(locations, counts, focus),
     }
 
 
@@ -181,30 +186,105 @@ def _decoded(dictionary, value):
     return dictionary[value]
 
 
-def describe(db, query):
-    """A short human description of the selection, e.g. 'ASGM · Kenya, Ghana · funded by GEF'."""
-    parts = []
-    if query.q:
-        parts.append(f"matching “{query.q}”")
-    if query.areas:
-        parts.append(", ".join(AREAS.get(a, a).split(" (")[0] for a in query.areas))
-    if query.countries:
-        parts.append(", ".join(geo.country_name(c) for c in query.countries))
-    labels = storage.org_labels(db, query.funders + query.orgs)
-    if query.funders:
-        parts.append("funded by " + ", ".join(labels.get(o, o) for o in query.funders))
-    if query.orgs:
-        roles = " or ".join(query.roles) if query.roles else "any role"
-        parts.append(f"with {', '.join(labels.get(o, o) for o in query.orgs)} ({roles})")
-    if query.statuses:
-        parts.append(", ".join(query.statuses))
-    if query.kinds:
-        parts.append(", ".join(k.replace("-", " ") for k in query.kinds))
-    if query.year_from is not None or query.year_to is not None:
-        parts.append(f"{query.year_from or '…'}–{query.year_to or '…'}")
-    return " · ".join(parts)
-
-
 def cache_key(query):
     """The selection as a stable string: the same projects give the same key whatever the order."""
     return urlencode(sorted(query.params(page=1, per_page=20, sort="")))
+
+
+# --- the extent a map of the selection shows --------------------------------------------------------
+
+# A country's shape is its largest part and the parts within this many degrees of it (Alaska with the
+# United States, Kaliningrad and Chukotka with Russia), not the islands far away (Hawaii).
+NEAR_DEGREES = 15
+# A covering arc of longitudes wider than this (half the globe) is the world: its map is the usual one,
+# centred on Greenwich.
+WORLD_SPAN = 180
+
+
+def focus_countries(query):
+    """The ISO3 codes a query's place filters name (its countries and its regions' members), or None when
+    it names no place: a map fits the selection's places within them."""
+    codes = set(query.countries)
+    for code in getattr(query, "regions", ()):
+        region = region_table.get_region(code)
+        codes |= region.members if region else set()
+    return frozenset(codes) if (query.countries or getattr(query, "regions", ())) else None
+
+
+def selection_bounds(locations, counts, focus=None):
+    """The extent that shows the selection: {"west", "south", "east", "north"} in degrees, or None for the
+    whole world. Made of its drawn points and the shapes of its countries (those of `focus`, when given);
+    with neither, of its regional locations' member countries (a selection of regional networks), or else
+    of the `focus` countries themselves (a place with no matching project). `east` is
+    above 180 when the extent crosses the antimeridian (Fiji, Kiribati): a map centred on it shows it."""
+    def wanted(iso3):
+        return focus is None or iso3 in focus
+    boxes = [(loc["lon"], loc["lat"], loc["lon"], loc["lat"]) for loc in locations
+             if loc["precision"] in DRAWN and loc["lat"] is not None and loc["lon"] is not None
+             and (focus is None or loc.get("country") in focus)]
+    shapes = country_boxes()
+    boxes += [box for iso3 in counts if wanted(iso3) for box in shapes.get(iso3, ())]
+    if not boxes:
+        regional = set()
+        for loc in locations:
+            region = region_table.get_region(loc.get("region"))
+            regional |= region.members if region else set()
+        boxes = [box for iso3 in sorted(regional) if wanted(iso3) for box in shapes.get(iso3, ())]
+    if not boxes and focus:         # nothing to show: the places asked for, empty
+        boxes = [box for iso3 in sorted(focus) for box in shapes.get(iso3, ())]
+    return covering_extent(boxes)
+
+
+def covering_extent(boxes):
+    """The smallest extent (west, south, east, north) holding these (west, south, east, north) boxes on the
+    globe: the longitudes are the complement of the widest gap between them, wherever it is, so that
+    boxes on both sides of the antimeridian give an extent across it (east > 180). None: the world."""
+    if not boxes:
+        return None
+    spans = []
+    for west, _, east, _ in sorted(boxes):
+        if spans and west <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], east)
+        else:
+            spans.append([west, east])
+    gaps = [(spans[0][0] + 360 - spans[-1][1], len(spans) - 1)]
+    gaps += [(spans[i + 1][0] - spans[i][1], i) for i in range(len(spans) - 1)]
+    _, after = max(gaps)
+    west, east = spans[(after + 1) % len(spans)][0], spans[after][1]
+    if east < west or after != len(spans) - 1:
+        east += 360
+    if east - west > WORLD_SPAN:
+        return None
+    south, north = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    return {"west": round(west, 3), "south": round(south, 3), "east": round(east, 3), "north": round(north, 3)}
+
+
+@lru_cache(maxsize=1)
+def country_boxes():
+    """{iso3: [(west, south, east, north) of each part of its shape that counts]} from the committed
+    boundaries (see NEAR_DEGREES)."""
+    world = json.loads(geo.countries_geojson_path().read_text("utf-8"))
+    boxes = {}
+    for feature in world["features"]:
+        geometry = feature["geometry"]
+        polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+        parts = [_box(polygon[0]) for polygon in polygons]
+        main = max(parts, key=_area)
+        boxes[feature["properties"]["iso3"]] = [p for p in parts if _distance(p, main) <= NEAR_DEGREES]
+    return boxes
+
+
+def _box(ring):
+    xs, ys = [c[0] for c in ring], [c[1] for c in ring]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def _area(box):
+    return (box[2] - box[0]) * (box[3] - box[1]) * math.cos(math.radians((box[1] + box[3]) / 2))
+
+
+def _distance(a, b):
+    """Degrees between two boxes (0 when they touch), across the antimeridian too."""
+    lon = min(max(0, a[0] - (b[2] + shift), (b[0] + shift) - a[2]) for shift in (-360, 0, 360))
+    lat = max(0, a[1] - b[3], b[1] - a[3])
+    return max(lon, lat)

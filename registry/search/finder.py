@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..store import db as storage
 from ..store import sources as source_store
 from ..core import geo
+from ..core import regions as region_table
 from . import index as search
 from ..core.query import parse_organisation_query, parse_query, resolve, resolve_organisation_query
 from ..core.validate import AREAS, ORG_TYPES
@@ -67,6 +68,8 @@ def find_projects(db, index, query, with_page=True, with_facets=True):
             ids = sorted(storage.filter_ids(db, query, ids=hits.ids), key=rank.__getitem__)
         else:
             ids = list(hits.ids)   # already best first
+        if query.effective_sort == "relevance":
+            ids = funded_first(db, query.q, ids)
     else:
         ids = storage.filter_ids(db, query, sort=query.effective_sort)
     facets = label_facets(db, query, storage.facet_counts(db, query, ids=hits.ids if hits else None)) \
@@ -79,7 +82,24 @@ def find_projects(db, index, query, with_page=True, with_facets=True):
                    suggestion=hits.suggestion if hits else None)   # set when a word is unknown to the index
 
 
-PROJECT_FACET_FILTERS = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses",
+MAX_NAME_WORDS = 6   # the longest organisation name looked up among a search's words
+
+
+def funded_first(db, q, ids):
+    """Relevance order, except that the projects funded by an organisation the search names ("GEF Latin
+    America") come first: a name in the text of a project the organisation does not fund (a project that
+    merely mentions the GEF) must not outrank one it funds. Stable: each group keeps its order."""
+    words = q.split()
+    phrases = {" ".join(words[i:j]) for i in range(len(words))
+               for j in range(i + 1, min(len(words), i + MAX_NAME_WORDS) + 1)}
+    named = {org for org in storage.resolve_organisations(db, sorted(phrases)).values() if org}
+    if not named:
+        return ids
+    funded = set(storage.funded_by(db, named))
+    return sorted(ids, key=lambda pid: pid not in funded)
+
+
+PROJECT_FACET_FILTERS = {"country": "countries", "region": "regions", "funder": "funders", "area": "areas", "status": "statuses",
                          "kind": "kinds", "source": "sources"}
 
 
@@ -90,6 +110,7 @@ def label_facets(db, query, counts):
     source_names = source_store.source_titles(db, [v for v, _ in counts["source"]] + list(selected["source"]))
     labels = {
         "country": geo.country_name,
+        "region": region_name,
         "funder": lambda v: org_names.get(v, v),
         "area": lambda v: AREAS.get(v, v),
         "status": lambda v: v.capitalize(),
@@ -146,6 +167,49 @@ def list_countries(db, order="name"):
     rows = [{"iso3": c, "name": geo.country_name(c), "projects": n}
             for c, n in storage.country_project_counts(db).items()]
     return sorted(rows, key=lambda r: (r[order], r["iso3"]))
+
+
+def region_name(code):
+    """The English name of a region code (the code itself when unknown)."""
+    region = region_table.get_region(code)
+    return region.name if region else code
+
+
+# How /regions groups the regions: (heading, kinds); M49's intermediate regions go under their sub-region
+REGION_GROUPS = (("Regions", ("region",)), ("Groups of countries", ("group",)), ("Other regions", ("custom",)))
+
+
+def list_regions(db):
+    """Every region with its project count, as /regions and /api/regions show them: [{"code", "kind",
+    "name", "names", "parent", "projects", "members"}], World first, then by kind and code."""
+    counts = storage.region_project_counts(db)
+    return [{"code": r.code, "kind": r.kind, "name": r.name, "names": dict(r.names), "parent": r.parent,
+             "projects": counts.get(r.code, 0) if r.kind != "world" else storage.counts(db)["projects"],
+             "members": sorted(r.members)} for r in region_table.all_regions()]
+
+
+def region_tree(rows):
+    """/regions' groups: [(heading, [(region row, [child rows, each with its "children"])])]. M49's regions
+    hold their sub-regions, which hold their intermediate regions; groups and custom regions are flat."""
+    by_parent = {}
+    for row in rows:
+        by_parent.setdefault(row["parent"], []).append(row)
+
+    def with_children(row):
+        return dict(row, children=[with_children(child) for child in by_parent.get(row["code"], [])
+                                   if child["kind"] in ("subregion", "intermediate")])
+    return [(heading, [with_children(row) for row in rows if row["kind"] in kinds]) for heading, kinds in REGION_GROUPS]
+
+
+def countries_by_region(rows):
+    """The countries page's groups: [(M49 region, [(sub-region, [country rows])])] by name; the countries
+    in no M49 region (Taiwan) last, under (None, [(None, rows)])."""
+    groups = {}
+    for row in rows:
+        levels = {r.kind: r for r in region_table.regions_of_country(row["iso3"])}
+        groups.setdefault(levels.get("region"), {}).setdefault(levels.get("subregion"), []).append(row)
+    by_name = lambda item: (item[0] is None, item[0].name if item[0] else "")   # noqa: E731
+    return [(region, sorted(subs.items(), key=by_name)) for region, subs in sorted(groups.items(), key=by_name)]
 
 
 def page_of(rows, page, per_page):

@@ -36,8 +36,10 @@ a broken index costs one rebuild, not one per request.
 Searching: one long-lived searcher per process and generation, refreshed when the index changes.
 User syntax is limited to words, "phrases", ( ), AND / OR / NOT and prefix wildcards with at least
 three letters (retort*); everything else is plain text. Words default to AND, with an OR fallback
-when AND finds nothing. A word the index has never seen is matched within one or two edits
-("Mongolai" finds Mongolia) and proposed as "did you mean". Acronyms and aliases (a list of ours and
+when AND finds nothing. A word the index has never seen is searched as the indexed word nearest to it,
+one or two edits away ("Mongolai" finds what Mongolia finds), which "did you mean" proposes. British and
+American spellings are one word (organisation, organization: SpellingFilter), and hyphenated words are
+also indexed written as one ("chloralkali" finds chlor-alkali). Acronyms and aliases (a list of ours and
 every organisation's in the database) are expanded at indexing time, so "ZMWG" and "Zero Mercury
 Working Group" find the same projects (see registry/searchdocs.py). A country or place name finds the
 projects located there. When the index cannot be used (missing, unreadable, a search over the time
@@ -65,8 +67,8 @@ import filelock
 from markupsafe import Markup, escape
 from tqdm import tqdm
 from whoosh import collectors, fields, highlight, index, qparser, query
-from whoosh.analysis import (CharsetFilter, CompositeAnalyzer, LowercaseFilter, RegexTokenizer, StemFilter,
-                             StopFilter, Token)
+from whoosh.analysis import (CharsetFilter, CompositeAnalyzer, Filter, LowercaseFilter, RegexTokenizer,
+                             StemFilter, StopFilter, Token)
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.compound import SubFile
 from whoosh.filedb.filestore import FileStorage
@@ -76,7 +78,7 @@ from whoosh.support.charset import accent_map
 
 from ..store import db as storage
 from ..core.query import QueryError
-from ..core.searchdocs import organisation_document, project_document, synonyms_for
+from ..core.searchdocs import DOCUMENT_FORMAT, american, organisation_document, project_document, synonyms_for
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,22 @@ PROJECT_KB = 64   # pool memory a project document needs (a bench project: ~330 
 TOKENS = r"\w+(\.?\w+)*"   # whoosh-reloaded's default also keeps '*' inside words
 
 
+class SpellingFilter(Filter):
+    """British spellings become American ones (organisation -> organization, labour -> labor:
+    core/searchdocs.py `american`), in the index and in queries alike, so either spelling finds both."""
+
+    def __eq__(self, other):
+        return type(other) is type(self)
+
+    def __call__(self, tokens):
+        for t in tokens:
+            t.text = american(t.text)
+            yield t
+
+
 class _Analyzer(CompositeAnalyzer):
-    """RegexTokenizer | LowercaseFilter | CharsetFilter [| StopFilter | StemFilter], run as one loop with a
+    """RegexTokenizer | LowercaseFilter | CharsetFilter [| SpellingFilter | StopFilter | StemFilter], run as
+    one loop with a
     memo of stems instead of a chain of five generators: the same tokens (tests/test_search_equivalence.py
     compares them with the chain) in less than half the time. Analysis was a quarter of indexing."""
 
@@ -126,7 +142,7 @@ class _Analyzer(CompositeAnalyzer):
 
     def _tokens(self, t, value, keeporiginal, start_pos, start_char):
         tokenizer, _, charset, *rest = self.items
-        stop, stemmer = rest or (None, None)
+        _, stop, stemmer = rest or (None, None, None)
         stems, kept = self.STEMS, None   # kept: the position of the last word kept (StopFilter renumbers)
         if len(stems) > 200_000:
             stems.clear()
@@ -144,7 +160,8 @@ class _Analyzer(CompositeAnalyzer):
                 if t.removestops:
                     continue
             elif stop:
-                text = stems.get(text) or stems.setdefault(text, stemmer.stemfn(text))
+                # (the spelling map turns no word into a stop word: it maps words of 5+ letters)
+                text = stems.get(text) or stems.setdefault(text, stemmer.stemfn(american(text)))
                 pos = kept = pos if kept is None else kept + 1
             t.text = text
             if t.positions:
@@ -152,8 +169,8 @@ class _Analyzer(CompositeAnalyzer):
             yield t
 
 
-ANALYZER = _Analyzer(RegexTokenizer(TOKENS), LowercaseFilter(), CharsetFilter(accent_map), StopFilter(),
-                     StemFilter(stemfn=stem))
+ANALYZER = _Analyzer(RegexTokenizer(TOKENS), LowercaseFilter(), CharsetFilter(accent_map), SpellingFilter(),
+                     StopFilter(), StemFilter(stemfn=stem))
 WORDS = _Analyzer(RegexTokenizer(TOKENS), LowercaseFilter(), CharsetFilter(accent_map))
 
 
@@ -330,7 +347,8 @@ SYNONYMS_FILE = "synonyms.sha256"
 
 
 def _fingerprint(synonyms):
-    return hashlib.sha256("\n".join(sorted(synonyms.texts)).encode("utf-8")).hexdigest()
+    # DOCUMENT_FORMAT too: an index whose documents were made another way (before region names) is stale
+    return hashlib.sha256("\n".join([DOCUMENT_FORMAT, *sorted(synonyms.texts)]).encode("utf-8")).hexdigest()
 
 
 def _write_fingerprint(path, fingerprint):
@@ -802,23 +820,26 @@ def _parser(kind, conjunctive):
 
 
 def _unknown_words(searcher, kind, text):
-    """Query words (stem, original, start, end) that no searched field contains."""
+    """Query words (stem, original, start, end) that no searched field contains. Words of four letters or
+    more as typed: a misspelling may stem short ("minning" -> "min")."""
     reader, out = searcher.reader(), []
     for t in ANALYZER(text, chars=True, keeporiginal=True, mode="query"):
-        if text[t.endchar:t.endchar + 1] == "*" or len(t.text) < 4 or not t.text.isalpha():
+        if text[t.endchar:t.endchar + 1] == "*" or len(t.original) < 4 or not t.text.isalpha():
             continue
         if not any(reader.doc_frequency(f, t.text) for f in KINDS[kind]):
             out.append((t.text, t.original, t.startchar, t.endchar))
     return out
 
 
-# The cost of one search is bounded before it runs. A word the index has never seen becomes a fuzzy term in
-# each searched field, and each costs a Levenshtein automaton (a few ms of pure Python for a long word) plus a
-# walk of the field's word list; Whoosh built it again for its size estimate, the AND pass and the OR
-# fallback, so 20 random long words cost 0.5-1 s of CPU. Now each expansion is computed once per search,
-# only the first MAX_FUZZY_WORDS unknown words of a query are widened (and corrected in "did you mean"),
-# and a word widens to at most MAX_EXPANSIONS indexed words (the most frequent). Queries with a few typos
-# are unchanged (tests/test_search.py, tests/test_search_equivalence.py).
+# One misspelled word finds what its correction finds: a word the index has never seen is searched as the
+# indexed word nearest to it (one edit away, else two; the most frequent of those, first letter kept), the
+# same word "did you mean" proposes. ("minning" stems to "min", so widening the stem within an edit or two,
+# as before, found "man", "mine", "mint"... and "minning" found other projects than "mining".)
+# The cost of one search is bounded before it runs: each correction costs a Levenshtein automaton (a few ms
+# of pure Python for a long word) and a walk of the "words" field's word list, computed once per search
+# (shared by the cost check, the AND pass, the OR fallback and the suggestion) and only for the first
+# MAX_FUZZY_WORDS unknown words of a query (20 random long words cost 0.5-1 s of CPU when every word was
+# widened in every field, for each pass). A correction is one term per field: cheaper than the fuzzy terms.
 # Then what a search reads is bounded: every indexed occurrence ("posting") of every term the query expands
 # to costs about 10 us to score, so a query that would read more than MAX_POSTINGS_PER_DOC postings per
 # indexed document (the bench queries read at most 6.2, "gold mining" 3.4; twenty common words 17 and
@@ -826,34 +847,35 @@ def _unknown_words(searcher, kind, text):
 # to narrow it. Below MIN_POSTINGS_CHECKED (a few ms of work) nothing is refused, so a small registry
 # never refuses a search. Settings.time_limit bounds the rest.
 MAX_FUZZY_WORDS = 4
-MAX_EXPANSIONS = 50
 MAX_POSTINGS_PER_DOC = 15
 MIN_POSTINGS_CHECKED = 50_000
 
 
-class _Fuzzy(query.FuzzyTerm):
-    """A FuzzyTerm whose expansions are computed once per search (`memo`, shared by every copy Whoosh
-    makes of the query) and capped at MAX_EXPANSIONS words."""
-
-    def __init__(self, fieldname, text, memo, **kwargs):
-        super().__init__(fieldname, text, **kwargs)
-        self.memo = memo
-
-    def _btexts(self, ixreader):
-        key = (id(ixreader), self.fieldname, self.text, self.maxdist, self.prefixlength)
-        words = self.memo.get(key)
-        if words is None:
-            words = list(super()._btexts(ixreader))
-            if len(words) > MAX_EXPANSIONS:
-                frequent = sorted(words, key=lambda w: (-ixreader.doc_frequency(self.fieldname, w), w))
-                kept = set(frequent[:MAX_EXPANSIONS])
-                words = [w for w in words if w in kept]
-            self.memo[key] = words
-        return words
+@dataclass(frozen=True)
+class _Correction:
+    stem: str        # the unknown word as the searched fields would hold it
+    original: str    # as typed
+    start: int       # where it is in the query text
+    end: int
+    word: str        # the nearest indexed word, as the "words" field holds it (lower case)
 
 
-def _check_and_widen(q, fuzzy, primary, memo):
-    """Reject costly wildcards, stem prefixes, and let unknown words match within one or two edits."""
+def _corrections(searcher, kind, text):
+    """The corrections of the first MAX_FUZZY_WORDS unknown words of the query that have one."""
+    reader, out = searcher.reader(), []
+    for stemmed, original, start, end in _unknown_words(searcher, kind, text)[:MAX_FUZZY_WORDS]:
+        word = next((tok.text for tok in WORDS(original)), "")   # as the "words" field holds it
+        for dist in (1, 2):
+            near = [w for w in reader.terms_within("words", word, dist, prefix=1) if w != word] if word else []
+            if near:
+                best = max(near, key=lambda w: (reader.doc_frequency("words", w), w))
+                out.append(_Correction(stemmed, original, start, end, best))
+                break
+    return out
+
+
+def _check_and_correct(q, corrected, primary):
+    """Reject costly wildcards, stem prefixes, and search each unknown word as its correction."""
     if isinstance(q, query.Every) or (isinstance(q, query.Wildcard) and not isinstance(q, query.Prefix)):
         raise QueryError(f"wildcards need at least {MIN_PREFIX} leading characters and go at the end "
                          "of a word, e.g. retort*", "invalid_query")
@@ -864,22 +886,25 @@ def _check_and_widen(q, fuzzy, primary, memo):
         if q.fieldname == primary:   # once per word: also the unstemmed words ("minin*" -> mining)
             return query.Or([q, query.Prefix("words", q.text, boost=q.boost / 4)])
         return q
-    if type(q) is query.Term and q.text in fuzzy:
-        return _Fuzzy(q.fieldname, q.text, memo, boost=q.boost, maxdist=1 if len(q.text) < 6 else 2,
-                      prefixlength=1)
+    if type(q) is query.Term and corrected.get(q.text):
+        terms = [query.Term(q.fieldname, stemmed, boost=q.boost) for stemmed in corrected[q.text]]
+        return terms[0] if len(terms) == 1 else query.And(terms)
     if q.is_leaf():
         return q
-    return q.apply(lambda sub: _check_and_widen(sub, fuzzy, primary, memo))
+    return q.apply(lambda sub: _check_and_correct(sub, corrected, primary))
 
 
-def _compile(searcher, kind, text, conjunctive=True, memo=None):
+def _compile(searcher, kind, text, conjunctive=True, corrections=None):
     try:
         q = _parser(kind, conjunctive).parse(text)
     except Exception as exc:
         raise QueryError(f"this search text cannot be understood ({type(exc).__name__}); "
                          "try plain words, or \"a phrase\" in quotes", "invalid_query") from exc
-    fuzzy = {stemmed for stemmed, *_ in _unknown_words(searcher, kind, text)[:MAX_FUZZY_WORDS]}
-    return _check_and_widen(q, fuzzy, next(iter(KINDS[kind])), {} if memo is None else memo)
+    if corrections is None:
+        corrections = _corrections(searcher, kind, text)
+    # the correction's stems (one, or none for a stop word: then the unknown word stays, finding nothing)
+    corrected = {c.stem: [t.text for t in ANALYZER(c.word, mode="query")] for c in corrections}
+    return _check_and_correct(q, corrected, next(iter(KINDS[kind])))
 
 
 def _check_cost(searcher, q):
@@ -902,24 +927,17 @@ def _postings(reader, leaf):
     return sum(reader.doc_frequency(f, t) for f, t in leaf.expanded_terms(reader))
 
 
-def _suggest(searcher, kind, text):
-    """The text with each unknown word replaced by the most frequent indexed word one or two edits away."""
-    reader, out, changed = searcher.reader(), text, False
-    for _, original, start, end in reversed(_unknown_words(searcher, kind, text)[:MAX_FUZZY_WORDS]):
-        word = next((tok.text for tok in WORDS(original)), "")   # as the "words" field holds it
-        if not word:
-            continue
-        for dist in (1, 2):
-            near = [w for w in reader.terms_within("words", word, dist, prefix=1) if w != word]
-            if near:
-                best = max(near, key=lambda w: (reader.doc_frequency("words", w), w))
-                if original.isupper() and len(original) > 1:
-                    best = best.upper()
-                elif original[:1].isupper():
-                    best = best.capitalize()
-                out, changed = out[:start] + best + out[end:], True
-                break
-    return out if changed else None
+def _suggest(text, corrections):
+    """The text with each corrected word replaced by its correction, written in the case it was typed in."""
+    out = text
+    for c in reversed(corrections):
+        best = c.word
+        if c.original.isupper() and len(c.original) > 1:
+            best = best.upper()
+        elif c.original[:1].isupper():
+            best = best.capitalize()
+        out = out[:c.start] + best + out[c.end:]
+    return out if corrections else None
 
 
 class _AllScored(collectors.UnlimitedCollector):
@@ -969,14 +987,15 @@ def _search(settings, kind, text):
             searcher = engine.searcher(kind)
             hits = engine.cache.get((kind, text))
             if hits is None:
-                memo = {}   # fuzzy expansions, shared by the cost check, the AND pass and the OR fallback
-                compiled = _compile(searcher, kind, text, memo=memo)
+                # the corrections of unknown words: shared by the cost check, both passes and the suggestion
+                corrections = _corrections(searcher, kind, text)
+                compiled = _compile(searcher, kind, text, corrections=corrections)
                 _check_cost(searcher, compiled)   # the OR fallback has the same terms
                 ids, scores = _run(searcher, engine.ids[kind], compiled, settings.time_limit)
                 if not ids and len(text.split()) > 1 and not _OPERATOR.search(text):
-                    ids, scores = _run(searcher, engine.ids[kind], _compile(searcher, kind, text, False, memo),
-                                       settings.time_limit)
-                hits = Hits(ids=ids, scores=scores, suggestion=_suggest(searcher, kind, text))
+                    ids, scores = _run(searcher, engine.ids[kind],
+                                       _compile(searcher, kind, text, False, corrections), settings.time_limit)
+                hits = Hits(ids=ids, scores=scores, suggestion=_suggest(text, corrections))
                 engine.remember((kind, text), hits)
             return Hits(ids=list(hits.ids), scores=hits.scores, suggestion=hits.suggestion)
         except (QueryError, SearchUnavailable):

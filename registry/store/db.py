@@ -5,12 +5,17 @@ synchronous=FULL and foreign keys. Every write is one `BEGIN IMMEDIATE` transact
 """
 import json
 import sqlite3
+from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 
 import sqlite_utils
 
+from ..core.query import region_scope
 from ..core.records import ORGANISATION_FIELDS, PROJECT_FIELDS, canonical_order
+from ..core.regions import all_regions
+from ..core import regions
 from ..core.sources import REPORT_SOURCE_ID
 from . import sources as source_store
 
@@ -148,11 +153,18 @@ ADDED_COLUMNS = {
     ("roles", "reason"): "TEXT",
     ("projects", "evidence"): "TEXT NOT NULL DEFAULT '{}'",
     ("organisations", "evidence"): "TEXT NOT NULL DEFAULT '{}'",
+    # issue 14: IATI identifiers, NULL when not known: an organisation's (e.g. XM-DAC-41114) and a project's
+    # own activity identifier (core/validate.py iati_identifier)
+    ("organisations", "identifier"): "TEXT",
+    ("projects", "iati_identifier"): "TEXT",
+    # issue 12: the canonical code of the region (core/regions.py) a location of precision `region` is;
+    # NULL for other precisions (and for region locations stored before it, until their record is saved again)
+    ("locations", "region"): "TEXT",
 }
 
 
 # A location as records hold it (core/validate.py clean_location), in that order
-LOCATION_COLUMNS = "name, precision, lat, lon, country, coords_source, gazetteer_id, basis, source, reason"
+LOCATION_COLUMNS = "name, precision, lat, lon, country, region, coords_source, gazetteer_id, basis, source, reason"
 
 
 def migrate(db):
@@ -163,6 +175,16 @@ def migrate(db):
         if column not in existing:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
     source_store.migrate(db)
+    _fill_location_regions(db)
+
+
+def _fill_location_regions(db):
+    """Region locations stored before locations had a region (issue 12) get the region their name is, when
+    it is one (read first: a database with nothing to fill is not written)."""
+    rows = db.execute("SELECT id, name FROM locations WHERE precision = 'region' AND region IS NULL").fetchall()
+    found = [(r.code, row_id) for row_id, name in rows if (r := regions.lookup_region(name)) is not None]
+    if found:
+        db.conn.executemany("UPDATE locations SET region = ? WHERE id = ?", found)
 
 
 @contextmanager
@@ -201,6 +223,7 @@ def write_project(db, p, stamp, version):
     """Insert or update one validated project at `version`, replacing its rows in the child tables."""
     row = {k: p[k] for k in ("id", "title", "summary", "description", "kind", "area", "status",
                              "start_year", "end_year", "website")}
+    row["iati_identifier"] = p.get("iati_identifier")
     row.update(parent_id=p["parent"], keywords=json.dumps(p["keywords"]), evidence=json.dumps(p.get("evidence") or {}),
                updated_at=stamp, version=version)
     _upsert(db, "projects", row)
@@ -465,7 +488,7 @@ _VALUE_PARTS = ("other_areas", "countries")
 
 def _project_shell(row):
     p = {k: row[k] for k in ("id", "title", "summary", "description", "kind", "area", "status", "start_year",
-                             "end_year", "website")}
+                             "end_year", "website", "iati_identifier")}
     return dict(p, parent=row["parent_id"], keywords=json.loads(row["keywords"]), evidence=json.loads(row["evidence"]),
                 other_areas=[], countries=[],
                 locations=[], organisations=[], sources=[])
@@ -489,9 +512,24 @@ def resolve_organisations(db, texts):
     return {t: index.get(fold(t)) for t in texts}
 
 
+def projects_by_iati_identifier(db, identifiers):
+    """{IATI activity identifier: project id} for the stored projects that have one of `identifiers`
+    (exchange/iati_read.py: an updated activity file updates its projects)."""
+    rows = db.query("SELECT id, iati_identifier FROM projects WHERE iati_identifier IN "
+                    "(SELECT value FROM json_each(?))", [json.dumps(list(identifiers))])
+    return {r["iati_identifier"]: r["id"] for r in rows}
+
+
+def organisations_by_identifier(db, identifiers):
+    """{IATI organisation identifier: organisation id} for the stored organisations that have one of them."""
+    rows = db.query("SELECT id, identifier FROM organisations WHERE identifier IN (SELECT value FROM json_each(?))",
+                    [json.dumps(list(identifiers))])
+    return {r["identifier"]: r["id"] for r in rows}
+
+
 # --- filtered listing and facets -------------------------------------------------------------
 
-FACETS = ("country", "funder", "area", "status", "kind", "source")
+FACETS = ("country", "region", "funder", "area", "status", "kind", "source")
 
 
 def _id_table(db, ids):
@@ -526,6 +564,12 @@ def _where(f, skip=None, within=None):
     if f.countries and skip != "country":
         add("p.id IN (SELECT project_id FROM project_countries WHERE iso3 IN (SELECT value FROM json_each(?)))",
             f.countries)
+    if getattr(f, "regions", ()) and skip != "region":
+        countries, inner = region_scope(f.regions)
+        clauses.append("(p.id IN (SELECT project_id FROM project_countries WHERE iso3 IN (SELECT value FROM json_each(?)))"
+                       " OR p.id IN (SELECT project_id FROM locations WHERE precision = 'region' AND region IN "
+                       "(SELECT value FROM json_each(?))))")
+        params += [json.dumps(sorted(countries)), json.dumps(list(inner))]
     if f.funders and skip != "funder":
         add("p.id IN (SELECT project_id FROM roles WHERE role = 'funder' AND org_id IN "
             "(SELECT value FROM json_each(?)))", f.funders)
@@ -564,6 +608,12 @@ def filter_ids(db, f, ids=None, sort="title"):
 
 FACET_SQL = {   # {scope}: a table (or subquery) of the project ids counted
     "country": "SELECT iso3, count(*) FROM project_countries WHERE project_id IN {scope} GROUP BY iso3",
+    # the places of each project (its countries, and '#' + the region of each region-precision location):
+    # _region_counts turns them into regions, each project counted once in each (a join with the
+    # membership table and count(DISTINCT) took 150 ms at 10k projects; this, 40)
+    "region": "SELECT project_id, iso3 FROM project_countries WHERE project_id IN {scope} UNION ALL "
+              "SELECT project_id, '#' || region FROM locations WHERE precision = 'region' AND region IS NOT NULL "
+              "AND project_id IN {scope}",
     "funder": "SELECT org_id, count(DISTINCT project_id) FROM roles "
               "WHERE role = 'funder' AND project_id IN {scope} GROUP BY org_id",
     "area": "SELECT area, count(*) FROM project_areas WHERE project_id IN {scope} GROUP BY area",
@@ -574,7 +624,7 @@ FACET_SQL = {   # {scope}: a table (or subquery) of the project ids counted
     # the source records the projects cite (citations.document; idx_sources_document)
     "source": "SELECT document, count(DISTINCT project_id) FROM sources WHERE project_id IN {scope} GROUP BY document",
 }
-FACET_FILTERS = {"country": "countries", "funder": "funders", "area": "areas", "status": "statuses", "kind": "kinds",
+FACET_FILTERS = {"country": "countries", "region": "regions", "funder": "funders", "area": "areas", "status": "statuses", "kind": "kinds",
                  "source": "sources"}
 
 
@@ -600,8 +650,51 @@ def facet_counts(db, f, ids=None):
             sql = FACET_SQL[name].format(scope=scope or "(SELECT id FROM projects)",
                                          join=f" JOIN {scope} s ON s.id = p.id" if scope else "")
             rows = db.execute(sql).fetchall()
+            if name == "region":
+                rows = _region_counts(rows).items()
             out[name] = sorted(((v, n) for v, n in rows), key=lambda x: (-x[1], str(x[0])))
     return {name: out[name] for name in FACETS}
+
+
+def _region_counts(places):
+    """{region code: distinct projects} from (project id, place) rows: a place is a country's ISO3 or '#'
+    and a location's region code. Every region but the World; a project once in each of its regions."""
+    by_project = {}
+    for project_id, place in places:
+        by_project.setdefault(project_id, set()).add(place)
+    counts = Counter()
+    for places_of_one in by_project.values():
+        counts.update(_regions_of_places(frozenset(places_of_one)))
+    return counts
+
+
+@lru_cache(maxsize=4096)
+def _regions_of_places(places):
+    """The regions (not the World) a project with these places is in (core/query.py region_scope's rule)."""
+    member_of, within = _region_lookup()
+    found = set()
+    for place in places:
+        found.update(within.get(place[1:], ()) if place.startswith("#") else member_of.get(place, ()))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _region_lookup():
+    """({iso3: region codes it is a member of}, {location region code: region codes it is within})."""
+    member_of, within = {}, {}
+    for r in all_regions():
+        if r.kind == "world":
+            continue
+        for iso3 in r.members:
+            member_of.setdefault(iso3, []).append(r.code)
+        for inner in region_scope([r.code])[1]:
+            within.setdefault(inner, []).append(r.code)
+    return member_of, within
+
+
+def region_project_counts(db):
+    """{region code: number of projects in it} for every region with projects (not the World)."""
+    return dict(_region_counts(db.execute(FACET_SQL["region"].format(scope="(SELECT id FROM projects)"))))
 
 
 def org_labels(db, ids):
@@ -663,10 +756,11 @@ def organisations_leading_area(db, area):
 
 
 def locations_for(db, project_ids):
-    """Every location of the given projects, with the project's title, area, status."""
+    """Every location of the given projects (with its region code, for precision 'region'), with the project's
+    title, area, status."""
     return list(db.query(
-        """SELECT l.project_id, l.name, l.precision, l.lat, l.lon, l.country, l.coords_source, l.gazetteer_id,
-                  l.basis, l.reason, p.title, p.area, p.status
+        """SELECT l.project_id, l.name, l.precision, l.lat, l.lon, l.country, l.region, l.coords_source,
+                  l.gazetteer_id, l.basis, l.reason, p.title, p.area, p.status
            FROM locations l JOIN projects p ON p.id = l.project_id
            WHERE l.project_id IN (SELECT value FROM json_each(?)) ORDER BY l.id""", [json.dumps(list(project_ids))]))
 
@@ -678,14 +772,16 @@ def index_documents(db, ids=None):
         where, params = " WHERE p.id IN (SELECT value FROM json_each(?))", [json.dumps(list(ids))]
     projects = list(db.query(f"SELECT * FROM projects p{where}", params))
     by_id = {p["id"]: dict(p, keywords=json.loads(p["keywords"]), countries=[], areas=[], locations=[],
-                           orgs=[], sources=[]) for p in projects}
+                           location_regions=[], orgs=[], sources=[]) for p in projects}
     sel = f" WHERE project_id IN (SELECT id FROM projects p{where})"
     for r in db.query("SELECT project_id, iso3 FROM project_countries" + sel, params):
         by_id[r["project_id"]]["countries"].append(r["iso3"])
     for r in db.query("SELECT project_id, area FROM project_areas" + sel, params):
         by_id[r["project_id"]]["areas"].append(r["area"])
-    for r in db.query("SELECT project_id, name FROM locations" + sel, params):
+    for r in db.query("SELECT project_id, name, region FROM locations" + sel, params):
         by_id[r["project_id"]]["locations"].append(r["name"])
+        if r["region"]:     # a region-precision location: its region's names are indexed (core/searchdocs.py)
+            by_id[r["project_id"]]["location_regions"].append(r["region"])
     for r in db.query("SELECT project_id, quote FROM sources" + sel, params):
         by_id[r["project_id"]]["sources"].append(r["quote"])
     for r in db.query("SELECT r.project_id, r.role, o.id, o.name, o.acronym, o.aliases, o.version FROM roles r "
@@ -697,6 +793,12 @@ def index_documents(db, ids=None):
 
 
 # --- search index support (used by registry/search.py) ----------------------------------------
+
+def funded_by(db, org_ids):
+    """Ids of the projects that any of these organisations funds."""
+    return [r[0] for r in db.execute("SELECT DISTINCT project_id FROM roles WHERE role = 'funder' AND org_id IN "
+                                     "(SELECT value FROM json_each(?))", [json.dumps(list(org_ids))])]
+
 
 def projects_of_organisations(db, org_ids):
     """Ids of the projects in which any of these organisations has a role (their index text names it)."""

@@ -6,10 +6,12 @@ from ..store import db as storage
 from ..store import sources as source_store
 from ..store import changes as change_log
 from ..core import geo
+from ..core import regions as region_table
 from ..core.query import parse_paging
 from .envelope import linked_facets, list_envelope
 from .errors import ApiError
-from ..search.finder import find_organisations, find_projects, list_countries, page_of, query_from_args
+from ..search.finder import (find_organisations, find_projects, list_countries, list_regions, page_of,
+                             query_from_args)
 from .openapi import OPENAPI
 from ..core.validate import AREAS
 from .context import get_db, index_settings
@@ -137,6 +139,31 @@ def countries():
     page, per_page = parse_paging(request.args)
     rows = list_countries(get_db(), order="iso3")
     return jsonify(list_envelope(page_of(rows, page, per_page), len(rows), page, per_page))
+
+
+def _region(row):
+    """A region as the API gives it: code, kind, names, parent, project count, members, links."""
+    return dict(row, members=_countries(row["members"]),
+                url=url_for("views.region", code=row["code"], _external=True),
+                api_url=url_for("api.region", code=row["code"], _external=True),
+                projects_url=url_for("api.projects", region=row["code"], _external=True))
+
+
+@bp.route("/regions")
+def regions():
+    """Every region (World, M49 regions, sub-regions, intermediate regions, groups, custom) with its counts."""
+    page, per_page = parse_paging(request.args, default_per_page=100)
+    rows = [_region(r) for r in list_regions(get_db())]
+    return jsonify(list_envelope(page_of(rows, page, per_page), len(rows), page, per_page))
+
+
+@bp.route("/regions/<code>")
+def region(code):
+    known = region_table.get_region(code)
+    row = next((r for r in list_regions(get_db()) if known and r["code"] == known.code), None)
+    if row is None:
+        raise ApiError(404, "not_found", f"no region with code '{code[:100]}'; list codes at /api/regions")
+    return jsonify(_region(row))
 
 
 @bp.route("/openapi.json")

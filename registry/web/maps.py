@@ -22,6 +22,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from ..core import geo
+from ..core import regions as region_table
 from ..core.paths import STATIC
 from ..maps import data as mapdata
 from ..maps import png as staticmap
@@ -31,6 +32,7 @@ from ..store import sources as source_store
 from .errors import ApiError
 from ..search.finder import find_projects, query_from_args
 from ..core.query import ProjectQuery
+from ..core.summary import summarise
 from . import limits
 from .security import embeddable
 from ..core.validate import AREAS
@@ -98,6 +100,21 @@ def _selection():
     return db, query
 
 
+def selection_summary(db, query, total):
+    """The one readable summary of this selection (core/summary.py), with the names it needs."""
+    return summarise(query, total, storage.org_labels(db, query.funders + query.orgs),
+                     source_store.source_titles(db, query.sources))
+
+
+def _count(db, query):
+    return find_projects(db, index_settings(), query, with_page=False, with_facets=False).total
+
+
+def _region_name(code):
+    region = region_table.get_region(code)
+    return region.name if region else code
+
+
 def _chips(db, query):
     """Active filters as (label, URL of the map without it)."""
     base = url_for("maps.map_page") + "?"
@@ -107,6 +124,7 @@ def _chips(db, query):
     for facet, values, label in (
             ("area", query.areas, lambda v: AREAS.get(v, v).split(" (")[0]),
             ("country", query.countries, geo.country_name),
+            ("region", getattr(query, "regions", ()), _region_name),
             ("funder", query.funders, lambda v: "funded by " + labels.get(v, v)),
             ("org", query.orgs, lambda v: "with " + labels.get(v, v)),
             ("role", query.roles, lambda v: "as " + v),
@@ -126,7 +144,8 @@ def _chips(db, query):
 def map_page():
     db, query = _selection()
     config = _config("full", query, beside=BESIDE)
-    return render_template("map.html", q=query, shell=shell(config), chips=_chips(db, query))
+    return render_template("map.html", q=query, shell=shell(config), chips=_chips(db, query),
+                           summary=selection_summary(db, query, _count(db, query)))
 
 
 @bp.route("/embed/map")
@@ -135,7 +154,7 @@ def embed_map():
     db, query = _selection()
     config = _config("embed", query, beside=("summaryId", "listId"))
     return render_template("embed_map.html", q=query, shell=shell(config),
-                           description=mapdata.describe(db, query))
+                           summary=selection_summary(db, query, _count(db, query)))
 
 
 @bp.route("/map/download.html")
@@ -143,13 +162,15 @@ def download():
     """One HTML file with everything inlined (Leaflet, clusters, our script, the data, the boundaries)."""
     db, query = _selection()
     results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-    data = mapdata.map_data(db, results.ids)
+    data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query))
     config = _config("download", query, data=data, external=True, inline_countries=True, beside=BESIDE)
+    summary = selection_summary(db, query, results.total)
     html = render_template("map_download.html", q=query, shell=shell(config, inline=True), assets=_inline_assets(),
-                           description=mapdata.describe(db, query), total=results.total,
+                           description=summary.sentence, total=results.total,
                            version=storage.data_version(db))
     return Response(html, mimetype="text/html", headers={
-        "Content-Disposition": "attachment; filename=mercury-registry-map.html", "Cache-Control": "no-store"})
+        "Content-Disposition": f"attachment; filename=mercury-registry-map-{summary.slug}.html",
+        "Cache-Control": "no-store"})
 
 
 @lru_cache(maxsize=1)
@@ -187,7 +208,8 @@ def data():
     body = cache.get(key)
     if body is None:
         results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-        body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids), ensure_ascii=False,
+        body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query)),
+                                   ensure_ascii=False,
                                    separators=(",", ":")).encode("utf-8")
         if gz and len(body) > 1400:
             body = gzip.compress(body, 6)
@@ -250,15 +272,16 @@ def countries():
 def png():
     db, query = _selection()
     width, height = staticmap.parse_size(request.args)
+    scale = staticmap.parse_scale(request.args)
     version = storage.data_version(db)
-    key = f"{mapdata.cache_key(query)}|{width}x{height}|v{version}"
+    key = f"{mapdata.cache_key(query)}|{width}x{height}@{scale}|{mapdata.FORMAT}|v{version}"
 
     def render():   # only on a cache miss: a cached image never counts against the client's budget
         with limits.metered("render"):
             results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-            data = mapdata.map_data(db, results.ids)
-            return staticmap.render_png(data, _headline(results.total), mapdata.describe(db, query), width,
-                                        height)
+            data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query))
+            (title, subtitle), *alternatives = png_titles(selection_summary(db, query, results.total))
+            return staticmap.render_png(data, title, subtitle, width, height, scale, alternatives)
 
     try:
         body, _ = staticmap.cached_png(current_app.config["CACHE_DIR"], key, render,
@@ -270,22 +293,27 @@ def png():
         "Cache-Control": "public, max-age=600", "ETag": f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"'})
 
 
-def _headline(total):
-    return f"Mercury Partnership Registry: {total} project{'' if total == 1 else 's'}"
+def png_titles(summary):
+    """(title, subtitle) pairs for the PNG, best first: the whole sentence with every place named, then with
+    the countries counted, then the count over the filters in short (which the image shortens if need be)."""
+    if not summary.short:
+        return [(f"{summary.count} in the Mercury Partnership Registry", "")]
+    return [(summary.full, ""), (summary.sentence, ""),
+            (f"{summary.count} in the Mercury Partnership Registry", summary.short)]
 
 
 def _newsletter(db, query):
     results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
     links = map_share_links(query)
     width, height = staticmap.DEFAULT_WIDTH, staticmap.default_height(staticmap.DEFAULT_WIDTH)
-    description = mapdata.describe(db, query)
+    summary = selection_summary(db, query, results.total)
     return dict(
-        q=query, total=results.total, headline=_headline(results.total), description=description,
+        q=query, total=results.total, headline=summary.sentence, description="",
         items=storage.project_summaries(db, results.ids[:NEWSLETTER_ITEMS]), more=max(0, results.total - NEWSLETTER_ITEMS),
         links=links, width=width, height=height,
         project_url=lambda pid: url_for("views.project", project_id=pid, _external=True),
-        alt=f"Map of {results.total} Mercury Partnership project{'' if results.total == 1 else 's'}"
-            + (f" ({description})" if description else "") + ", shaded by country")
+        alt=f"Map of {summary.full[0].lower() + summary.full[1:] if summary.total else summary.full}"
+            " (Mercury Partnership Registry), countries shaded by number of projects")
 
 
 @bp.route("/map/newsletter")
@@ -315,8 +343,9 @@ def map_share_links(query):
     suffix = f"?{filters}" if filters else ""
     url = lambda endpoint: url_for(endpoint, _external=True) + suffix  # noqa: E731
     width = staticmap.DEFAULT_WIDTH
+    png = url("maps.png") + ("&" if suffix else "?") + f"width={width}"
     return {"map": url("maps.map_page"), "embed": url("maps.embed_map"), "list": url("views.projects"),
-            "png": url("maps.png") + ("&" if suffix else "?") + f"width={width}",
+            "png": png, "png_sharp": png + "&scale=2",   # twice the pixels, shown 600 px wide
             "newsletter": url("maps.newsletter"), "download": url("maps.download")}
 
 
@@ -326,7 +355,7 @@ def small_map(project=None, org=None, country=None):
     country's projects (fetched). Empty when a project has nothing to draw."""
     if project is not None:
         db = get_db()
-        data = mapdata.map_data(db, [project])
+        data = mapdata.map_data(db, [project], focus=None)
         if not data["points"]:
             return ""
         config, query = _config("small", data=data), None

@@ -35,6 +35,12 @@ Q = {"name": "q", "in": "query", "description": "Search words; phrases in double
 FILTERS = [
     Q,
     _list("country", "ISO3, ISO2 or English name; repeat for OR."),
+    _list("region", "Region: an M49 code (419, 005, 202, the groups 199 LDC, 432 LLDC, 722 SIDS), a custom "
+                    "region's code (amazon-basin) or a name in English, French or Spanish (Latin America, "
+                    "Afrique, América del Sur; case and accents do not matter), as listed at /api/regions; "
+                    "repeat for OR. A project is in a region when one of its countries is, or one of its "
+                    "region-precision locations is in it. Links and facets give the code. An unknown region "
+                    "is a 400 (code unknown_region)."),
     _list("funder", "Funder id, name, acronym or alias; repeat for OR."),
     _list("org", "Organisation (any role) id, name, acronym or alias; repeat for OR."),
     _list("role", "Restrict `org` to these roles.", ROLES),
@@ -161,7 +167,7 @@ OPENAPI = {
                                                 "area": {"type": "string"}, "status": {"type": "string"},
                                                 "snippet": {"type": ["string", "null"]},
                                                 "score": {"type": ["number", "null"]}}},
-                                 facets=("country", "funder", "area", "status", "kind", "source")),
+                                 facets=("country", "region", "funder", "area", "status", "kind", "source")),
                              suggestion={"type": "string", "description": "did you mean (a search that "
                                                                           "matched nothing)"}),
         "OrganisationList": envelope({"type": "object", "required": ["id", "name", "type", "url", "project_count"],
@@ -283,3 +289,30 @@ OPENAPI["components"]["schemas"]["ChangeSource"] = {
     "type": "object", "required": ["id", "title", "as_of", "page_url"], "properties": {
         "id": {"type": "string"}, "title": {"type": "string"}, "as_of": DATE,
         "page_url": {"type": "string", "description": "The source's page in the registry."}}}
+
+# --- regions (issue 12; core/regions.py, search/finder.py list_regions) -----------------------------------
+REGION = {"type": "object", "required": ["code", "kind", "name", "names", "parent", "projects", "members", "url",
+                                         "api_url", "projects_url"], "properties": {
+    "code": {"type": "string", "description": "M49 code (\"419\") or a custom region's slug (\"amazon-basin\")."},
+    "kind": {"type": "string", "enum": ["world", "region", "subregion", "intermediate", "group", "custom"]},
+    "name": {"type": "string", "description": "The English name."},
+    "names": {"type": "object", "required": ["en", "fr", "es"], "properties": {
+        "en": {"type": "string"}, "fr": {"type": "string"}, "es": {"type": "string"}}},
+    "parent": {"type": ["string", "null"], "description": "The code of the region it is part of."},
+    "projects": {"type": "integer", "description": "Projects in it (what /api/projects?region={code} counts)."},
+    "members": {"type": "array", "items": COUNTRY, "description": "Its member countries and areas."},
+    "url": {"type": "string"}, "api_url": {"type": "string"},
+    "projects_url": {"type": "string", "description": "/api/projects?region={code}"}}}
+OPENAPI["components"]["schemas"]["Region"] = REGION
+OPENAPI["components"]["schemas"]["RegionList"] = envelope({"$ref": "#/components/schemas/Region"})
+OPENAPI["paths"]["/api/regions"] = {"get": {
+    "summary": "Every region (World, M49 regions, sub-regions, intermediate regions, groups, custom) with its "
+               "project count and members; 100 a page by default",
+    "parameters": [PAGE, PER_PAGE],
+    "responses": {"200": {"description": "A page of regions", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/RegionList"}}}}, "400": ERROR}}}
+OPENAPI["paths"]["/api/regions/{code}"] = {"get": {
+    "summary": "One region",
+    "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+    "responses": {"200": {"description": "The region", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Region"}}}}, "404": NOT_FOUND}}}

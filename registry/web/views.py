@@ -1,17 +1,19 @@
 """HTML pages: thin. Parse the request, make one library call, render."""
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
-from ..exchange import exports
+from ..exchange import exports, iati
 from ..exchange.facts import headline_facts
 
 from ..core import geo
+from ..core import regions as region_table
 from ..store import db as storage
 from ..store import changes as change_log
 from ..store import sources as source_store
-from ..search.finder import (find_organisations, find_projects, list_countries, projects_by_role,
-                             query_from_args)
+from ..search.finder import (countries_by_region, find_organisations, find_projects, list_countries, list_regions,
+                             projects_by_role, query_from_args, region_tree)
 from ..core.query import DEFAULT_FACET_SIZE, ProjectQuery
+from ..core.summary import summarise
 from ..core.sources import REPORT_SOURCE_ID
 from ..core.validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
 from .context import get_db, index_settings
@@ -26,6 +28,7 @@ MAX_SOURCE_CHANGES = 1000   # changes a source page lists (it says how many more
 def vocabulary():
     return {"AREAS": AREAS, "KINDS": KINDS, "STATUSES": STATUSES, "ROLES": ROLES, "ORG_TYPES": ORG_TYPES,
             "country_name": geo.country_name, "gazetteer_place": geo.gazetteer_place,
+            "get_region": region_table.get_region,   # a region location's name and page (templates/project.html)
             "has_map": "maps.map_page" in current_app.view_functions,
             "DEFAULT_FACET_SIZE": DEFAULT_FACET_SIZE, "source_summary": source_summary,
             "REPORT_SOURCE_ID": REPORT_SOURCE_ID}
@@ -61,33 +64,61 @@ def home():
     return render_template("home.html", facts=headline_facts(), **storage.overview(db), **registry_sources(db))
 
 
+def selection_summary(db, query, total):
+    """The one readable summary of a selection (core/summary.py), with the names it needs."""
+    return summarise(query, total, storage.org_labels(db, query.funders + query.orgs),
+                     source_store.source_titles(db, query.sources))
+
+
 @bp.route("/projects")
 def projects():
     db = get_db()
     query = query_from_args(db, request.args)
     results = find_projects(db, index_settings(), query)
     return render_template("projects.html", results=results, q=query,
+                           summary=selection_summary(db, query, results.total),
                            source_titles=source_store.source_titles(db, query.sources),
                            facets=linked_facets(results.facets, query, "views.projects", external=False))
 
 
+@bp.route("/projects.iati.xml", defaults={"fmt": "iati"})   # the same endpoint: web/limits.py meters it as an export
 @bp.route("/projects.<any(csv, geojson, json):fmt>")
 def export(fmt):
     """Exports of the current selection: the same query string as the list and the map. Streamed: the
     records are read a batch at a time and sent as they are written, so memory stays constant and the
     first bytes leave at once, whatever the size of the selection (web/limits.py meters the whole)."""
     db = get_db()
-    results = find_projects(db, index_settings(), query_from_args(db, request.args), with_page=False, with_facets=False)
+    query = query_from_args(db, request.args)
+    results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
+    name = f"mercury-registry-{selection_summary(db, query, results.total).slug}"   # says what it holds
     # A connection of its own, closed after the last batch: the request's is closed when the view returns,
     # before the body is sent.
     stream_db = storage.connect(current_app.config["DATABASE"], readonly=True)
     organisations, projects = storage.export_stream(stream_db, results.ids, close=True)   # + the orgs they name
+    if fmt == "iati":
+        return iati_export(organisations, projects)
     sources = source_store.export_sources(stream_db, results.ids) if fmt != "csv" else []   # + what they cite
-    headers = {"Content-Disposition": f"attachment; filename=mercury-registry-projects.{fmt}",
+    headers = {"Content-Disposition": f"attachment; filename={name}.{fmt}",
                "Cache-Control": "no-store"}
     return Response(exports.export_chunks(fmt, organisations, projects, sources=sources),
                     content_type=exports.MIMETYPES[fmt],
                     headers=headers)
+
+
+def iati_export(organisations, projects):
+    """The selection as an IATI 2.03 activity file (exchange/iati.py; docs/iati.md), streamed like the other
+    exports. A selection with no project IATI can hold is a 422 saying why (the schema needs one activity);
+    not a 404, which the error page reads as a mistyped address."""
+    config = current_app.config
+    try:
+        chunks = iati.activities_xml(organisations, projects, config["IATI_REPORTING_ORG"],
+                                     config["IATI_PUBLISHER_PREFIX"])
+    except iati.NoActivities as exc:
+        projects.close()   # ends the read transaction and closes the export's own connection
+        raise ApiError(422, "no_activities", str(exc)) from None
+    headers = {"Content-Disposition": "attachment; filename=mercury-registry-projects.iati.xml",
+               "Cache-Control": "no-store"}
+    return Response(chunks, content_type=iati.MIMETYPE, headers=headers)
 
 
 @bp.route("/projects/<project_id>")
@@ -123,7 +154,32 @@ def organisation(org_id):
 
 @bp.route("/countries")
 def countries():
-    return render_template("countries.html", rows=list_countries(get_db()))
+    rows = list_countries(get_db())
+    return render_template("countries.html", rows=rows, groups=countries_by_region(rows))
+
+
+@bp.route("/regions")
+def regions():
+    return render_template("regions.html", groups=region_tree(list_regions(get_db())))
+
+
+@bp.route("/regions/<code>")
+def region(code):
+    r = region_table.get_region(code)
+    if r is None:
+        named = region_table.lookup_region(code)     # a name or another spelling: the page of its code
+        if named is not None:
+            return redirect(url_for("views.region", code=named.code), 301)
+        raise ApiError(404, "not_found", f"no region with code '{code[:100]}': the regions are listed at /regions")
+    if r.code != code:
+        return redirect(url_for("views.region", code=r.code), 301)
+    db = get_db()
+    query = ProjectQuery(regions=(r.code,), per_page=100)
+    results = find_projects(db, index_settings(), query, with_facets=False)
+    parent = region_table.get_region(r.parent) if r.parent else None
+    children = [c for c in region_table.all_regions() if c.parent == r.code and c.kind != "custom"]
+    return render_template("region.html", r=r, parent=parent, children=children, results=results, q=query,
+                           members=sorted(r.members, key=geo.country_name))
 
 
 @bp.route("/countries/<code>")
@@ -152,7 +208,8 @@ def area(area):
 @bp.route("/about")
 def about():
     db = get_db()
-    return render_template("about.html", facts=headline_facts(),
+    overview = storage.overview(db)   # the figures the page gives are counted from the data, never typed
+    return render_template("about.html", facts=headline_facts(), counts=overview["counts"], areas=overview["areas"],
                            report_name=current_app.config["REPORT_PATH"].rsplit("/", 1)[-1], **registry_sources(db))
 
 
