@@ -22,7 +22,65 @@
     country: {radius: 9, weight: 2.5, fillOpacity: 0.2, dashArray: null, white: false}
   };
   var TABLES = ["projects", "points", "unplaced", "countries"];
-  var PLAIN = {color: "#aab6bd", weight: 0.6, fillColor: "#f3f1ec", fillOpacity: 1};
+  // Colours come from the configuration (registry/maps/data.py: SEA, EMPTY, BORDER, PALETTE, AREA_COLOURS),
+  // one definition shared with the PNG and checked for contrast by tests/test_map_a11y.py.
+  function plainStyle(ctl) {
+    return {color: ctl.cfg.colours.border, weight: 0.6, fillColor: ctl.cfg.colours.empty, fillOpacity: 1};
+  }
+
+  // --- marker shapes: one per partnership area (data.py AREA_SHAPES), so colour is never the only cue ----
+
+  // The outline of a shape of radius r around (0, 0) as [x, y] corners; null for a circle.
+  function shapeCorners(shape, r) {
+    function regular(n, start, radius) {
+      var corners = [];
+      for (var i = 0; i < n; i++) {
+        var a = start + i * 2 * Math.PI / n;
+        corners.push({x: radius * Math.cos(a), y: radius * Math.sin(a)});
+      }
+      return corners;
+    }
+    var up = -Math.PI / 2;
+    switch (shape) {
+      case "square": return regular(4, Math.PI / 4, r * 1.25);
+      case "diamond": return regular(4, up, r * 1.3);
+      case "triangle": return regular(3, up, r * 1.4).map(function (c) { return {x: c.x, y: c.y + r * 0.25}; });
+      case "triangle-down": return regular(3, Math.PI / 2, r * 1.4).map(function (c) { return {x: c.x, y: c.y - r * 0.25}; });
+      case "pentagon": return regular(5, up, r * 1.2);
+      case "hexagon": return regular(6, 0, r * 1.15);
+      case "star": return regular(10, up, 1).map(function (c, i) { var k = i % 2 ? r * 0.6 : r * 1.45; return {x: c.x * k, y: c.y * k}; });
+      case "cross":
+        var a = r * 0.45, b = r * 1.2;
+        return [[-a, -b], [a, -b], [a, -a], [b, -a], [b, a], [a, a], [a, b], [-a, b], [-a, a], [-b, a], [-b, -a], [-a, -a]]
+          .map(function (c) { return {x: c.shift(), y: c.shift()}; });
+      default: return null;
+    }
+  }
+
+  // A circle marker drawn as its area's shape on the canvas, with a dark outer ring (then the fill and the
+  // inner ring of its options): 3:1 against the sea, empty land and every class (WCAG 1.4.11).
+  var ShapeMarker = L.CircleMarker.extend({
+    _updatePath: function () {
+      var renderer = this._renderer, ctx = renderer._ctx;
+      if (!ctx) return L.CircleMarker.prototype._updatePath.call(this);   // an SVG map: a plain circle
+      if (!renderer._drawing || this._empty()) return;
+      var p = this._point, r = Math.max(Math.round(this._radius), 1), corners = shapeCorners(this.options.shape, r);
+      function path() {
+        ctx.beginPath();
+        if (!corners) { ctx.arc(p.x, p.y, r, 0, Math.PI * 2, false); return; }
+        corners.forEach(function (c, i) { ctx[i ? "lineTo" : "moveTo"](p.x + c.x, p.y + c.y); });
+        ctx.closePath();
+      }
+      path();
+      ctx.setLineDash([]);
+      ctx.globalAlpha = 1;
+      ctx.lineWidth = this.options.weight + 2.5;
+      ctx.strokeStyle = this.options.ring;
+      ctx.stroke();
+      path();
+      renderer._fillStroke(ctx, this);
+    }
+  });
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -109,14 +167,16 @@
   function shadeStyle(ctl, iso3) {
     var n = projectsIn(ctl, iso3), breaks = ctl.data.breaks, k = -1;
     for (var i = 0; i < breaks.length; i++) if (n >= breaks[i]) k = i;
-    if (k < 0) return PLAIN;
-    return {color: "#7d8f99", weight: 0.7, fillColor: ctl.cfg.palette[k], fillOpacity: 1};
+    if (k < 0) return plainStyle(ctl);
+    return {color: ctl.cfg.colours.border, weight: 0.7, fillColor: ctl.cfg.palette[k], fillOpacity: 1};
   }
 
   function markerStyle(ctl, point) {
-    var s = SYMBOLS[point.precision] || SYMBOLS.country, colour = areaOf(ctl, point.project.area).colour;
+    var s = SYMBOLS[point.precision] || SYMBOLS.country, area = areaOf(ctl, point.project.area);
+    var colours = ctl.cfg.colours;
     return {radius: s.radius, weight: s.weight, dashArray: s.dashArray, fillOpacity: s.fillOpacity,
-            fillColor: colour, color: s.white ? "#ffffff" : colour, opacity: 1};
+            fillColor: area.colour, color: s.white ? colours.ringInner : area.colour, opacity: 1,
+            shape: area.shape || "circle", ring: colours.ringOuter};
   }
 
   // --- popups -------------------------------------------------------------------------------------
@@ -200,48 +260,135 @@
     var map = ctl.map;
     world = shiftedWorld(ctl, world);
     if (seamOf(ctl) !== null) map.setMaxBounds([[-85, seamOf(ctl) - 20], [85, seamOf(ctl) + 380]]);
-    ctl.plain = L.geoJSON(world, {style: PLAIN, interactive: false});
+    ctl.plain = L.geoJSON(world, {style: plainStyle(ctl), interactive: false});
     ctl.shaded = L.geoJSON(world, {
       style: function (f) { return shadeStyle(ctl, f.properties.iso3); },
       onEachFeature: function (f, layer) {
         layer.bindTooltip(function () {
           return el("span", null, f.properties.name + ": " + plural(projectsIn(ctl, f.properties.iso3), "project", "projects"));
         }, {sticky: true});
+        // without a mouse: the list beside the map names each located project by country, and each
+        // country's name there links to its projects (see fillLocated)
         layer.on("click", function (e) {
-          L.popup({maxWidth: 260}).setLatLng(e.latlng).setContent(countryPopup(ctl, f)).openOn(map);
+          openPopup(ctl, L.popup({maxWidth: 260}).setLatLng(e.latlng).setContent(countryPopup(ctl, f)));
         });
       }
     });
     ctl.shaded.addTo(map);
   }
 
+  // A cluster's icon is a DOM element (Leaflet makes it a focusable role=button; Enter zooms in, as a click
+  // does, through markercluster's "clusterkeypress"): it gets a name, "9 projects near Ghana: zoom in".
+  var NamedIcon = L.DivIcon.extend({
+    createIcon: function (old) {
+      var div = L.DivIcon.prototype.createIcon.call(this, old);
+      div.setAttribute("aria-label", this.options.label);
+      div.title = this.options.label;
+      div.setAttribute("tabindex", "0");
+      div.setAttribute("role", "button");
+      return div;
+    }
+  });
+
+  // The country of the cluster's point nearest its centre (a point's "country" column), by name.
+  function nearestCountry(ctl, cluster) {
+    var centre = cluster.getLatLng(), best = null, bestDistance = Infinity;
+    cluster.getAllChildMarkers().forEach(function (m) {
+      var point = ctl.data.points[m.options.pointIndex], ll = m.getLatLng();
+      var distance = Math.pow(ll.lat - centre.lat, 2) + Math.pow(ll.lng - centre.lng, 2);
+      if (point.country && distance < bestDistance) { best = point.country; bestDistance = distance; }
+    });
+    return best && countryName(ctl, best);
+  }
+
+  function countryName(ctl, iso3) {
+    var c = ctl.data.byIso3[iso3];
+    return c ? c.name : iso3;
+  }
+
+  function clusterLabel(ctl, cluster) {
+    var n = cluster.getChildCount(), near = nearestCountry(ctl, cluster), projects = {};
+    cluster.getAllChildMarkers().forEach(function (m) { projects[ctl.data.points[m.options.pointIndex].project.id] = 1; });
+    var count = Object.keys(projects).length;
+    // the label starts with the number the badge shows (WCAG 2.5.3, label in name): the places it groups
+    return (n !== count ? plural(n, "place", "places") + " of " : "") + plural(count, "project", "projects") +
+      (near ? " near " + near : "") + ": zoom in";
+  }
+
   // Neutral cluster badges: the default green/yellow/orange would read as partnership-area colours.
-  function clusterIcon(cluster) {
+  function clusterIcon(ctl, cluster) {
     var n = cluster.getChildCount(), size = n < 10 ? 30 : n < 100 ? 36 : 44;
-    return L.divIcon({html: "<div><span>" + Number(n) + "</span></div>", className: "marker-cluster map-cluster",
-                      iconSize: L.point(size, size)});
+    return new NamedIcon({html: "<div aria-hidden=\"true\"><span>" + Number(n) + "</span></div>",
+                          className: "marker-cluster map-cluster", iconSize: L.point(size, size),
+                          label: clusterLabel(ctl, cluster)});
+  }
+
+  // --- popups: they take focus when opened; Escape closes them and focus goes back to what opened them ---
+
+  function openPopup(ctl, popup, opener) {
+    var active = document.activeElement;
+    ctl.popupOpener = opener || (active && active !== document.body ? active : ctl.container);
+    popup.openOn(ctl.map);
+  }
+
+  function watchPopups(ctl) {
+    var map = ctl.map;
+    map.on("popupopen", function (e) {
+      var box = e.popup.getElement(), content = box && box.querySelector(".leaflet-popup-content");
+      if (!content) return;
+      content.setAttribute("tabindex", "-1");
+      content.setAttribute("role", "dialog");
+      var title = content.querySelector(".map-popup-title, strong");
+      content.setAttribute("aria-label", title ? title.textContent : "Details");
+      var first = content.querySelector("a[href]") || content;
+      first.focus({preventScroll: true});
+    });
+    map.on("popupclose", function () {
+      var opener = ctl.popupOpener;
+      ctl.popupOpener = null;
+      if (opener && document.contains(opener) && ctl.container.contains(document.activeElement || document.body)) {
+        opener.focus({preventScroll: true});
+      } else if (opener && document.contains(opener) && document.activeElement === document.body) {
+        opener.focus({preventScroll: true});
+      }
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key !== "Escape" || !map._popup || !map.hasLayer(map._popup)) return;
+      e.preventDefault();
+      map.closePopup();
+    });
+  }
+
+  // The popup of a point; from the list beside the map (opener: its button) the map first zooms or
+  // spiderfies until the point is drawn on its own.
+  function showPoint(ctl, index, opener) {
+    var point = ctl.data.points[index], marker = ctl.markers[index];
+    function open() {
+      openPopup(ctl, L.popup({maxWidth: 280, offset: [0, -4]}).setLatLng(marker.getLatLng())
+        .setContent(projectPopup(ctl, point)), opener);
+    }
+    if (opener && ctl.cluster.hasLayer(marker)) ctl.cluster.zoomToShowLayer(marker, open);
+    else open();
   }
 
   function drawPoints(ctl) {
     var d = ctl.data, map = ctl.map, byArea = {};
     ctl.cluster = L.markerClusterGroup({
       chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45, spiderfyOnMaxZoom: true,
-      iconCreateFunction: clusterIcon,
+      iconCreateFunction: function (cluster) { return clusterIcon(ctl, cluster); },
       // data-drawn tells tests and benchmarks that every marker is in (chunked loading is done)
       chunkProgress: function (done, total) { if (done === total) ctl.container.setAttribute("data-drawn", "1"); }
     });
     ctl.markers = d.points.map(function (point, i) {
       var options = markerStyle(ctl, point);
       options.pointIndex = i;
-      var marker = L.circleMarker([point.lat, eastOf(ctl, point.lon)], options);
+      var marker = new ShapeMarker([point.lat, eastOf(ctl, point.lon)], options);
       var area = point.project.area;
       (byArea[area] = byArea[area] || []).push(marker);
       return marker;
     });
     ctl.cluster.on("click", function (e) {
-      var point = d.points[e.layer.options.pointIndex];
-      L.popup({maxWidth: 280, offset: [0, -4]}).setLatLng(e.layer.getLatLng())
-        .setContent(projectPopup(ctl, point)).openOn(map);
+      showPoint(ctl, e.layer.options.pointIndex);
     });
     ctl.cluster.addTo(map);
     // One overlay per partnership area: an empty stand-in layer that adds its markers to the cluster group
@@ -304,8 +451,8 @@
     });
     var bases = {"Countries shaded by number of projects": ctl.shaded, "Countries only": ctl.plain};
     if (ctl.cfg.tiles) bases[ctl.cfg.tiles.label] = onlineTiles(ctl, ctl.cfg.tiles);
-    L.control.layers(bases, overlays, {collapsed: true, position: "topright"})
-      .addTo(map);
+    ctl.layers = L.control.layers(bases, overlays, {collapsed: true, position: "topright"}).addTo(map);
+    accessibleLayerControl(ctl.layers);
     // Countries and points share one canvas: a newly chosen base layer must go back under the points.
     ctl.offlineBase = ctl.shaded;
     map.on("baselayerchange", function (e) {
@@ -323,6 +470,51 @@
     }
     map.attributionControl.setPrefix(false);
     map.attributionControl.addAttribution("Boundaries: Natural Earth · Mercury Partnership Registry");
+  }
+
+  // The layer control's toggle says whether the list is open (aria-expanded) and Escape closes it, focus
+  // back on the toggle. Leaflet opens it on hover, a click, or Enter on the toggle.
+  function accessibleLayerControl(control) {
+    var box = control.getContainer(), toggle = box.querySelector(".leaflet-control-layers-toggle");
+    var list = box.querySelector(".leaflet-control-layers-list");
+    list.id = list.id || "map-layers-" + L.stamp(control);
+    toggle.setAttribute("aria-controls", list.id);
+    toggle.setAttribute("aria-label", "Layers: base map and partnership areas");
+    function update() {
+      toggle.setAttribute("aria-expanded", String(L.DomUtil.hasClass(box, "leaflet-control-layers-expanded")));
+    }
+    var expand = control.expand, collapse = control.collapse;
+    control.expand = function () { var r = expand.apply(this, arguments); update(); return r; };
+    control.collapse = function () { var r = collapse.apply(this, arguments); update(); return r; };
+    toggle.addEventListener("keydown", function (e) {
+      if (e.key === " ") { e.preventDefault(); control.expand(); }
+    });
+    box.addEventListener("keydown", function (e) {
+      if (e.key !== "Escape" || !L.DomUtil.hasClass(box, "leaflet-control-layers-expanded")) return;
+      e.preventDefault();
+      e.stopPropagation();
+      control.collapse();
+      toggle.focus();
+    });
+    update();
+  }
+
+  function shapeSvg(shape, fill, size) {
+    var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg"), r = size / 3.4, c = size / 2;
+    svg.setAttribute("width", size); svg.setAttribute("height", size); svg.setAttribute("aria-hidden", "true");
+    var corners = shapeCorners(shape, r), node;
+    if (corners) {
+      node = document.createElementNS(ns, "polygon");
+      node.setAttribute("points", corners.map(function (p) { return (c + p.x).toFixed(2) + "," + (c + p.y).toFixed(2); }).join(" "));
+    } else {
+      node = document.createElementNS(ns, "circle");
+      node.setAttribute("cx", c); node.setAttribute("cy", c); node.setAttribute("r", r);
+    }
+    node.setAttribute("fill", fill);
+    node.setAttribute("stroke", "#1d2a33");
+    node.setAttribute("stroke-width", "1.5");
+    svg.appendChild(node);
+    return svg;
   }
 
   function symbolSvg(precision) {
@@ -365,17 +557,17 @@
     });
     var areas = Object.keys(ctl.areaLayers);
     if (areas.length) {
-      box.appendChild(el("div", "map-legend-title", "Partnership area (colour)"));
+      box.appendChild(el("div", "map-legend-title", "Partnership area (shape and colour)"));
       areas.forEach(function (key) {
-        var a = areaOf(ctl, key), item = el("div", "map-legend-area"), sw = el("span", "map-swatch");
-        sw.style.background = a.colour;
-        item.appendChild(sw);
+        var a = areaOf(ctl, key), item = el("div", "map-legend-area");
+        item.appendChild(shapeSvg(a.shape, a.colour, 18));
         item.appendChild(document.createTextNode(a.label + " (" + ctl.areaLayers[key].count + ")"));
         box.appendChild(item);
       });
     }
-    box.appendChild(el("div", "map-legend-note", "Numbers are clusters of nearby points: zoom in or click them. " +
-                                                 "Switch layers with the control at the top right."));
+    box.appendChild(el("div", "map-legend-note", "Numbers are clusters of nearby points: zoom in, click them, or " +
+                                                 "Tab to them and press Enter. Switch layers with the control at the top right." +
+                                                 (ctl.cfg.locatedId ? " Every located project is also listed beside the map." : "")));
     return box;
   }
 
@@ -424,6 +616,51 @@
     }
   }
 
+  // The text equivalent of the points (issue 17): every located project, grouped by the country of its
+  // places, each linked to its page, with a button that shows it on the map (its popup). This is the
+  // keyboard and screen-reader path to single points, which are drawn on a canvas and cannot take focus.
+  function fillLocated(ctl) {
+    var d = ctl.data, target = ctl.cfg.locatedId && document.getElementById(ctl.cfg.locatedId);
+    if (!target) return;
+    var groups = {}, order = [];
+    d.points.forEach(function (point, index) {
+      var key = point.country || "";
+      if (!(key in groups)) { groups[key] = {iso3: point.country, projects: {}, ids: []}; order.push(key); }
+      var g = groups[key], id = point.project.id;
+      if (!(id in g.projects)) { g.projects[id] = {project: point.project, places: [], first: index}; g.ids.push(id); }
+      if (g.projects[id].places.indexOf(point.name) < 0) g.projects[id].places.push(point.name);
+    });
+    function label(key) { return key ? countryName(ctl, key) : "Other places"; }
+    order.sort(function (a, b) { return (a ? 0 : 1) - (b ? 0 : 1) || label(a).localeCompare(label(b)); });
+    target.textContent = "";
+    if (!order.length) { target.appendChild(el("p", "small", "None in this selection.")); return; }
+    order.forEach(function (key) {
+      var g = groups[key], section = el("section", "map-located-place");
+      var heading = el("h3");
+      if (g.iso3) heading.appendChild(link(ctl, withParam(ctl.cfg.listUrl, "country", g.iso3), label(key)));
+      else heading.textContent = label(key);
+      heading.appendChild(document.createTextNode(" (" + g.ids.length + ")"));
+      section.appendChild(heading);
+      var list = el("ul", "map-located");
+      g.ids.forEach(function (id) {
+        var entry = g.projects[id], p = entry.project, item = el("li"), area = areaOf(ctl, p.area);
+        item.setAttribute("data-project", id);
+        item.appendChild(shapeSvg(area.shape, area.colour, 14));
+        item.appendChild(link(ctl, projectHref(ctl, id), p.title));
+        var where = el("span", "map-located-where", entry.places.join("; ") + " · " + area.label);
+        item.appendChild(where);
+        var show = el("button", "map-show", "Show on the map");
+        show.type = "button";
+        show.setAttribute("aria-label", "Show on the map: " + p.title);   // the visible words first (WCAG 2.5.3)
+        show.addEventListener("click", function () { showPoint(ctl, entry.first, show); });
+        item.appendChild(show);
+        list.appendChild(item);
+      });
+      section.appendChild(list);
+      target.appendChild(section);
+    });
+  }
+
   function notice(ctl, text) {
     var box = L.control({position: "topleft"});
     box.onAdd = function () { return el("div", "map-notice", text); };
@@ -449,7 +686,8 @@
 
   function fitView(ctl) {
     var map = ctl.map, bounds = boundsOf(ctl);
-    if (!restoreView(ctl)) {                 // a viewport in the address wins
+    var restored = restoreView(ctl);
+    if (!restored) {                         // a viewport in the address wins
       if (bounds) {
         map.fitBounds(bounds, {padding: [24, 24], maxZoom: ctl.cfg.mode === "small" ? 5 : 6, animate: false});
       } else if (ctl.markers.length) {
@@ -460,11 +698,80 @@
       }
     }
     if (ctl.cfg.mode === "full" || ctl.cfg.mode === "embed") {
-      map.on("moveend", function () {
-        var c = map.getCenter();
-        history.replaceState(null, "", "#" + map.getZoom() + "/" + c.lat.toFixed(3) + "/" + c.lng.toFixed(3));
-      });
+      if (restored) followView(ctl);         // the links that share the view carry it from the start
+      map.on("moveend", function () { followView(ctl); });
     }
+  }
+
+  // The view in the address (#zoom/lat/lon, what restoreView reads), and in what shares it: the embed's
+  // link to the full map (templates/embed_map.html) and, through the "registry:view" event, the share
+  // panel's link and iframe code (static/share.js).
+  function followView(ctl) {
+    // the centre as it is, not wrapped: a map centred across the antimeridian (eastOf) has it east of 180
+    var map = ctl.map, c = map.getCenter();
+    var hash = "#" + map.getZoom() + "/" + c.lat.toFixed(3) + "/" + c.lng.toFixed(3);
+    history.replaceState(null, "", hash);
+    document.querySelectorAll(".embed-caption a[href]").forEach(function (a) {
+      a.href = a.href.replace(/#.*$/, "") + hash;
+    });
+    window.dispatchEvent(new CustomEvent("registry:view", {detail: {hash: hash}}));
+  }
+
+  // --- "Search this area": the visible box as the query's bbox (core/query.py parse_bbox) -------------
+
+  function degrees(value) { return String(Math.round(value * 10000) / 10000); }
+
+  // The map's bounds as "minlon,minlat,maxlon,maxlat": longitudes brought into -180..180 (a view may
+  // show a world copy, or be centred across the antimeridian: then minlon > maxlon, a box that wraps),
+  // latitudes within -90..90; a view wider than the globe is every longitude.
+  function visibleBbox(map) {
+    var b = map.getBounds(), west = b.getWest(), east = b.getEast();
+    var south = Math.max(-90, b.getSouth()), north = Math.min(90, b.getNorth());
+    if (east - west >= 360) {
+      west = -180; east = 180;
+    } else {
+      west = ((west + 180) % 360 + 360) % 360 - 180;
+      east = ((east + 180) % 360 + 360) % 360 - 180;
+      if (east === -180 && west > -180) east = 180;
+    }
+    return [west, south, east, north].map(degrees).join(",");
+  }
+
+  // The map page's address with this bbox (page reset, any other bbox replaced) and the current view.
+  function areaUrl(map) {
+    var params = new URLSearchParams(window.location.search), rest;
+    params.delete("bbox");
+    params.delete("page");
+    rest = params.toString();
+    return window.location.pathname + "?" + (rest ? rest + "&" : "") + "bbox=" + visibleBbox(map) +
+      window.location.hash;
+  }
+
+  // The button appears once the user has moved the map (never for the first view, fitted or restored);
+  // pressing it (click, Enter or Space: a real button) opens the map of that area, whose list link and
+  // counts then follow. The first element in the map, so that Tab reaches it right after the arrow keys.
+  function addAreaSearch(ctl) {
+    var map = ctl.map, box = el("div", "map-search-area");
+    var button = el("button", "map-search-area-button", "Search this area");
+    button.type = "button";
+    button.hidden = true;
+    button.title = "Show only the projects with a place inside the area on the screen";
+    box.appendChild(button);
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    ctl.container.insertBefore(box, ctl.container.firstChild);
+    button.addEventListener("click", function () { window.location.assign(areaUrl(map)); });
+    ctl.areaButton = button;
+    // The first view (fitted or restored) is set before this, and a resize (a phone turned) is no choice of
+    // an area: every other move is the user's (dragging, zooming, the arrow keys, a cluster opened).
+    var resized = false;
+    setTimeout(function () {
+      map.on("resize", function () { resized = true; });
+      map.on("moveend", function () {
+        if (!resized) button.hidden = false;
+        resized = false;
+      });
+    }, 0);
   }
 
   function init(map, cfg) {
@@ -475,12 +782,16 @@
     ctl.container.setAttribute("aria-label", "Map of the projects");
     Promise.all([load(cfg.countries, cfg.countriesUrl), load(cfg.data, cfg.dataUrl)]).then(function (res) {
       ctl.data = readData(res[1]);
+      ctl.container.style.background = cfg.colours.sea;
+      watchPopups(ctl);
       drawCountries(ctl, res[0]);
       drawPoints(ctl);
       addControls(ctl);
       fitView(ctl);
+      if (cfg.mode === "full") addAreaSearch(ctl);
       fillSummary(ctl);
       fillUnplaced(ctl, cfg.mode === "embed" ? 50 : 300);
+      fillLocated(ctl);
       if (!ctl.data.total) notice(ctl, "No projects match these filters.");
       ctl.container.setAttribute("aria-busy", "false");
       ctl.container.setAttribute("data-ready", "1");

@@ -33,6 +33,7 @@ EXPECTED = {
     "editor.source_list": "editor", "editor.source_new": "editor", "editor.source_edit": "editor",
     "editor.source_delete": "admin",
     "moderation.proposals": "editor", "moderation.proposal": "editor", "moderation.proposal_reject": "editor",
+    "quality.quality": "editor",
 }
 EDITING_PREFIXES = ("/editor", "/admin", "/account", "/login", "/logout", "/propose")
 

@@ -56,6 +56,7 @@ def marker_position(page, project_id):
 
 
 def click_marker(page, project_id):
+    page.locator(".folium-map").first.scroll_into_view_if_needed()   # the mouse clicks inside the viewport only
     x, y, on_map = marker_position(page, project_id)
     assert on_map, "the marker should be drawn on its own, not inside a cluster"
     page.mouse.click(x, y)

@@ -280,7 +280,7 @@ def test_every_configuration_key_is_documented(reader, ro_db):
     sent = {key for config in configs for key in config}
     assert sent == set(keys), f"undocumented: {sent - set(keys)}; documented but never sent: {set(keys) - sent}"
     for config in configs:
-        assert all(set(area) == {"label", "colour"} for area in config["areas"].values())
+        assert all(set(area) == {"label", "colour", "shape"} for area in config["areas"].values())
         assert set(config["precisions"]) >= set(DRAWN) and set(config["coordsSources"]) == set(COORDS_SOURCES)
         assert ("data" in config) != ("dataUrl" in config) and ("countries" in config) != ("countriesUrl" in config)
         if "data" in config:
@@ -432,7 +432,7 @@ def test_newsletter_snippet_works_in_mail_clients(reader, ro_db):
     snippet = re.search(r'<div class="newsletter-preview">(.*?)</div>\s*<h2>', html, re.S).group(1)
     img = re.search(r"<img [^>]+>", snippet).group(0)
     assert 'src="http://localhost/map.png?area=coal&amp;width=600&amp;scale=2"' in img   # sharp, shown 600 wide
-    assert 'width="600"' in img and 'alt="Map of ' in img
+    assert 'width="600"' in img and 'alt="Open the interactive map of ' in img   # the link's only content
     assert '<a href="http://localhost/map?area=coal"' in snippet
     assert "<script" not in snippet and "<iframe" not in snippet and "<link" not in snippet
     titles = [r[0] for r in ro_db.execute(

@@ -504,7 +504,7 @@ def test_the_organisation_form_marks_an_inferred_name_and_names_a_wrong_mark_at_
     set_field(fields, "ev-name-reason", "expansion of FGC, the only form the report uses")
     response = post_form(editor, url, fields)
     assert response.status_code == 400
-    assert re.search(r'id="err-ev-aliases-reason"><p>aliases has no value', response.get_data(as_text=True))
+    assert re.search(r'id="err-ev-aliases-reason"><p><strong>Error:</strong> [^<]*aliases has no value', response.get_data(as_text=True))
     set_field(fields, "ev-aliases-reason", "")
     assert post_form(editor, url, fields).status_code == 302
     org, _ = editing_db.organisation_record(sample, "fid-gold-council")
@@ -521,8 +521,8 @@ def test_the_project_form_sets_a_basis_and_names_a_wrong_one_at_its_field(sample
     response = post_form(editor, url, fields)
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert re.search(r'id="err-ev-end_year-reason"><p>is only for inferred values', html)
-    assert re.search(r'id="err-org-1-source"><p>there is no source 7: this record has 2 sources', html)
+    assert re.search(r'id="err-ev-end_year-reason"><p><strong>Error:</strong> [^<]*is only for inferred values', html)
+    assert re.search(r'id="err-org-1-source"><p><strong>Error:</strong> [^<]*there is no source 7: this record has 2 sources', html)
     assert '<a href="#f-ev-end_year-reason">End year reason</a>' in html
 
     set_field(fields, "ev-end_year-reason", "")

@@ -253,7 +253,7 @@ def test_the_project_list_shows_the_source_as_a_removable_chip_a_facet_and_a_sor
     title = db.execute("SELECT title FROM documents WHERE id = ?", [one]).fetchone()[0]
     page = text(client.get(f"/projects?source={one}&country=&sort=updated"))
     chip = re.search(r'<ul class="filter-chips" aria-label="Source filter">(.*?)</ul>', page, re.S).group(1)
-    remove = re.search(r'<a class="chip" href="([^"]+)" rel="nofollow" title="Remove this filter">Source: (.*?) <span',
+    remove = re.search(r'<a class="chip" href="([^"]+)" rel="nofollow"><span class="visually-hidden">Remove filter: </span>Source: (.*?) <span',
                        chip)
     assert remove.group(2) == esc(title) and "source=" not in html.unescape(remove.group(1))
     assert f'href="/sources/{one}">about this source</a>' in chip

@@ -9,6 +9,7 @@ Repeating a list parameter (country, area...) means OR; a single-valued one (q, 
 given twice is an error, since which of the two was meant cannot be guessed.
 """
 import difflib
+import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
@@ -26,6 +27,52 @@ DEFAULT_FACET_SIZE = 10     # facet values a list shows; `facet_size=max` shows 
 MAX_FACET_SIZE = 1000
 SORT_CHOICES = ("relevance", "title", "start_year", "-start_year", "updated")
 LIST_PARAMS = ("country", "region", "funder", "org", "role", "area", "status", "kind", "source")
+# The precisions of the locations drawn as points on the maps (maps/data.py DRAWN): a bbox keeps the projects
+# with one of these inside it, so that "search this area" finds what the map shows there.
+POINT_PRECISIONS = ("site", "subnational", "country")
+BBOX_FORM = "bbox=minlon,minlat,maxlon,maxlat, e.g. bbox=-20,-35,55,38"
+BBOX_DECIMALS = 4
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")   # ASCII decimals only: no nan, inf, 1e3, 1_000
+
+
+@dataclass(frozen=True)
+class Bbox:
+    """A box of longitudes and latitudes (degrees, rounded to BBOX_DECIMALS). `west > east` means it
+    crosses the antimeridian: 170,-25,-170,-10 holds Fiji (178) and Samoa (-172)."""
+    west: float
+    south: float
+    east: float
+    north: float
+
+    @property
+    def wraps(self):
+        return self.west > self.east
+
+    def __str__(self):
+        """The canonical URL form: 4 decimals at most, no trailing zeros ("-20,-35,55.5,38")."""
+        return ",".join(_short_number(v) for v in (self.west, self.south, self.east, self.north))
+
+
+def _short_number(value):
+    text = f"{value:.{BBOX_DECIMALS}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def parse_bbox(text):
+    """'minlon,minlat,maxlon,maxlat' -> Bbox; QueryError showing the expected form when malformed."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 4 or not all(_PLAIN_NUMBER.fullmatch(p) for p in parts):
+        raise QueryError(f"'bbox' must be four numbers separated by commas: {BBOX_FORM}", "invalid_bbox")
+    west, south, east, north = (round(float(p), BBOX_DECIMALS) for p in parts)
+    if not all(-180 <= lon <= 180 for lon in (west, east)):
+        raise QueryError(f"the longitudes of 'bbox' must be between -180 and 180: {BBOX_FORM}", "invalid_bbox")
+    if not all(-90 <= lat <= 90 for lat in (south, north)):
+        raise QueryError(f"the latitudes of 'bbox' must be between -90 and 90: {BBOX_FORM}", "invalid_bbox")
+    if south > north:
+        raise QueryError(f"the south latitude of 'bbox' (minlat, the second number) is north of its north latitude "
+                         f"(maxlat, the fourth); swap them: {BBOX_FORM} (a minlon greater than maxlon is fine: "
+                         "the box then crosses the antimeridian)", "invalid_bbox")
+    return Bbox(west, south, east, north)
 
 
 class QueryError(ValueError):
@@ -58,7 +105,8 @@ class _Links:
         return pairs
 
     def url_query(self, **changes):
-        return urlencode(self.params(**changes))
+        # commas stay readable (bbox=-20,-35,55,38); parsers read "," and "%2C" alike
+        return urlencode(self.params(**changes), safe=",")
 
     def toggled(self, facet, value):
         """The query string with a facet value added, or removed if it is already selected (page reset)."""
@@ -87,6 +135,7 @@ class ProjectQuery(_Links):
     unresolved: dict = field(default_factory=dict, compare=False)
     sources: tuple = ()     # ids of source records: the projects that cite one of them
     regions: tuple = ()     # region codes (core/regions.py): the projects in one of them (region_scope)
+    bbox: Bbox | None = None    # the projects with a point (POINT_PRECISIONS) inside this box
 
     LISTS = (("country", "countries"), ("region", "regions"), ("funder", "funders"), ("org", "orgs"), ("role", "roles"),
              ("area", "areas"), ("status", "statuses"), ("kind", "kinds"), ("source", "sources"))
@@ -94,21 +143,25 @@ class ProjectQuery(_Links):
     @property
     def has_filters(self):
         return bool(self.countries or self.regions or self.funders or self.orgs or self.areas or self.statuses
-                    or self.kinds or self.sources or self.year_from is not None or self.year_to is not None)
+                    or self.kinds or self.sources or self.year_from is not None or self.year_to is not None
+                    or self.bbox is not None)
 
     @property
     def effective_sort(self):
         return self.sort or ("relevance" if self.q else "title")
 
     def _middle_params(self):
-        pairs = [] if self.year_from is None else [("year_from", self.year_from)]
+        pairs = [] if self.bbox is None else [("bbox", str(self.bbox))]
+        if self.year_from is not None:
+            pairs.append(("year_from", self.year_from))
         if self.year_to is not None:
             pairs.append(("year_to", self.year_to))
         return pairs + ([("sort", self.sort)] if self.sort else [])
 
     def filter_params(self):
         """Only the selection (no paging, sort or facet size): what the map, PNG and exports need."""
-        return urlencode(self.params(page=1, per_page=DEFAULT_PER_PAGE, sort="", facet_size=DEFAULT_FACET_SIZE))
+        return urlencode(self.params(page=1, per_page=DEFAULT_PER_PAGE, sort="", facet_size=DEFAULT_FACET_SIZE),
+                         safe=",")
 
 
 @dataclass(frozen=True)
@@ -213,6 +266,7 @@ def parse_query(args, default_per_page=DEFAULT_PER_PAGE):
     sort = (_first(args, "sort") or "").strip()
     if sort and sort not in SORT_CHOICES:
         raise QueryError(f"unknown sort '{sort[:40]}'; use one of: {', '.join(SORT_CHOICES)}", "unknown_sort")
+    bbox = _first(args, "bbox")
     return ProjectQuery(
         q=q,
         countries=tuple(_values(args, "country")),
@@ -226,6 +280,7 @@ def parse_query(args, default_per_page=DEFAULT_PER_PAGE):
         sources=tuple(v.lower() for v in _values(args, "source")),
         year_from=year_from,
         year_to=year_to,
+        bbox=parse_bbox(bbox) if bbox is not None and str(bbox).strip() else None,
         sort=sort,
         page=_int(args, "page", 1, MAX_PAGE, 1),
         per_page=_int(args, "per_page", 1, MAX_PER_PAGE, default_per_page),

@@ -5,7 +5,7 @@ codes, organisation ids) and its number of results into a `Summary`:
 
 - `sentence`: "11 projects funded by GEF in Latin America and the Caribbean" (the list heading, the map
   page, the embed's caption, the newsletter snippet; more than a few countries are counted, not named);
-- `full`: the same with every country named (an image's alt text, page titles);
+- `full`: the same with every country named and a bbox's coordinates (an image's alt text, page titles);
 - `short`: the filters alone, most telling first, joined by " · ": "12 countries of Latin America and
   the Caribbean · funded by GEF" (the PNG's subtitle, under a title that says the count);
 - `count`: "11 projects"; `slug`: the sentence without its count, as a file name part
@@ -28,6 +28,9 @@ SLUG_CHARS = 80
 # "5 countries of South America", not "of the World"; groups (LDC, SIDS) say nothing about a place.
 _ENCLOSING_KINDS = ("intermediate", "subregion", "region")
 _ADJECTIVE_STATUSES = ("proposed", "planned", "ongoing", "completed", "postponed")
+# A bbox (a box drawn from the map's view): the sentence says where in words a reader of the map understands;
+# `full` adds the coordinates (alt text, page titles)
+AREA_SHOWN = "in the area shown"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def summarise(query, total, org_labels=None, source_titles=None):
     where_named = _where(query, collapse=False)
     where_counted = _where(query, collapse=True)
     sentence = _join(noun, tail(where_counted))
-    full = _join(noun, tail(where_named))
+    full = _join(noun, tail(where_named, spelled_out=True))
     plural = _noun(query, 2).split(" ", 1)[1]          # a file name says "projects" whatever the count
     return Summary(total=total, count=_count(total), sentence=sentence, full=full,
                    short=" · ".join(_short_parts(query, labels, titles)),
@@ -76,7 +79,7 @@ def _noun(query, total):
 
 def _tail(query, labels, titles):
     """A function of the place phrase that gives the words after the noun, in reading order."""
-    def tail(where):
+    def tail(where, spelled_out=False):
         words = []
         if query.statuses and any(s not in _ADJECTIVE_STATUSES for s in query.statuses):
             words.append(f"with status {_or(query.statuses)}")
@@ -92,6 +95,8 @@ def _tail(query, labels, titles):
             words.append(_involving(query, labels))
         if where:
             words.append("in " + where)
+        if getattr(query, "bbox", None) is not None:
+            words.append(AREA_SHOWN + (f" ({bbox_words(query.bbox)})" if spelled_out else ""))
         if query.year_from is not None or query.year_to is not None:
             if words:
                 words[-1] += ","
@@ -105,6 +110,8 @@ def _tail(query, labels, titles):
 def _short_parts(query, labels, titles):
     """The filters as short phrases, the place first: what a subtitle under the count shows."""
     parts = [_where(query, collapse=True)]
+    if getattr(query, "bbox", None) is not None:
+        parts.append(AREA_SHOWN[0].upper() + AREA_SHOWN[1:])
     if query.funders:
         parts.append("funded by " + _or([labels.get(o, o) for o in query.funders]))
     if query.orgs:
@@ -135,6 +142,15 @@ def _where(query, collapse):
         counted = f"{len(countries)} countries" + (f" of {enclosing.name}" if enclosing else "")
         return _or(region_names + [counted])
     return _or(region_names + [geo.country_name(c) for c in countries])
+
+
+def bbox_words(box):
+    """'20°W–55°E, 35°S–38°N': a bbox as a reader says it (west to east, south to north)."""
+    def degrees(value, positive, negative):
+        text = f"{abs(value):.4f}".rstrip("0").rstrip(".")
+        return f"{text}°{positive if value >= 0 else negative}" if value else "0°"
+    return (f"{degrees(box.west, 'E', 'W')}–{degrees(box.east, 'E', 'W')}, "
+            f"{degrees(box.south, 'N', 'S')}–{degrees(box.north, 'N', 'S')}")
 
 
 def enclosing_region(countries):

@@ -154,8 +154,29 @@ def public(view):
 
 # --- log in and out ---------------------------------------------------------------------------
 
-def _login_page(status, error=None, next_url=None):
-    return render_template("auth/login.html", error=error, next=next_url), status
+# the fields of this module's forms in page order, with the words of their labels (templates/auth/)
+LOGIN_LABELS = {"username": "Username", "password": "Password"}
+PASSWORD_LABELS = {"current_password": "Current password", "new_password": "New password",
+                   "confirm_password": "New password again"}
+
+
+def error_summary(errors, labels):
+    """{field: [messages]} -> the entries of the form's error summary (editor/_fields.html), as
+    forms.error_summary makes them for the record forms (which this module may not import): form-level
+    ("_form") first, then the fields in page order, each linked by its label's words."""
+    return [{"field": None if name == "_form" else name, "label": labels.get(name, ""), "message": message}
+            for name in ("_form", *labels) for message in errors.get(name, [])]
+
+
+def empty_fields(form, labels):
+    """{field: [message]} for each field of `labels` left empty: the form says which one."""
+    return {name: [f"is empty: type your {label.lower()}"] for name, label in labels.items() if not form.get(name)}
+
+
+def _login_page(status, errors=None, next_url=None, username=""):
+    errors = errors or {}
+    return render_template("auth/login.html", errors=errors, summary=error_summary(errors, LOGIN_LABELS),
+                           v={"username": username}, next=next_url), status
 
 
 def login_policy(cfg):
@@ -188,7 +209,7 @@ def _throttled(wait, target):
     else:
         error = (f"Too many failed logins from your network: wait {_wait_text(wait.seconds)} and try again, "
                  "or log in from another network.")
-    body, status = _login_page(429, error, target)
+    body, status = _login_page(429, {"_form": [error]}, target)
     return body, status, {"Retry-After": str(max(1, math.ceil(wait.seconds)))}
 
 
@@ -203,6 +224,9 @@ def login():
     username = (request.form.get("username") or "").strip().lower()[:100]
     password = request.form.get("password") or ""
     client = client_key(request.remote_addr)
+    missing = empty_fields(request.form, LOGIN_LABELS)
+    if missing:        # nothing to check: not counted as an attempt
+        return _login_page(400, missing, target, username)
     # Unknown and known usernames are counted and answered alike: the answers reveal no account names.
     wait = editing_db.begin_login_attempt(db, username, client, time.time(), login_policy(current_app.config))
     if wait is not None:
@@ -214,7 +238,7 @@ def login():
                                                                password)
     if not (ok and user and user["active"]):
         log.info("failed login for %r from %s", username, request.remote_addr)
-        return _login_page(401, "Wrong username or password.", target)
+        return _login_page(401, {"_form": ["Wrong username or password."]}, target, username)
     editing_db.forgive_login_failures(db, username, client)
     start_session(user)
     log.info("login %r from %s", username, request.remote_addr)
@@ -245,23 +269,33 @@ def account():
 @requires("editor")
 def password():
     if request.method == "GET":
-        return render_template("auth/password.html", error=None)
+        return _password_page({}, 200)
     user, db = g.user, get_db()
     current, new = request.form.get("current_password") or "", request.form.get("new_password") or ""
-    error = None
-    if len(current) > MAX_PASSWORD or not check_password_hash(user["password_hash"], current):
-        error = "the current password is not right"
-    elif new != request.form.get("confirm_password"):
-        error = "the two new passwords differ: type the same password twice"
-    else:
-        error = check_password(new, user["username"])
-    if error:
-        return render_template("auth/password.html", error=error), 400
+    errors = empty_fields(request.form, PASSWORD_LABELS)
+    if not errors:
+        errors = _password_problems(user, current, new, request.form.get("confirm_password"))
+    if errors:
+        return _password_page(errors, 400)
     updated = editing_db.update_user(db, user["id"], user["username"], password_hash=generate_password_hash(new),
                                      must_change_password=0)   # ends every session of the user ...
     start_session(updated)                                       # ... and this browser goes on in a new one
     flash("Password changed. Your other sessions have been logged out.")
     return redirect(url_for("auth.account"))
+
+
+def _password_problems(user, current, new, confirm):
+    if len(current) > MAX_PASSWORD or not check_password_hash(user["password_hash"], current):
+        return {"current_password": ["is not right: type the password you use now"]}
+    if new != confirm:
+        return {"confirm_password": ["differs from the new password: type the same password twice"]}
+    problem = check_password(new, user["username"])
+    return {"new_password": [problem]} if problem else {}
+
+
+def _password_page(errors, status):
+    return render_template("auth/password.html", errors=errors, summary=error_summary(errors, PASSWORD_LABELS),
+                           v={}), status
 
 
 @bp.post("/account/sessions")

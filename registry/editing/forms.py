@@ -12,11 +12,12 @@ organisation's inferred names and where its IATI identifier is published: ev-nam
 (core/sources.py SOURCE_FIELDS).
 Every value's basis (issue 18) is shown and sent back, so that saving a form never loses it.
 """
+import dataclasses
 import re
 
 from ..core import geo
 from ..core.sources import REPORT_SOURCE_ID, SOURCE_FIELDS
-from ..core.validate import EVIDENCE_FIELDS, ORG_EVIDENCE_FIELDS, Problem, canonical_order, fold, split_path
+from ..core.validate import AREAS, EVIDENCE_FIELDS, ORG_EVIDENCE_FIELDS, Problem, canonical_order, fold, split_path
 
 EXTRA_ROWS = 3
 LISTS = {  # list name in records -> (form prefix, fields, fields that make a row non-blank)
@@ -216,9 +217,9 @@ ORG_FORM = ("id", "name", "acronym", "aliases", *(c for c in ORG_EVIDENCE_CELLS 
 SOURCE_FORM = ("id", "title", "publisher", "date", "consulted", "kind", "url", "reference")
 LABELS = {"id": "Id", "title": "Title", "summary": "Summary", "description": "Description",
           "area": "Main partnership area", "kind": "Kind", "status": "Status", "start_year": "Start year",
-          "end_year": "End year", "other_areas": "Other areas", "parent": "Part of", "website": "Website",
+          "end_year": "End year", "other_areas": "Other areas it touches", "parent": "Part of", "website": "Website",
           "keywords": "Keywords", "countries": "Countries", "name": "Name", "acronym": "Acronym",
-          "aliases": "Other names", "type": "Type", "country": "Country", "leads_areas": "Areas it leads",
+          "aliases": "Other names", "type": "Type", "country": "Country", "leads_areas": "Leads or co-leads these partnership areas",
           "locations": "Locations", "organisations": "Organisations", "sources": "Sources", "evidence": "Basis",
           "publisher": "Publisher", "date": "Published", "consulted": "Consulted", "url": "Address (URL)",
           "reference": "Reference", "identifier": "IATI identifier", "iati_identifier": "IATI identifier"}
@@ -227,7 +228,7 @@ LABELS.update({f"ev-{name}-reason": f"Why the {LABELS[name].lower()} {'are' if n
                for name in ORG_EVIDENCE_FIELDS})
 LABELS["ev-identifier-reason"] = "Where the IATI identifier is published"   # never in a report: always inferred
 ROW_LABELS = {"loc": "Location", "org": "Organisation", "src": "Source"}
-CELL_LABELS = {"lat": "latitude", "lon": "longitude", "org": ""}
+CELL_LABELS = {"lat": "latitude", "lon": "longitude", "org": "", "coords_source": "point from"}   # as the rows' aria-labels
 LISTS_BY_PREFIX = {prefix: cells for prefix, cells, _ in LISTS.values()}
 ROW_NAME_RE = re.compile(r"^(loc|org|src)-(\d+)-([a-z_]+)$")
 
@@ -248,12 +249,22 @@ def place_errors(problems, rows=None, found=None, fields=None):
     for problem in problems:
         if not isinstance(problem, Problem):
             problem = Problem("", "", str(problem))
+        problem = dataclasses.replace(problem, message=readable(problem.message))
         name = _field_of(problem.field, rows, fields)
         if name is None:
             out.setdefault("_form", []).append(_labelled(problem))
         else:
             out.setdefault(name, []).append(problem.message)
     return out
+
+
+AREA_CODES = ", ".join(AREAS)
+
+
+def readable(message):
+    """A message for people: partnership areas named as the form lists them, not by their codes
+    (validation, shared with the importer, lists the codes a file must use)."""
+    return message.replace(AREA_CODES, "; ".join(AREAS.values()))
 
 
 def _field_of(path, rows, fields):

@@ -32,8 +32,8 @@ PROPOSE_FORM = ("title", "summary", "description", "area", "kind", "status", "st
                 "countries", "loc", "who", "website", "keywords", "src", "evidence", "contact_name",
                 "contact_email")
 PROPOSE_LABELS = {"area": "Partnership area", "loc-1-name": "Place name", "loc-1-precision": "Precision",
-                  "loc-1-lat": "Latitude", "loc-1-lon": "Longitude", "who": "Who funds, leads or carries it out",
-                  "evidence": "Where the information comes from", "contact_name": "Your name",
+                  "loc-1-lat": "Latitude", "loc-1-lon": "Longitude", "who": "Who funds, leads or carries it out?",
+                  "evidence": "Where does this information come from?", "contact_name": "Your name",
                   "contact_email": "Your e-mail"}
 HONEYPOT = "homepage"   # hidden from people by CSS; bots fill it in
 DOCUMENT = "Proposed through the registry's public form"

@@ -11,21 +11,33 @@ from werkzeug.security import generate_password_hash
 
 from ..store import editing as editing_db
 from ..store import db as storage
+from . import forms
 from .auth import ROLES, check_password, check_username, one_time_password, requires, start_session
 from ..web.errors import error_response
 from ..web.context import get_db, index_settings
 
 bp = Blueprint("users", __name__)
+# the fields of the two forms in page order, with the words of their labels (templates/auth/users.html, user.html)
+NEW_USER_LABELS = {"username": "Username", "role": "Role"}
+USER_LABELS = {"role": "Role", "active": "Active"}
+
+
+def _errors(error, field, labels):
+    """One problem -> {field: [message]} and its summary (the forms' error pattern, editor/_fields.html)."""
+    errors = {field: [error]} if error else {}
+    return {"errors": errors, "summary": forms.error_summary(errors, tuple(labels), labels)}
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])
 @requires("admin")
 def users():
-    db, error, created = get_db(), None, None
+    db, error, created, field = get_db(), None, None, "username"
     if request.method == "POST":
         username = (request.form.get("username") or "").strip().lower()
         role = request.form.get("role")
-        error = check_username(username) or (None if role in ROLES else f"choose a role: {', '.join(ROLES)}")
+        error = check_username(username)
+        if not error and role not in ROLES:
+            error, field = f"choose a role: {', '.join(ROLES)}", "role"
         if not error:
             secret = one_time_password()
             try:
@@ -34,8 +46,9 @@ def users():
             except editing_db.Conflict:
                 error = f"the username '{username}' is taken: choose another one"
     status = 400 if error else 200
-    return render_template("auth/users.html", users=editing_db.list_users(db), error=error, created=created,
-                           roles=ROLES), status
+    values = {k: request.form.get(k) or "" for k in NEW_USER_LABELS} if error else {}
+    return render_template("auth/users.html", users=editing_db.list_users(db), created=created, roles=ROLES,
+                           v=values, **_errors(error, field, NEW_USER_LABELS)), status
 
 
 @bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
@@ -45,7 +58,7 @@ def user(user_id):
     row = editing_db.get_user(db, user_id=user_id)
     if row is None:
         return error_response(404, "not_found", "no such user: see the list of users")
-    error, secret = None, None
+    error, secret, field = None, None, "_form"
     if request.method == "POST":
         changes = {}
         if request.form.get("action") == "reset_password":
@@ -54,7 +67,7 @@ def user(user_id):
         else:
             role = request.form.get("role")
             if role not in ROLES:
-                error = f"choose a role: {', '.join(ROLES)}"
+                error, field = f"choose a role: {', '.join(ROLES)}", "role"
             changes = {"role": role, "active": 1 if request.form.get("active") else 0}
         if not error:
             try:
@@ -68,7 +81,8 @@ def user(user_id):
                     return redirect(url_for("users.users"))
             except editing_db.Conflict:
                 error = "this is the last active admin: make someone else admin first"
-    return render_template("auth/user.html", row=row, roles=ROLES, error=error, secret=secret), 400 if error else 200
+    return render_template("auth/user.html", row=row, roles=ROLES, secret=secret, v={"role": row["role"]},
+                           **_errors(error, field, USER_LABELS)), 400 if error else 200
 
 
 # --- command line -----------------------------------------------------------------------------

@@ -22,12 +22,14 @@ from ..store import jobs as jobs_db
 from ..exchange import ingest
 from ..exchange import jobs as runner
 from .auth import requires
+from . import forms
 from .editor import actor
 from ..web.errors import error_response
 from ..core.validate import ValidationError
 from ..web.context import get_db, index_settings
 
 bp = Blueprint("webimport", __name__)
+IMPORT_LABELS = {"file": "File", "format": "Format"}   # the upload form's labels (editor/import.html)
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 KEEP_SECONDS = 24 * 3600
@@ -81,11 +83,11 @@ def import_upload():
         return _upload_page()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _upload_page(error="choose a file to upload (CSV, JSON, GeoJSON or IATI XML)"), 400
+        return _upload_page({"file": ["choose a file to upload (CSV, JSON, GeoJSON or IATI XML)"]}), 400
     data, filename = upload.read(), upload.filename[-200:]
     fmt = request.form.get("format") or ingest.guess_format(filename) or _sniff(data)
     if fmt not in ingest.FORMATS:
-        return _upload_page(error=f"choose the file's format: {', '.join(ingest.FORMATS)}"), 400
+        return _upload_page({"format": [f"choose the file's format: {', '.join(ingest.FORMATS)}"]}), 400
     db = get_db()
     try:
         report = plan(db, data, fmt)
@@ -101,11 +103,13 @@ def import_upload():
                            report=runner.report_summary(report), token=token, writes=writes(report))
 
 
-def _upload_page(error=None):
+def _upload_page(errors=None):
     """The upload form, with the user's recent import jobs (those whose process died marked failed)."""
     db = get_db()
     runner.reap(db)
-    return render_template("editor/import.html", formats=ingest.FORMATS, error=error,
+    errors = errors or {}
+    return render_template("editor/import.html", formats=ingest.FORMATS, errors=errors, v={},
+                           summary=forms.error_summary(errors, ("file", "format"), IMPORT_LABELS),
                            jobs=jobs_db.recent(db, who=actor()), stages=runner.STAGES)
 
 

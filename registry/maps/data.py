@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 from ..store import db as storage
 from ..core import geo
 from ..core import regions as region_table
+from ..core.query import POINT_PRECISIONS
 
 # The payload's tables and their columns, in order: the one definition of the contract between this
 # module, static/map.js and png.py. A new column goes here (and in docs/maps.md), nowhere else.
 FIELDS = {
     "projects": ("id", "title", "area", "status", "countries", "funders"),
-    "points": ("lat", "lon", "project", "precision", "name", "coords_source", "gazetteer_id"),
+    "points": ("lat", "lon", "project", "precision", "name", "coords_source", "gazetteer_id", "country"),
     "unplaced": ("project", "name", "precision"),
     "countries": ("iso3", "name", "projects"),
 }
@@ -29,25 +30,43 @@ FIELDS = {
 # each distinct value is sent once, in payload["values"][column], in order of first use, and rows hold its
 # index (or a list of indexes). Columns named after a table (points.project, projects.countries) hold row
 # indexes into it. Both keep the payload smaller than the positional format it replaced (docs/benchmarks.md).
-CODED = ("area", "status", "funders", "precision", "coords_source", "gazetteer_id")
+CODED = ("area", "status", "funders", "precision", "coords_source", "gazetteer_id", "country")
 # Names this shape of the payload: part of /map/data.json's ETag, so that no browser reuses a cached payload
 # of another shape after FIELDS or CODED change.
 FORMAT = hashlib.sha256(repr((FIELDS, CODED)).encode("utf-8")).hexdigest()[:8]
 # Precisions drawn as a point (when the location has coordinates); the others are listed beside the map.
-DRAWN = ("site", "subnational", "country")
+# One definition with the bbox filter's (core/query.py), so that "search this area" finds what is drawn there.
+DRAWN = POINT_PRECISIONS
 PRECISION_LABELS = {"site": "Exact site", "subnational": "Sub-national area", "country": "Country",
                     "region": "Region", "global": "Global"}
 # How a popup says where a point's coordinates come from (core.validate.COORDS_SOURCES).
 COORDS_SOURCE_LABELS = {"report": "Stated in the source", "gazetteer": "Gazetteer",
                         "country-point": "The country's representative point", "editor": "Entered by an editor"}
+# The maps' colours, one definition for static/map.js (through the configuration's "colours", "palette" and
+# "areas") and the PNG (png.py), checked by tests/test_map_a11y.py (issue 17, WCAG 1.4.11 non-text contrast):
+# the lightest class is at least 3:1 against the sea and against countries without a matching project, so
+# that a shaded country never reads as sea or as empty; each class is a visible step from the next (at least
+# 1.3:1 and a CIEDE2000 difference of 7, also under colour-vision simulation). The ramp is warm, the sea blue.
+SEA = "#dcebf2"
+EMPTY = "#f4f2ed"         # countries without a matching project
+BORDER = "#6e7b83"        # country borders, 3:1 against sea and empty land: coastlines stay visible
 # Choropleth: light to dark, one colour per class (shared by static/map.js and the PNG).
-PALETTE = ("#d8ecf3", "#a9d3e6", "#6fb0d2", "#3a86b8", "#1b5a8e")
-# Marker colours per partnership area (stronger versions of the list page's tags).
+PALETTE = ("#cc6a1f", "#a84a1c", "#80331c", "#58221a", "#341410")
+# Marker colours per partnership area: pairs stay apart (CIEDE2000) under simulated protanopia, deuteranopia
+# and tritanopia (Machado et al. 2009); each area also has its own shape (AREA_SHAPES), so colour is never
+# the only cue. Markers are drawn with a dark and a white ring, which keep them 3:1 against any background.
 AREA_COLOURS = {
-    "asgm": "#d49a00", "chlor-alkali": "#2b83ba", "air-transport": "#2e9e4f", "products": "#d7301f",
-    "coal": "#4d4d4d", "waste": "#8856a7", "supply-storage": "#e6550d", "cement": "#8c6d31",
-    "cross-cutting": "#14857a",
+    "asgm": "#ffdd2e", "chlor-alkali": "#1e4fee", "air-transport": "#7df3ff", "products": "#db5309",
+    "coal": "#000000", "waste": "#48145b", "supply-storage": "#a3859a", "cement": "#b6c5a1",
+    "cross-cutting": "#7c1603",
 }
+# A marker shape per partnership area (drawn by static/map.js; the legend shows shape and colour together).
+AREA_SHAPES = {
+    "asgm": "circle", "chlor-alkali": "square", "air-transport": "triangle", "products": "diamond",
+    "coal": "triangle-down", "waste": "pentagon", "supply-storage": "hexagon", "cement": "star",
+    "cross-cutting": "cross",
+}
+MARKER_RINGS = ("#1d2a33", "#ffffff")   # outer (dark) and inner (white) ring of every marker
 
 
 def class_breaks(top):
@@ -127,7 +146,8 @@ def _location_rows(locations, position, codes):
             # provenance: .get, as a database not yet migrated has no such columns (the map says nothing)
             points.add(lat=round(loc["lat"], 5), lon=round(loc["lon"], 5), project=project,
                        precision=loc["precision"], name=loc["name"],
-                       coords_source=loc.get("coords_source"), gazetteer_id=loc.get("gazetteer_id"))
+                       coords_source=loc.get("coords_source"), gazetteer_id=loc.get("gazetteer_id"),
+                       country=loc.get("country"))
         else:
             unplaced.add(project=project, name=loc["name"], precision=loc["precision"])
     return points.rows, unplaced.rows
@@ -148,9 +168,10 @@ def _country_counts(summaries):
     return counts
 
 
-def map_data(db, ids, focus=None):
+def map_data(db, ids, focus=None, area=None):
     """The compact drawing data for these project ids, in their order (see FIELDS and docs/maps.md).
-    `focus`: the ISO3 codes a place filter asked for (focus_countries), which the bounds fit; None: all."""
+    `focus`: the ISO3 codes a place filter asked for (focus_countries), which the bounds fit; None: all.
+    `area`: the query's bbox (core.query.Bbox), which is then the bounds: the map opens on the area searched."""
     ids = list(ids)
     codes = {column: _Codes() for column in CODED}
     summaries = storage.project_summaries(db, ids)
@@ -166,7 +187,7 @@ def map_data(db, ids, focus=None):
         "total": len(projects), "projects": projects, "points": points, "unplaced": unplaced,
         "countries": _country_rows(countries, counts, codes),
         "breaks": class_breaks(max(counts.values(), default=0)),
-        "bounds": selection_bounds(locations, counts, focus),
+        "bounds": bbox_extent(area) if area is not None else selection_bounds(locations, counts, focus),
     }
 
 
@@ -199,6 +220,15 @@ NEAR_DEGREES = 15
 # A covering arc of longitudes wider than this (half the globe) is the world: its map is the usual one,
 # centred on Greenwich.
 WORLD_SPAN = 180
+
+
+def bbox_extent(box):
+    """A bbox as an extent (east above 180 when it crosses the antimeridian, as selection_bounds gives it), or
+    None (the world) when it is wider than WORLD_SPAN."""
+    east = box.east + 360 if box.wraps else box.east
+    if east - box.west > WORLD_SPAN:
+        return None
+    return {"west": box.west, "south": box.south, "east": east, "north": box.north}
 
 
 def focus_countries(query):

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..core import geo
 from ..core.query import QueryError
 from ..core.summary import shortened
-from .data import PALETTE, class_of, records
+from .data import BORDER, EMPTY, PALETTE, SEA, class_of, records
 
 ATTRIBUTION = "Mercury Partnership Registry · UNEP Global Mercury Partnership"
 DEFAULT_WIDTH = 600
@@ -34,8 +34,7 @@ HEIGHTS = (150, 1200)
 # Bytes of rendered images kept on disk (config PNG_CACHE_BYTES): a 600 px newsletter image is 30-70 KB,
 # a 1200 px one up to about 200 KB, so a thousand or more images.
 PNG_CACHE_BYTES = 100 * 1024 * 1024
-EMPTY = "#eceff1"        # countries without matching projects
-OCEAN = "#ffffff"
+OCEAN = SEA               # the sea and countries without matching projects (EMPTY): data.py, as on the live map
 POINT = "#b2182b"
 OUTSIDE = "#8c9aa3"      # points of the selected projects outside the selection's places
 # a drawn point's precision -> (matplotlib marker, size in points^2, label); the precisions are those of
@@ -326,7 +325,7 @@ def _draw_legend(fig, renderer, breaks, size, bottom, usable):
     """The choropleth's classes, then the marker shapes, in rows under the map: as many columns as fit."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    handles = [Patch(facecolor=PALETTE[i], edgecolor="#9aa7b0", linewidth=0.3,
+    handles = [Patch(facecolor=PALETTE[i], edgecolor=BORDER, linewidth=0.3,
                      label=f"{low}+" if i == len(breaks) - 1 else (
                          f"{low}" if breaks[i + 1] - 1 == low else f"{low}–{breaks[i + 1] - 1}"))
                for i, low in enumerate(breaks)]
@@ -368,7 +367,7 @@ def _draw_countries(ax, world, counts, breaks, size):
     ax.set_facecolor(OCEAN)
     classes = [class_of(counts.get(c, 0), breaks) for c in world["iso3"]]
     colours = [EMPTY if k is None else PALETTE[k] for k in classes]
-    world.plot(ax=ax, color=colours, edgecolor="#9aa7b0", linewidth=0.25 * size)
+    world.plot(ax=ax, color=colours, edgecolor=BORDER, linewidth=0.25 * size)
     ax.set_aspect("auto")          # the limits keep one scale both ways (see _limits)
 
 

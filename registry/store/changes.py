@@ -110,3 +110,26 @@ def _change(row):
         if key in row.keys():
             out[key] = row[key]
     return out
+
+
+def last_project_changes(db, ids, limit):
+    """The newest change of each of these projects, newest first, at most `limit` (the Atom feed of a
+    selection, web/feeds.py). Newest means the highest history id: ids grow in the order changes were
+    written, while `at` has whole seconds only (a seed or an update file writes many rows in one second).
+    A project the history has no row for (a database older than the history) is not left out: such projects
+    come last, with `at` their `updated_at`, action "unrecorded" and no change id."""
+    wanted = json.dumps(list(ids))
+    rows = db.query(f"""{_select(False)} WHERE h.id IN (
+                            SELECT max(id) FROM history WHERE entity = 'project'
+                               AND entity_id IN (SELECT value FROM json_each(?)) GROUP BY entity_id)
+                        ORDER BY h.id DESC LIMIT ?""", [wanted, limit])
+    changes = [_change(r) for r in rows]
+    if len(changes) < limit:
+        unrecorded = db.query("""SELECT p.id, p.title, p.updated_at FROM projects p
+                                 WHERE p.id IN (SELECT value FROM json_each(?)) AND NOT EXISTS (
+                                     SELECT 1 FROM history h WHERE h.entity = 'project' AND h.entity_id = p.id)
+                                 ORDER BY p.updated_at DESC, p.id LIMIT ?""", [wanted, limit - len(changes)])
+        changes += [{"id": None, "at": r["updated_at"], "entity": "project", "entity_id": r["id"],
+                     "title": r["title"], "exists": True, "action": "unrecorded", "source_kind": None, "fields": []}
+                    for r in unrecorded]
+    return changes

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import sqlite_utils
 
-from ..core.query import region_scope
+from ..core.query import POINT_PRECISIONS, region_scope
 from ..core.records import ORGANISATION_FIELDS, PROJECT_FIELDS, canonical_order
 from ..core.regions import all_regions
 from ..core import regions
@@ -596,7 +596,18 @@ def _where(f, skip=None, within=None):
     if f.year_to is not None:
         clauses.append("COALESCE(p.start_year, p.end_year) <= ?")
         params.append(f.year_to)
+    if getattr(f, "bbox", None) is not None:
+        _add_bbox(f.bbox, clauses, params)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _add_bbox(box, clauses, params):
+    """The projects with a point (a location of POINT_PRECISIONS with coordinates) inside `box`; a box whose
+    west is east of its east crosses the antimeridian: its longitudes are those east of west OR west of east."""
+    lon = "(l.lon >= ? OR l.lon <= ?)" if box.wraps else "l.lon BETWEEN ? AND ?"
+    clauses.append("p.id IN (SELECT l.project_id FROM locations l WHERE l.precision IN "
+                   f"(SELECT value FROM json_each(?)) AND l.lat BETWEEN ? AND ? AND {lon})")
+    params += [json.dumps(list(POINT_PRECISIONS)), box.south, box.north, box.west, box.east]
 
 
 def filter_ids(db, f, ids=None, sort="title"):

@@ -3,7 +3,7 @@ One blueprint per module, registered here."""
 import logging
 
 from ..search import index as search
-from . import api, changes, context, errors, limits, maps, security, views
+from . import api, changes, context, errors, feeds, limits, maps, security, stats, views
 
 log = logging.getLogger(__name__)
 
@@ -13,7 +13,7 @@ def init_app(app):
     security.init_app(app)
     errors.init_app(app)
     limits.init_app(app)   # budgets per client for searches, exports and map renders
-    for module in (views, api, maps, changes):
+    for module in (views, api, maps, changes, feeds, stats):
         app.register_blueprint(module.bp)
     if app.config.get("CHECK_INDEX_ON_START"):
         settings = context.index_settings(app)

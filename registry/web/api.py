@@ -5,6 +5,7 @@ from flask import Blueprint, jsonify, request, url_for
 from ..store import db as storage
 from ..store import sources as source_store
 from ..store import changes as change_log
+from ..store import network as network_store
 from ..core import geo
 from ..core import regions as region_table
 from ..core.query import parse_paging
@@ -126,12 +127,24 @@ def organisations():
 
 @bp.route("/organisations/<org_id>")
 def organisation(org_id):
-    o = storage.get_organisation(get_db(), org_id)
+    db = get_db()
+    o = storage.get_organisation(db, org_id)
     if o is None:
         raise ApiError(404, "not_found", f"no organisation with id '{org_id[:100]}'; list ids at /api/organisations")
     o = dict(o, url=url_for("views.organisation", org_id=o["id"], _external=True),
-             countries=_countries(o["countries"]))
+             countries=_countries(o["countries"]),
+             works_with=[_partner(p) for p in network_store.partners(db, org_id)])
     return jsonify(o)
+
+
+def _partner(p):
+    """One organisation the organisation works with (shares projects with, any role), and those projects."""
+    return {"id": p["id"], "name": p["name"], "acronym": p["acronym"], "shared_project_count": p["shared"],
+            "url": url_for("views.organisation", org_id=p["id"], _external=True),
+            "api_url": url_for("api.organisation", org_id=p["id"], _external=True),
+            "shared_projects": [{"id": s["id"], "title": s["title"], "status": s["status"],
+                                 "url": url_for("views.project", project_id=s["id"], _external=True)}
+                                for s in p["projects"]]}
 
 
 @bp.route("/countries")

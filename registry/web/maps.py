@@ -53,7 +53,7 @@ def shell(config, inline=False):
 
 # Ids of the page elements beside a map that static/map.js fills (summary line, regional and global list,
 # legend); a page passes those it has.
-BESIDE = {"summaryId": "map-summary", "listId": "map-unplaced", "legendId": "map-legend"}
+BESIDE = {"summaryId": "map-summary", "listId": "map-unplaced", "legendId": "map-legend", "locatedId": "map-located"}
 
 
 def _config(mode, query=None, data=None, external=False, inline_countries=False, beside=()):
@@ -66,7 +66,10 @@ def _config(mode, query=None, data=None, external=False, inline_countries=False,
         "mode": mode,
         "projectUrl": url_for("views.project", project_id="x", _external=external)[:-1],
         "listUrl": url_for("views.projects", _external=external) + suffix,
-        "areas": {key: {"label": label, "colour": mapdata.AREA_COLOURS[key]} for key, label in AREAS.items()},
+        "areas": {key: {"label": label, "colour": mapdata.AREA_COLOURS[key], "shape": mapdata.AREA_SHAPES[key]}
+                  for key, label in AREAS.items()},
+        "colours": {"sea": mapdata.SEA, "empty": mapdata.EMPTY, "border": mapdata.BORDER,
+                    "ringOuter": mapdata.MARKER_RINGS[0], "ringInner": mapdata.MARKER_RINGS[1]},
         "palette": list(mapdata.PALETTE),
         "precisions": mapdata.PRECISION_LABELS,
         "coordsSources": mapdata.COORDS_SOURCE_LABELS,
@@ -135,6 +138,8 @@ def _chips(db, query):
     if query.year_from is not None or query.year_to is not None:
         chips.append((f"{query.year_from or '…'}–{query.year_to or '…'}",
                       base + query.url_query(year_from=None, year_to=None, page=1)))
+    if query.bbox is not None:
+        chips.append(("In the area searched", base + query.url_query(bbox=None, page=1)))
     return chips
 
 
@@ -162,7 +167,7 @@ def download():
     """One HTML file with everything inlined (Leaflet, clusters, our script, the data, the boundaries)."""
     db, query = _selection()
     results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-    data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query))
+    data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query), area=query.bbox)
     config = _config("download", query, data=data, external=True, inline_countries=True, beside=BESIDE)
     summary = selection_summary(db, query, results.total)
     html = render_template("map_download.html", q=query, shell=shell(config, inline=True), assets=_inline_assets(),
@@ -208,7 +213,8 @@ def data():
     body = cache.get(key)
     if body is None:
         results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-        body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query)),
+        body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query),
+                                                    area=query.bbox),
                                    ensure_ascii=False,
                                    separators=(",", ":")).encode("utf-8")
         if gz and len(body) > 1400:
@@ -279,7 +285,7 @@ def png():
     def render():   # only on a cache miss: a cached image never counts against the client's budget
         with limits.metered("render"):
             results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-            data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query))
+            data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query), area=query.bbox)
             (title, subtitle), *alternatives = png_titles(selection_summary(db, query, results.total))
             return staticmap.render_png(data, title, subtitle, width, height, scale, alternatives)
 

@@ -7,6 +7,9 @@ from ..store.changes import ACTIONS as CHANGE_ACTIONS, ENTITIES as CHANGE_ENTITI
 # A blank value (what a web form sends for an empty field) means "not set", for every parameter.
 BLANK = {"type": "string", "pattern": r"^\s*$"}
 BLANK_ITEM = {"type": "string", "pattern": r"^[\s,]*$"}   # list values are also split on commas
+# Four plain decimal numbers separated by commas (the ranges are checked by core/query.py parse_bbox)
+_NUMBER = r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*"
+BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
 
 
 def _list(name, description, enum=None):
@@ -49,6 +52,12 @@ FILTERS = [
     _list("kind", "Kind of project.", KINDS),
     _list("source", "Projects citing this source record (its id, as listed at /api/sources); repeat for OR. "
                     "An unknown id is a 400 (code unknown_source)."),
+    {"name": "bbox", "in": "query", "description": (
+        "minlon,minlat,maxlon,maxlat in degrees (-20,-35,55,38): the projects with a point (a location of "
+        "precision site, subnational or country with coordinates) inside the box. minlon > maxlon crosses the "
+        "antimeridian (170,-25,-170,-10: Fiji and Samoa). Rounded to 4 decimals. Malformed (not four plain "
+        "numbers, out of range, minlat > maxlat): a 400 (code invalid_bbox)."),
+     "schema": {"anyOf": [{"type": "string", "pattern": BBOX_PATTERN}, BLANK]}},
     _int("year_from", 1900, 2100, "Active in or after this year."),
     _int("year_to", 1900, 2100, "Active in or before this year (not before year_from)."),
     {"name": "sort", "in": "query", "description": "Order: relevance (the default with q), title (the default "

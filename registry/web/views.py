@@ -1,6 +1,7 @@
 """HTML pages: thin. Parse the request, make one library call, render."""
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from ..exchange import exports, iati
 from ..exchange.facts import headline_facts
@@ -10,6 +11,8 @@ from ..core import regions as region_table
 from ..store import db as storage
 from ..store import changes as change_log
 from ..store import sources as source_store
+from ..store import network as network_store
+from ..maps.network import network_svg
 from ..search.finder import (countries_by_region, find_organisations, find_projects, list_countries, list_regions,
                              projects_by_role, query_from_args, region_tree)
 from ..core.query import DEFAULT_FACET_SIZE, ProjectQuery
@@ -22,6 +25,7 @@ from .errors import ApiError
 
 bp = Blueprint("views", __name__)
 MAX_SOURCE_CHANGES = 1000   # changes a source page lists (it says how many more there are)
+TOP_PARTNERS = 10           # partners an organisation page lists first and draws (the rest under "more")
 
 
 @bp.app_context_processor
@@ -147,9 +151,13 @@ def organisation(org_id):
     if o is None:
         abort(404)
     by_role = projects_by_role(o["projects"])
+    partners = network_store.partners(db, org_id)
+    top = partners[:TOP_PARTNERS]
     return render_template("organisation.html", o=o, by_role=by_role,
                            last_change=last_change(db, "organisation", org_id),
-                           as_of=source_store.organisation_as_of(db, org_id))
+                           as_of=source_store.organisation_as_of(db, org_id),
+                           partners=top, more_partners=partners[TOP_PARTNERS:],
+                           network=Markup(network_svg(o, top, total=len(partners))) if top else None)
 
 
 @bp.route("/countries")
