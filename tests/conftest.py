@@ -126,6 +126,19 @@ def browser():
         b.close()
 
 
+@pytest.fixture
+def page(browser):
+    """A desktop-sized page (1280x900) of its own context; `page.requests` lists every URL it asked for and
+    `page.errors` every script error (a test that expects none asserts `page.errors == []`)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.requests, page.errors = [], []
+    context.on("request", lambda r: page.requests.append(r.url))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    context.close()
+
+
 # --- editing: accounts, CSRF tokens, logging in, HTML forms -------------------------------------------
 
 PASSWORD = "a long enough test password"

@@ -38,16 +38,6 @@ def site(seeded_instance, tmp_path_factory):
     server.shutdown()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    yield page
-    context.close()
-
-
 def open_map(page, url):
     page.goto(url)
     page.wait_for_selector(READY, timeout=15000)

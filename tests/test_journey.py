@@ -10,7 +10,6 @@ import pytest
 
 from conftest import make_app, serve
 from registry.core import regions
-from registry.exchange import updates  # noqa: F401  (the instance below has every update applied)
 from registry.search import index as search
 from registry.store import db as storage
 
@@ -29,16 +28,6 @@ def site(updated_instance, tmp_path_factory):
     server, base = serve(app)
     yield {"base": base, "app": app, "db": storage.connect(str(folder / "registry.db"))}
     server.shutdown()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    yield page
-    context.close()
 
 
 def gef_projects_in_lac(db):

@@ -2,8 +2,10 @@
 from the app's configuration. Storage and search know nothing of Flask; they get these as arguments."""
 from flask import current_app, g
 
+from ..core.summary import summarise
 from ..search.index import Settings
 from ..store import db as storage
+from ..store import sources as source_store
 
 
 def get_db():
@@ -24,6 +26,13 @@ def index_settings(app=None):
     config = (app or current_app).config
     return Settings(index_dir=config["INDEX_DIR"], database=config["DATABASE"],
                     time_limit=config.get("SEARCH_TIME_LIMIT") or 2.0)
+
+
+def selection_summary(db, query, total):
+    """The one readable summary of a selection (core/summary.py), with the names it needs: what the list
+    heading, the map, the embed, the PNG, the newsletter, the feeds, the statistics and file names say."""
+    return summarise(query, total, storage.org_labels(db, query.funders + query.orgs),
+                     source_store.source_titles(db, query.sources))
 
 
 def init_app(app):

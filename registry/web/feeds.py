@@ -24,12 +24,11 @@ from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, current_app, request, url_for
 from markupsafe import Markup, escape
 
-from ..core.summary import summarise
 from ..search.finder import find_projects, query_from_args
 from ..store import changes as change_log
 from ..store import db as storage
 from ..store import sources as source_store
-from .context import get_db, index_settings
+from .context import get_db, index_settings, selection_summary
 
 bp = Blueprint("feeds", __name__)
 
@@ -56,8 +55,7 @@ def projects():
     db = get_db()
     query = query_from_args(db, request.args)
     results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-    summary = summarise(query, results.total, storage.org_labels(db, query.funders + query.orgs),
-                        source_store.source_titles(db, query.sources))
+    summary = selection_summary(db, query, results.total)
     changes = change_log.last_project_changes(db, results.ids, MAX_ENTRIES)
     sources = source_store.sources_of_changes(db, [c["id"] for c in changes if c["id"] is not None])
     summaries = {p["id"]: p["summary"] for p in storage.project_summaries(db, [c["entity_id"] for c in changes])}

@@ -32,11 +32,10 @@ from ..store import sources as source_store
 from .errors import ApiError
 from ..search.finder import find_projects, query_from_args
 from ..core.query import ProjectQuery
-from ..core.summary import summarise
 from . import limits
 from .security import embeddable
 from ..core.validate import AREAS
-from .context import get_db, index_settings
+from .context import get_db, index_settings, selection_summary
 
 bp = Blueprint("maps", __name__)
 
@@ -101,12 +100,6 @@ def _selection():
     db = get_db()
     query = query_from_args(db, request.args)
     return db, query
-
-
-def selection_summary(db, query, total):
-    """The one readable summary of this selection (core/summary.py), with the names it needs."""
-    return summarise(query, total, storage.org_labels(db, query.funders + query.orgs),
-                     source_store.source_titles(db, query.sources))
 
 
 def _count(db, query):

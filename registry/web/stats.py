@@ -16,14 +16,12 @@ import threading
 from cachetools import LRUCache
 from flask import Blueprint, Response, current_app, render_template, request
 
-from ..core.summary import summarise
 from ..exchange.cells import guard
 from ..maps import charts as chart_drawing
 from ..search.finder import find_projects, query_from_args
 from ..store import db as storage
-from ..store import sources as source_store
 from ..store import stats as stats_store
-from .context import get_db, index_settings
+from .context import get_db, index_settings, selection_summary
 
 bp = Blueprint("stats", __name__)
 
@@ -83,8 +81,7 @@ class Selection:
         return _caches()["png"].get(self.key + (chart.name,), lambda: chart_drawing.png(chart))
 
     def summary(self):
-        return summarise(self.query, self.total, storage.org_labels(self.db, self.query.funders + self.query.orgs),
-                         source_store.source_titles(self.db, self.query.sources))
+        return selection_summary(self.db, self.query, self.total)
 
     def file_name(self, chart, ext):
         return f"mercury-registry-{chart.name}-{self.summary().slug}.{ext}"

@@ -16,10 +16,9 @@ from ..maps.network import network_svg
 from ..search.finder import (countries_by_region, find_organisations, find_projects, list_countries, list_regions,
                              projects_by_role, query_from_args, region_tree)
 from ..core.query import DEFAULT_FACET_SIZE, ProjectQuery
-from ..core.summary import summarise
 from ..core.sources import REPORT_SOURCE_ID
 from ..core.validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
-from .context import get_db, index_settings
+from .context import get_db, index_settings, selection_summary
 from .envelope import linked_facets
 from .errors import ApiError
 
@@ -66,12 +65,6 @@ def registry_sources(db):
 def home():
     db = get_db()
     return render_template("home.html", facts=headline_facts(), **storage.overview(db), **registry_sources(db))
-
-
-def selection_summary(db, query, total):
-    """The one readable summary of a selection (core/summary.py), with the names it needs."""
-    return summarise(query, total, storage.org_labels(db, query.funders + query.orgs),
-                     source_store.source_titles(db, query.sources))
 
 
 @bp.route("/projects")
