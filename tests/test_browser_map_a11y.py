@@ -2,7 +2,7 @@
 (fixtures of tests/test_browser_maps.py: the seeded instance with its extra projects)."""
 import pytest
 
-from test_browser_maps import open_map, page, site  # noqa: F401  (fixtures)
+from test_browser_maps import open_map, site  # noqa: F401  (fixtures; `page` is conftest's)
 
 pytestmark = pytest.mark.slow   # a real browser
 
