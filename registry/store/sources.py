@@ -85,15 +85,16 @@ def export_sources(db, ids=None):
         "ORDER BY date IS NOT NULL, date, id", [json.dumps(list(ids))])]
 
 
-def list_sources(db):
-    """Every source record with what it supports: `projects` (citing it), `citations`, and the records it
-    `added` and `changed` (history rows of changes applied from it: source_kind 'source' and source = its
-    id; the seed's source: the seed's rows). Oldest first."""
+def list_sources(db, source_id=None):
+    """Every source record (or the one with `source_id`) with what it supports: `projects` (citing it),
+    `citations`, and the records it `added` and `changed` (history rows of changes applied from it:
+    source_kind 'source' and source = its id; the seed's source: the seed's rows). Oldest first."""
+    where, params = ("WHERE d.id = ?", [source_id]) if source_id is not None else ("", [])
     rows = db.query(f"""
         SELECT d.*, {_DATE} AS as_of,
                (SELECT count(DISTINCT project_id) FROM sources s WHERE s.document = d.id) AS projects,
                (SELECT count(*) FROM sources s WHERE s.document = d.id) AS citations
-        FROM documents d ORDER BY d.date IS NOT NULL, d.date, d.id""")
+        FROM documents d {where} ORDER BY d.date IS NOT NULL, d.date, d.id""", params)
     contributions = _contributions(db)
     return [dict(r, **contributions.get(r["id"], {"added": 0, "changed": 0})) for r in rows]
 

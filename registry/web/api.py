@@ -102,7 +102,7 @@ def source(source_id):
     s = source_store.get_source(db, source_id)
     if s is None:
         raise ApiError(404, "not_found", f"no source with id '{source_id[:100]}'; list ids at /api/sources")
-    counts = next((r for r in source_store.list_sources(db) if r["id"] == source_id), {})
+    counts = next(iter(source_store.list_sources(db, source_id)), {})   # its counts only, not every source's
     body = _source(dict(s, **{k: counts.get(k, 0) for k in ("projects", "citations", "added", "changed")}))
     body["cited_by"] = [{"project_id": c["project_id"], "title": c["title"], "section": c["section"],
                          "quote": c["quote"], "url": url_for("views.project", project_id=c["project_id"], _external=True)}
