@@ -6,7 +6,7 @@ PORT   ?= 5000
 FLASK  := $(BIN)/flask --app registry
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run serve test test-fast setup bench chromium clean
+.PHONY: run serve test test-fast setup bench chromium clean translations
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ bench: $(VENV)/.installed-test chromium
 	$(BIN)/pip install -q -r bench/requirements.txt
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null || true
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The French and Spanish catalogs (registry/translations/README.md): extract every message of the code and
+# templates, add new ones to fr/ and es/ messages.po (translate them there), compile the .mo files.
+TRANSLATIONS := registry/translations
+translations: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F $(TRANSLATIONS)/babel.cfg -k N_ --no-location --sort-output -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete -w 0
+	$(BIN)/pybabel -q compile -d $(TRANSLATIONS) --statistics
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

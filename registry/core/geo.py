@@ -17,7 +17,10 @@ from pathlib import Path
 from .paths import GEODATA as GEODATA_DIR
 COUNTRIES_CSV = GEODATA_DIR / "countries.csv"
 COUNTRIES_GEOJSON = GEODATA_DIR / "countries.geojson"
-GAZETTEER_CSV = GEODATA_DIR / "gazetteer.csv"   # named places with a point (geodata/build_gazetteer.py)
+GAZETTEER_CSV = GEODATA_DIR / "gazetteer.csv"
+# names in French and Spanish: short (CLDR) and the UN's (geodata/build_country_names.py)
+COUNTRY_NAMES_CSV = GEODATA_DIR / "country_names.csv"
+NAME_LANGS = ("fr", "es")   # named places with a point (geodata/build_gazetteer.py)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ def fold(text: str) -> str:
 class _Index:
     by_iso3: dict[str, Country]
     by_key: dict[str, Country]
+    names: dict[tuple[str, str], str]     # (iso3, lang) -> short name in French or Spanish
 
 
 @lru_cache(maxsize=1)
@@ -60,14 +64,26 @@ def _index() -> _Index:
         names += [(0, country.iso3, country), (1, country.iso2, country),
                   (2, country.name, country), (2, row["official_name"], country)]
         names += [(3, alias, country) for alias in aliases]
+    translated = _translated_names()
+    # French and Spanish names come last: an English name or alias always wins a clash
+    names += [(4, name, by_iso3[iso3]) for (iso3, _lang), name in translated["all"] if iso3 in by_iso3]
     by_key: dict[str, Country] = {}
     for _, text, country in sorted(names, key=lambda item: item[0]):
         by_key.setdefault(fold(text), country)
-    return _Index(by_iso3, by_key)
+    return _Index(by_iso3, by_key, translated["short"])
+
+
+def _translated_names():
+    with COUNTRY_NAMES_CSV.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    short = {(r["iso3"], lang): r[f"name_{lang}"] for r in rows for lang in NAME_LANGS}
+    every = [((r["iso3"], lang), r[column]) for r in rows for lang in NAME_LANGS
+             for column in (f"name_{lang}", f"un_name_{lang}")]
+    return {"short": short, "all": every}
 
 
 def lookup_country(text: str | None) -> Country | None:
-    """Find a country by ISO3, ISO2, English name or alias; None if unknown."""
+    """Find a country by ISO3, ISO2, English name or alias, or its French or Spanish name; None if unknown."""
     if not text:
         return None
     return _index().by_key.get(fold(text))
@@ -85,10 +101,12 @@ def all_countries() -> list[Country]:
     return sorted(_index().by_iso3.values(), key=lambda c: fold(c.name))
 
 
-def country_name(iso3: str) -> str:
-    """Display name for a code, or the code itself if it is unknown."""
+def country_name(iso3: str, lang: str = "en") -> str:
+    """Display name for a code in `lang` (en, fr, es), or the code itself if it is unknown."""
     country = get_country(iso3)
-    return country.name if country else iso3
+    if not country:
+        return iso3
+    return _index().names.get((country.iso3, lang), country.name) if lang != "en" else country.name
 
 
 def countries_geojson_path() -> Path:

@@ -58,6 +58,13 @@ def _short_number(value):
     return "0" if text in ("-0", "") else text
 
 
+def with_query(url, query_string):
+    """`url` with `query_string` added, whether or not `url` already has a query (url_for may add lang=)."""
+    if not query_string:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{query_string}"
+
+
 def parse_bbox(text):
     """'minlon,minlat,maxlon,maxlat' -> Bbox; QueryError showing the expected form when malformed."""
     parts = [p.strip() for p in str(text).split(",")]

@@ -106,6 +106,10 @@ class Region:
         """The English name."""
         return self.names["en"]
 
+    def name_in(self, lang: str) -> str:
+        """The name in `lang` (en, fr, es; the official M49 name), English when it has none."""
+        return self.names.get(lang) or self.names["en"]
+
     def __hash__(self) -> int:       # names is a dict: hash by code, which is unique
         return hash(self.code)
 

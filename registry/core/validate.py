@@ -11,17 +11,18 @@ from dataclasses import dataclass, field
 # the shipped gazetteer (committed data, read once), which names the places a location's point may come from,
 # and the regions (M49 and custom, geodata/regions.csv) a location of precision `region` names
 from . import geo, regions
+from .language import N_   # labels marked for the catalogs, translated where shown (core/labels.py)
 
 AREAS = {
-    "asgm": "Artisanal and small-scale gold mining (ASGM)",
-    "chlor-alkali": "Mercury cell chlor-alkali production",
-    "air-transport": "Mercury air transport and fate research",
-    "products": "Mercury in products",
-    "coal": "Mercury releases from coal combustion",
-    "waste": "Mercury waste management",
-    "supply-storage": "Mercury supply and storage",
-    "cement": "Mercury releases from the cement industry",
-    "cross-cutting": "Cross-cutting and overarching work",
+    "asgm": N_("Artisanal and small-scale gold mining (ASGM)"),
+    "chlor-alkali": N_("Mercury cell chlor-alkali production"),
+    "air-transport": N_("Mercury air transport and fate research"),
+    "products": N_("Mercury in products"),
+    "coal": N_("Mercury releases from coal combustion"),
+    "waste": N_("Mercury waste management"),
+    "supply-storage": N_("Mercury supply and storage"),
+    "cement": N_("Mercury releases from the cement industry"),
+    "cross-cutting": N_("Cross-cutting and overarching work"),
 }
 KINDS = (
     "programme", "project", "country-project", "monitoring-network", "monitoring-site", "study",
@@ -43,12 +44,12 @@ EVIDENCE_FIELDS = ("status", "start_year", "end_year")   # a project's values wh
 # published is the reason)
 ORG_EVIDENCE_FIELDS = ("name", "aliases", "acronym", "identifier")
 ORG_TYPES = {
-    "government": "Government",
-    "igo": "Intergovernmental organisation",
-    "ngo": "Non-governmental organisation",
-    "industry": "Industry / private sector",
-    "academia": "Academia / research",
-    "other": "Other",
+    "government": N_("Government"),
+    "igo": N_("Intergovernmental organisation"),
+    "ngo": N_("Non-governmental organisation"),
+    "industry": N_("Industry / private sector"),
+    "academia": N_("Academia / research"),
+    "other": N_("Other"),
 }
 
 MAX_TITLE = 200

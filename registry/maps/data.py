@@ -37,11 +37,7 @@ FORMAT = hashlib.sha256(repr((FIELDS, CODED)).encode("utf-8")).hexdigest()[:8]
 # Precisions drawn as a point (when the location has coordinates); the others are listed beside the map.
 # One definition with the bbox filter's (core/query.py), so that "search this area" finds what is drawn there.
 DRAWN = POINT_PRECISIONS
-PRECISION_LABELS = {"site": "Exact site", "subnational": "Sub-national area", "country": "Country",
-                    "region": "Region", "global": "Global"}
-# How a popup says where a point's coordinates come from (core.validate.COORDS_SOURCES).
-COORDS_SOURCE_LABELS = {"report": "Stated in the source", "gazetteer": "Gazetteer",
-                        "country-point": "The country's representative point", "editor": "Entered by an editor"}
+from ..core.labels import COORDS_SOURCE_LABELS, PRECISION_LABELS  # noqa: E402,F401  (one definition)
 # The maps' colours, one definition for static/map.js (through the configuration's "colours", "palette" and
 # "areas") and the PNG (png.py), checked by tests/test_map_a11y.py (issue 17, WCAG 1.4.11 non-text contrast):
 # the lightest class is at least 3:1 against the sea and against countries without a matching project, so

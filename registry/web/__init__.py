@@ -3,13 +3,14 @@ One blueprint per module, registered here."""
 import logging
 
 from ..search import index as search
-from . import api, changes, context, errors, feeds, limits, maps, security, stats, views
+from . import api, changes, context, errors, feeds, language, limits, maps, security, stats, views
 
 log = logging.getLogger(__name__)
 
 
 def init_app(app):
     context.init_app(app)
+    language.init_app(app)   # before the blueprints: their templates speak the request's language
     security.init_app(app)
     errors.init_app(app)
     limits.init_app(app)   # budgets per client for searches, exports and map renders

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from flask import request, url_for
 
-from ..core.query import MAX_PAGE
+from ..core.query import MAX_PAGE, with_query
 
 
 def list_envelope(results, total, page, per_page, facets=None, **extra):
@@ -54,4 +54,4 @@ def linked_facets(facets, query, endpoint, external=True):
 
 
 def _url(base, query_string):
-    return f"{base}?{query_string}" if query_string else base
+    return with_query(base, query_string)

@@ -24,6 +24,7 @@ from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, current_app, request, url_for
 from markupsafe import Markup, escape
 
+from ..core.query import with_query
 from ..search.finder import find_projects, query_from_args
 from ..store import changes as change_log
 from ..store import db as storage
@@ -47,7 +48,7 @@ def projects_feed_url(query, external=True):
     """The URL of the Atom feed of a ProjectQuery's selection: absolute for the share panel (copied into
     feed readers), relative in a page's <head> (base.html: autodiscovery resolves it against the page)."""
     filters = query.filter_params()
-    return url_for("feeds.projects", _external=external) + (f"?{filters}" if filters else "")
+    return with_query(url_for("feeds.projects", _external=external), filters)
 
 
 @bp.route("/projects.atom")
@@ -75,8 +76,9 @@ def _feed(query, title, updated):
                   f"(at most {MAX_ENTRIES}): projects added, and which fields changed, from which source.")
     feed.updated(updated)
     feed.author({"name": REGISTRY_NAME, "uri": url_for("views.home", _external=True)})
-    feed.link(href=url_for("feeds.projects", _external=True) + suffix, rel="self", type="application/atom+xml")
-    feed.link(href=url_for("views.projects", _external=True) + suffix, rel="alternate", type="text/html")
+    feed.link(href=with_query(url_for("feeds.projects", _external=True), filters), rel="self",
+              type="application/atom+xml")
+    feed.link(href=with_query(url_for("views.projects", _external=True), filters), rel="alternate", type="text/html")
     feed.generator(REGISTRY_NAME, uri=url_for("views.about", _external=True))
     return feed
 

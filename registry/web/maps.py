@@ -31,7 +31,7 @@ from ..store import db as storage
 from ..store import sources as source_store
 from .errors import ApiError
 from ..search.finder import find_projects, query_from_args
-from ..core.query import ProjectQuery
+from ..core.query import ProjectQuery, with_query
 from . import limits
 from .security import embeddable
 from ..core.validate import AREAS
@@ -60,11 +60,11 @@ def _config(mode, query=None, data=None, external=False, inline_countries=False,
     ("Configuration"; tests/test_maps.py checks that every key a page sends is documented there).
     `beside` names the keys of BESIDE whose elements the page has."""
     filters = query.filter_params() if query is not None else ""
-    suffix = f"?{filters}" if filters else ""
     config = {
         "mode": mode,
-        "projectUrl": url_for("views.project", project_id="x", _external=external)[:-1],
-        "listUrl": url_for("views.projects", _external=external) + suffix,
+        # a prefix map.js appends a project id to (lang=None: no query string before the id)
+        "projectUrl": url_for("views.project", project_id="x", _external=external, lang=None)[:-1],
+        "listUrl": with_query(url_for("views.projects", _external=external), filters),
         "areas": {key: {"label": label, "colour": mapdata.AREA_COLOURS[key], "shape": mapdata.AREA_SHAPES[key]}
                   for key, label in AREAS.items()},
         "colours": {"sea": mapdata.SEA, "empty": mapdata.EMPTY, "border": mapdata.BORDER,
@@ -78,7 +78,7 @@ def _config(mode, query=None, data=None, external=False, inline_countries=False,
     if data is not None:
         config["data"] = data
     else:
-        config["dataUrl"] = url_for("maps.data") + suffix
+        config["dataUrl"] = with_query(url_for("maps.data"), filters)
     if inline_countries:
         config["countries"] = _countries_geojson()
     else:
@@ -113,10 +113,11 @@ def _region_name(code):
 
 def _chips(db, query):
     """Active filters as (label, URL of the map without it)."""
-    base = url_for("maps.map_page") + "?"
+    map_url = url_for("maps.map_page")
+    base = lambda query_string: with_query(map_url, query_string)  # noqa: E731
     labels = storage.org_labels(db, query.funders + query.orgs)
     titles = source_store.source_titles(db, query.sources)
-    chips = [(f"“{query.q}”", base + query.url_query(q="", page=1))] if query.q else []
+    chips = [(f"“{query.q}”", base(query.url_query(q="", page=1)))] if query.q else []
     for facet, values, label in (
             ("area", query.areas, lambda v: AREAS.get(v, v).split(" (")[0]),
             ("country", query.countries, geo.country_name),
@@ -127,12 +128,12 @@ def _chips(db, query):
             ("status", query.statuses, str.capitalize),
             ("kind", query.kinds, lambda v: v.replace("-", " ").capitalize()),
             ("source", query.sources, lambda v: "Source: " + titles.get(v, v))):
-        chips += [(label(v), base + query.toggled(facet, v)) for v in values]
+        chips += [(label(v), base(query.toggled(facet, v))) for v in values]
     if query.year_from is not None or query.year_to is not None:
         chips.append((f"{query.year_from or '…'}–{query.year_to or '…'}",
-                      base + query.url_query(year_from=None, year_to=None, page=1)))
+                      base(query.url_query(year_from=None, year_to=None, page=1))))
     if query.bbox is not None:
-        chips.append(("In the area searched", base + query.url_query(bbox=None, page=1)))
+        chips.append(("In the area searched", base(query.url_query(bbox=None, page=1))))
     return chips
 
 
@@ -339,10 +340,9 @@ def newsletter_text():
 def map_share_links(query):
     """Absolute links to the map of this selection, its embed, PNG, newsletter snippet and download."""
     filters = query.filter_params()
-    suffix = f"?{filters}" if filters else ""
-    url = lambda endpoint: url_for(endpoint, _external=True) + suffix  # noqa: E731
+    url = lambda endpoint: with_query(url_for(endpoint, _external=True), filters)  # noqa: E731
     width = staticmap.DEFAULT_WIDTH
-    png = url("maps.png") + ("&" if suffix else "?") + f"width={width}"
+    png = with_query(url("maps.png"), f"width={width}")
     return {"map": url("maps.map_page"), "embed": url("maps.embed_map"), "list": url("views.projects"),
             "png": png, "png_sharp": png + "&scale=2",   # twice the pixels, shown 600 px wide
             "newsletter": url("maps.newsletter"), "download": url("maps.download")}

@@ -17,7 +17,9 @@ from ..search.finder import (countries_by_region, find_organisations, find_proje
                              projects_by_role, query_from_args, region_tree)
 from ..core.query import DEFAULT_FACET_SIZE, ProjectQuery
 from ..core.sources import REPORT_SOURCE_ID
-from ..core.validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
+from ..core.labels import labels
+from ..core.validate import AREAS, KINDS, ROLES, STATUSES
+from . import language
 from .context import get_db, index_settings, selection_summary
 from .envelope import linked_facets
 from .errors import ApiError
@@ -29,8 +31,15 @@ TOP_PARTNERS = 10           # partners an organisation page lists first and draw
 
 @bp.app_context_processor
 def vocabulary():
-    return {"AREAS": AREAS, "KINDS": KINDS, "STATUSES": STATUSES, "ROLES": ROLES, "ORG_TYPES": ORG_TYPES,
-            "country_name": geo.country_name, "gazetteer_place": geo.gazetteer_place,
+    """The vocabularies' labels and the names of places, in the request's language (core/labels.py)."""
+    words, lang = language.words(), language.current_language()
+    return {"AREAS": labels("area", words), "ORG_TYPES": labels("org_type", words),
+            "KIND_LABELS": labels("kind", words), "STATUS_LABELS": labels("status", words),
+            "ROLE_LABELS": labels("role", words), "PRECISION_LABELS": labels("precision", words),
+            "KINDS": KINDS, "STATUSES": STATUSES, "ROLES": ROLES,
+            "country_name": lambda iso3: geo.country_name(iso3, lang),
+            "region_name": lambda region: region.name_in(lang),
+            "gazetteer_place": geo.gazetteer_place,
             "get_region": region_table.get_region,   # a region location's name and page (templates/project.html)
             "has_map": "maps.map_page" in current_app.view_functions,
             "DEFAULT_FACET_SIZE": DEFAULT_FACET_SIZE, "source_summary": source_summary,
