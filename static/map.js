@@ -94,7 +94,24 @@
     return String(text).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; });
   }
 
-  function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
+  // --- words: every one comes in cfg.strings, in the page's language (registry/web/maps.py map_strings) ----
+
+  // A string with its "%(name)s" places filled in from `values`.
+  function fmt(template, values) {
+    return String(template).replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && name in values ? String(values[name]) : whole;
+    });
+  }
+
+  function say(ctl, key, values) { return fmt(ctl.cfg.strings[key], values); }
+
+  function number(ctl, n) { return new Intl.NumberFormat(ctl.cfg.lang || "en").format(n); }
+
+  // A plural string ({one, other}) for n, the form chosen by the language's rules (French: 0 and 1 are "one").
+  function plural(ctl, key, n) {
+    var forms = ctl.cfg.strings[key], rule = new Intl.PluralRules(ctl.cfg.lang || "en").select(n);
+    return fmt(rule === "one" ? forms.one : forms.other, {num: number(ctl, n)});
+  }
 
   // --- the data: named fields ---------------------------------------------------------------------
 
@@ -144,14 +161,16 @@
     });
   }
 
-  function link(ctl, href, text, className) {
+  function link(ctl, href, text, className, lang) {
     var a = el("a", className, text);
     a.href = href;
+    if (lang && lang !== ctl.cfg.lang) a.lang = lang;     // a title without a translation, in English
     if (ctl.cfg.newTab) { a.target = "_blank"; a.rel = "noopener"; }
     return a;
   }
 
-  function projectHref(ctl, id) { return ctl.cfg.projectUrl + encodeURIComponent(id); }
+  // projectSuffix keeps the page's language in the link ("?lang=fr", or nothing)
+  function projectHref(ctl, id) { return ctl.cfg.projectUrl + encodeURIComponent(id) + (ctl.cfg.projectSuffix || ""); }
 
   function withParam(url, name, value) {
     return url + (url.indexOf("?") < 0 ? "?" : "&") + name + "=" + encodeURIComponent(value);
@@ -183,7 +202,7 @@
 
   function projectPopup(ctl, point) {
     var p = point.project, box = el("div", "map-popup"), area = areaOf(ctl, p.area);
-    box.appendChild(link(ctl, projectHref(ctl, p.id), p.title, "map-popup-title"));
+    box.appendChild(link(ctl, projectHref(ctl, p.id), p.title, "map-popup-title", p.title_lang));
     var areaLine = el("div", "map-popup-area");
     var swatch = el("span", "map-swatch");
     swatch.style.background = area.colour;
@@ -196,13 +215,14 @@
       facts.appendChild(el("dt", null, label));
       facts.appendChild(el("dd", null, value));
     }
-    fact("Where", point.name + " (" + (ctl.cfg.precisions[point.precision] || point.precision).toLowerCase() + ")");
-    fact("Coordinates", coordsSource(ctl, point));
-    fact("Funded by", p.funders.join(", "));
-    fact("Countries", p.countries.map(function (c) { return c.name; }).join(", "));
-    fact("Status", p.status);
+    fact(say(ctl, "where"), say(ctl, "placeAt", {
+      place: point.name, precision: (ctl.cfg.precisions[point.precision] || point.precision).toLowerCase()}));
+    fact(say(ctl, "coordinates"), coordsSource(ctl, point));
+    fact(say(ctl, "fundedBy"), p.funders.join(", "));
+    fact(say(ctl, "countries"), p.countries.map(function (c) { return c.name; }).join(", "));
+    fact(say(ctl, "status"), (ctl.cfg.statuses || {})[p.status] || p.status);
     box.appendChild(facts);
-    box.appendChild(link(ctl, projectHref(ctl, p.id), "View the project →", "map-popup-more"));
+    box.appendChild(link(ctl, projectHref(ctl, p.id), say(ctl, "viewProject"), "map-popup-more"));
     return box;
   }
 
@@ -218,9 +238,9 @@
   function countryPopup(ctl, feature) {
     var iso3 = feature.properties.iso3, n = projectsIn(ctl, iso3);
     var box = el("div", "map-popup");
-    box.appendChild(el("strong", null, feature.properties.name));
-    box.appendChild(el("div", null, plural(n, "matching project", "matching projects")));
-    if (n) box.appendChild(link(ctl, withParam(ctl.cfg.listUrl, "country", iso3), "Show them in the list →",
+    box.appendChild(el("strong", null, countryName(ctl, iso3, feature.properties.name)));
+    box.appendChild(el("div", null, plural(ctl, "matchingProjects", n)));
+    if (n) box.appendChild(link(ctl, withParam(ctl.cfg.listUrl, "country", iso3), say(ctl, "showInList"),
                                 "map-popup-more"));
     return box;
   }
@@ -265,7 +285,9 @@
       style: function (f) { return shadeStyle(ctl, f.properties.iso3); },
       onEachFeature: function (f, layer) {
         layer.bindTooltip(function () {
-          return el("span", null, f.properties.name + ": " + plural(projectsIn(ctl, f.properties.iso3), "project", "projects"));
+          return el("span", null, say(ctl, "countryProjects", {
+            country: countryName(ctl, f.properties.iso3, f.properties.name),
+            projects: plural(ctl, "projects", projectsIn(ctl, f.properties.iso3))}));
         }, {sticky: true});
         // without a mouse: the list beside the map names each located project by country, and each
         // country's name there links to its projects (see fillLocated)
@@ -301,9 +323,11 @@
     return best && countryName(ctl, best);
   }
 
-  function countryName(ctl, iso3) {
+  // A country's name in the page's language: the payload's (countries with matching projects), else the
+  // configuration's (cfg.countryNames, empty in English), else the boundaries' English name (`fallback`).
+  function countryName(ctl, iso3, fallback) {
     var c = ctl.data.byIso3[iso3];
-    return c ? c.name : iso3;
+    return c ? c.name : ((ctl.cfg.countryNames || {})[iso3] || fallback || iso3);
   }
 
   function clusterLabel(ctl, cluster) {
@@ -311,8 +335,9 @@
     cluster.getAllChildMarkers().forEach(function (m) { projects[ctl.data.points[m.options.pointIndex].project.id] = 1; });
     var count = Object.keys(projects).length;
     // the label starts with the number the badge shows (WCAG 2.5.3, label in name): the places it groups
-    return (n !== count ? plural(n, "place", "places") + " of " : "") + plural(count, "project", "projects") +
-      (near ? " near " + near : "") + ": zoom in";
+    var what = plural(ctl, "projects", count);
+    if (n !== count) what = say(ctl, "placesOf", {places: plural(ctl, "places", n), projects: what});
+    return near ? say(ctl, "clusterNear", {what: what, country: near}) : say(ctl, "cluster", {what: what});
   }
 
   // Neutral cluster badges: the default green/yellow/orange would read as partnership-area colours.
@@ -339,7 +364,7 @@
       content.setAttribute("tabindex", "-1");
       content.setAttribute("role", "dialog");
       var title = content.querySelector(".map-popup-title, strong");
-      content.setAttribute("aria-label", title ? title.textContent : "Details");
+      content.setAttribute("aria-label", title ? title.textContent : say(ctl, "details"));
       var first = content.querySelector("a[href]") || content;
       first.focus({preventScroll: true});
     });
@@ -423,8 +448,7 @@
       ctl.map.removeLayer(layer);
       ctl.offlineBase.addTo(ctl.map).bringToBack();
       if (!ctl.tilesNotice) {
-        ctl.tilesNotice = notice(ctl, "Online map tiles are unavailable (the tile server cannot be reached): " +
-                                      "showing the offline country map.");
+        ctl.tilesNotice = notice(ctl, say(ctl, "tilesUnavailable"));
       }
     }
     layer.on("add", function () {
@@ -447,12 +471,14 @@
     Object.keys(ctl.areaLayers).forEach(function (area) {
       var a = areaOf(ctl, area);
       overlays['<span class="map-swatch" style="background:' + esc(a.colour) + '"></span>' + esc(a.label) +
-               ' <span class="map-count">(' + ctl.areaLayers[area].count + ")</span>"] = ctl.areaLayers[area].layer;
+               ' <span class="map-count">(' + esc(number(ctl, ctl.areaLayers[area].count)) + ")</span>"] = ctl.areaLayers[area].layer;
     });
-    var bases = {"Countries shaded by number of projects": ctl.shaded, "Countries only": ctl.plain};
+    var bases = {};
+    bases[esc(say(ctl, "baseShaded"))] = ctl.shaded;
+    bases[esc(say(ctl, "basePlain"))] = ctl.plain;
     if (ctl.cfg.tiles) bases[ctl.cfg.tiles.label] = onlineTiles(ctl, ctl.cfg.tiles);
     ctl.layers = L.control.layers(bases, overlays, {collapsed: true, position: "topright"}).addTo(map);
-    accessibleLayerControl(ctl.layers);
+    accessibleLayerControl(ctl.layers, say(ctl, "layersLabel"));
     // Countries and points share one canvas: a newly chosen base layer must go back under the points.
     ctl.offlineBase = ctl.shaded;
     map.on("baselayerchange", function (e) {
@@ -469,17 +495,17 @@
       legend.addTo(map);
     }
     map.attributionControl.setPrefix(false);
-    map.attributionControl.addAttribution("Boundaries: Natural Earth · Mercury Partnership Registry");
+    map.attributionControl.addAttribution(esc(say(ctl, "attribution")));
   }
 
   // The layer control's toggle says whether the list is open (aria-expanded) and Escape closes it, focus
   // back on the toggle. Leaflet opens it on hover, a click, or Enter on the toggle.
-  function accessibleLayerControl(control) {
+  function accessibleLayerControl(control, name) {
     var box = control.getContainer(), toggle = box.querySelector(".leaflet-control-layers-toggle");
     var list = box.querySelector(".leaflet-control-layers-list");
     list.id = list.id || "map-layers-" + L.stamp(control);
     toggle.setAttribute("aria-controls", list.id);
-    toggle.setAttribute("aria-label", "Layers: base map and partnership areas");
+    toggle.setAttribute("aria-label", name);
     function update() {
       toggle.setAttribute("aria-expanded", String(L.DomUtil.hasClass(box, "leaflet-control-layers-expanded")));
     }
@@ -533,22 +559,23 @@
   function buildLegend(ctl, collapsed) {
     var box = el("details", "map-legend"), breaks = ctl.data.breaks;
     box.open = !collapsed;
-    box.appendChild(el("summary", null, "Legend"));
+    box.appendChild(el("summary", null, say(ctl, "legend")));
     L.DomEvent.disableClickPropagation(box);
     L.DomEvent.disableScrollPropagation(box);
     if (breaks.length) {
-      box.appendChild(el("div", "map-legend-title", "Projects per country"));
+      box.appendChild(el("div", "map-legend-title", say(ctl, "legendChoropleth")));
       var row = el("div", "map-legend-classes");
       breaks.forEach(function (low, i) {
         var next = breaks[i + 1], item = el("span", "map-legend-class"), sw = el("span", "map-swatch");
         sw.style.background = ctl.cfg.palette[i];
         item.appendChild(sw);
-        item.appendChild(document.createTextNode(next === undefined ? low + "+" : (next - 1 === low ? low : low + "–" + (next - 1))));
+        item.appendChild(document.createTextNode(next === undefined ? number(ctl, low) + "+" :
+          (next - 1 === low ? number(ctl, low) : number(ctl, low) + "–" + number(ctl, next - 1))));
         row.appendChild(item);
       });
       box.appendChild(row);
     }
-    box.appendChild(el("div", "map-legend-title", "Located activities"));
+    box.appendChild(el("div", "map-legend-title", say(ctl, "legendLocated")));
     Object.keys(SYMBOLS).forEach(function (key) {
       var item = el("div", "map-legend-symbol");
       item.appendChild(symbolSvg(key));
@@ -557,17 +584,16 @@
     });
     var areas = Object.keys(ctl.areaLayers);
     if (areas.length) {
-      box.appendChild(el("div", "map-legend-title", "Partnership area (shape and colour)"));
+      box.appendChild(el("div", "map-legend-title", say(ctl, "legendAreas")));
       areas.forEach(function (key) {
         var a = areaOf(ctl, key), item = el("div", "map-legend-area");
         item.appendChild(shapeSvg(a.shape, a.colour, 18));
-        item.appendChild(document.createTextNode(a.label + " (" + ctl.areaLayers[key].count + ")"));
+        item.appendChild(document.createTextNode(a.label + " (" + number(ctl, ctl.areaLayers[key].count) + ")"));
         box.appendChild(item);
       });
     }
-    box.appendChild(el("div", "map-legend-note", "Numbers are clusters of nearby points: zoom in, click them, or " +
-                                                 "Tab to them and press Enter. Switch layers with the control at the top right." +
-                                                 (ctl.cfg.locatedId ? " Every located project is also listed beside the map." : "")));
+    box.appendChild(el("div", "map-legend-note", say(ctl, "legendNote") +
+                                                 (ctl.cfg.locatedId ? " " + say(ctl, "legendNoteLocated") : "")));
     return box;
   }
 
@@ -581,9 +607,9 @@
     ctl.stats = {projects: d.total, points: d.points.length, located: Object.keys(located).length,
                  listed: Object.keys(listed).length};
     if (!target) return;
-    target.textContent = d.total === 0 ? "No projects match these filters." :
-      plural(d.total, "project", "projects") + " · " + plural(d.points.length, "location", "locations") +
-      " on the map" + (ctl.stats.listed ? " · " + plural(ctl.stats.listed, "regional or global project", "regional or global projects") + " listed" : "");
+    target.textContent = d.total === 0 ? say(ctl, "noProjects") :
+      plural(ctl, "projects", d.total) + " · " + plural(ctl, "summaryLocations", d.points.length) +
+      (ctl.stats.listed ? " · " + plural(ctl, "summaryListed", ctl.stats.listed) : "");
   }
 
   function fillUnplaced(ctl, limit) {
@@ -596,22 +622,22 @@
       byProject[id].push(place.name);
     });
     target.textContent = "";
-    if (!groups.length) { target.appendChild(el("p", "small", "None in this selection.")); return; }
+    if (!groups.length) { target.appendChild(el("p", "small", say(ctl, "noneHere"))); return; }
     var list = el("ul", "map-unplaced");
     groups.slice(0, limit).forEach(function (p) {
       var item = el("li");
       var sw = el("span", "map-swatch");
       sw.style.background = areaOf(ctl, p.area).colour;
       item.appendChild(sw);
-      item.appendChild(link(ctl, projectHref(ctl, p.id), p.title));
+      item.appendChild(link(ctl, projectHref(ctl, p.id), p.title, null, p.title_lang));
       item.appendChild(el("span", "map-unplaced-where", byProject[p.id].join("; ")));
       list.appendChild(item);
     });
     target.appendChild(list);
     if (groups.length > limit) {
       var more = el("p", "small");
-      more.appendChild(document.createTextNode("… and " + (groups.length - limit) + " more: "));
-      more.appendChild(link(ctl, ctl.cfg.listUrl, "see the list"));
+      more.appendChild(document.createTextNode(say(ctl, "more", {num: number(ctl, groups.length - limit)}) + " "));
+      more.appendChild(link(ctl, ctl.cfg.listUrl, say(ctl, "seeList")));
       target.appendChild(more);
     }
   }
@@ -630,28 +656,29 @@
       if (!(id in g.projects)) { g.projects[id] = {project: point.project, places: [], first: index}; g.ids.push(id); }
       if (g.projects[id].places.indexOf(point.name) < 0) g.projects[id].places.push(point.name);
     });
-    function label(key) { return key ? countryName(ctl, key) : "Other places"; }
-    order.sort(function (a, b) { return (a ? 0 : 1) - (b ? 0 : 1) || label(a).localeCompare(label(b)); });
+    function label(key) { return key ? countryName(ctl, key) : say(ctl, "otherPlaces"); }
+    order.sort(function (a, b) { return (a ? 0 : 1) - (b ? 0 : 1) || label(a).localeCompare(label(b), ctl.cfg.lang); });
     target.textContent = "";
-    if (!order.length) { target.appendChild(el("p", "small", "None in this selection.")); return; }
+    if (!order.length) { target.appendChild(el("p", "small", say(ctl, "noneHere"))); return; }
     order.forEach(function (key) {
       var g = groups[key], section = el("section", "map-located-place");
       var heading = el("h3");
       if (g.iso3) heading.appendChild(link(ctl, withParam(ctl.cfg.listUrl, "country", g.iso3), label(key)));
       else heading.textContent = label(key);
-      heading.appendChild(document.createTextNode(" (" + g.ids.length + ")"));
+      heading.appendChild(document.createTextNode(" (" + number(ctl, g.ids.length) + ")"));
       section.appendChild(heading);
       var list = el("ul", "map-located");
       g.ids.forEach(function (id) {
         var entry = g.projects[id], p = entry.project, item = el("li"), area = areaOf(ctl, p.area);
         item.setAttribute("data-project", id);
         item.appendChild(shapeSvg(area.shape, area.colour, 14));
-        item.appendChild(link(ctl, projectHref(ctl, id), p.title));
+        item.appendChild(link(ctl, projectHref(ctl, id), p.title, null, p.title_lang));
         var where = el("span", "map-located-where", entry.places.join("; ") + " · " + area.label);
         item.appendChild(where);
-        var show = el("button", "map-show", "Show on the map");
+        var show = el("button", "map-show", say(ctl, "showOnMap"));
         show.type = "button";
-        show.setAttribute("aria-label", "Show on the map: " + p.title);   // the visible words first (WCAG 2.5.3)
+        // the visible words first (WCAG 2.5.3)
+        show.setAttribute("aria-label", say(ctl, "showOnMapLabel", {title: p.title}));
         show.addEventListener("click", function () { showPoint(ctl, entry.first, show); });
         item.appendChild(show);
         list.appendChild(item);
@@ -752,10 +779,10 @@
   // counts then follow. The first element in the map, so that Tab reaches it right after the arrow keys.
   function addAreaSearch(ctl) {
     var map = ctl.map, box = el("div", "map-search-area");
-    var button = el("button", "map-search-area-button", "Search this area");
+    var button = el("button", "map-search-area-button", say(ctl, "searchArea"));
     button.type = "button";
     button.hidden = true;
-    button.title = "Show only the projects with a place inside the area on the screen";
+    button.title = say(ctl, "searchAreaTitle");
     box.appendChild(button);
     L.DomEvent.disableClickPropagation(box);
     L.DomEvent.disableScrollPropagation(box);
@@ -779,7 +806,7 @@
     (window.registryMaps = window.registryMaps || []).push(ctl);
     ctl.container.setAttribute("aria-busy", "true");
     ctl.container.setAttribute("role", "region");
-    ctl.container.setAttribute("aria-label", "Map of the projects");
+    ctl.container.setAttribute("aria-label", say(ctl, "mapLabel"));
     Promise.all([load(cfg.countries, cfg.countriesUrl), load(cfg.data, cfg.dataUrl)]).then(function (res) {
       ctl.data = readData(res[1]);
       ctl.container.style.background = cfg.colours.sea;
@@ -792,13 +819,14 @@
       fillSummary(ctl);
       fillUnplaced(ctl, cfg.mode === "embed" ? 50 : 300);
       fillLocated(ctl);
-      if (!ctl.data.total) notice(ctl, "No projects match these filters.");
+      if (!ctl.data.total) notice(ctl, say(ctl, "noProjects"));
       ctl.container.setAttribute("aria-busy", "false");
       ctl.container.setAttribute("data-ready", "1");
     }).catch(function (err) {
-      notice(ctl, "The map data could not be loaded: " + err.message);
+      var failed = say(ctl, "loadFailed", {error: err.message});
+      notice(ctl, failed);
       var target = cfg.summaryId && document.getElementById(cfg.summaryId);
-      if (target) target.textContent = "The map data could not be loaded: " + err.message;
+      if (target) target.textContent = failed;
       ctl.container.setAttribute("data-error", "1");
     });
     return ctl;

@@ -1,7 +1,8 @@
 /* The "Embed / share" panel: keeps the iframe snippet in step with the width and height fields, and the
    link and the iframe's address in step with the map's view (#zoom/lat/lon, from static/map.js's
    "registry:view" event: the shared map and the embed open on the view shown), and selects a snippet's
-   text when it is clicked (ready to copy). No data is inserted as HTML. */
+   text when it is clicked (ready to copy). No data is inserted as HTML. The iframe's title comes from the
+   template (data-title), in the page's language. */
 (function () {
   "use strict";
   function attr(text) {
@@ -24,7 +25,7 @@
     function update() {
       code.value = '<iframe src="' + attr(code.getAttribute("data-src") + view) + '" width="' +
         attr(size(width.value, "100%")) + '" height="' + attr(size(height.value, "450")) +
-        '" style="border:0" loading="lazy" title="Map of Mercury Partnership projects"></iframe>';
+        '" style="border:0" loading="lazy" title="' + attr(code.getAttribute("data-title") || "") + '"></iframe>';
     }
     if (code && width && height) {
       width.addEventListener("input", update);

@@ -3,7 +3,7 @@ chromium through Playwright) against the real app on a copy of the registry with
 0 violations of the WCAG 2.0 and 2.1 A and AA rules. axe-core is vendored under tests/vendor/axe-core/
 (see its README), so nothing is fetched at test time.
 
-The interface exists in English only (issue 13 is not done), so "each interface language" is English.
+Every page is checked in each interface language (English, French, Spanish: issue 13), through `?lang=`.
 
 test_every_public_page_is_checked fails when a GET route is neither among the pages checked here nor
 listed, with its reason, as something that is no public page: a new page cannot be forgotten."""
@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import make_app, serve
+from registry.core.language import LANGUAGES
+from registry.core.query import with_query
 from registry.core.sources import REPORT_SOURCE_ID
 from registry.search import index as search
 from registry.store import db as storage
@@ -154,15 +156,16 @@ def send_empty(page):
     page.wait_for_load_state("load")
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 @pytest.mark.parametrize("name", list(PAGES) + list(SENT_EMPTY))
-def test_no_wcag_aa_violations(browser, site, name, width):
+def test_no_wcag_aa_violations(browser, site, name, width, lang):
     context = browser.new_context(**(DESKTOP if width == "desktop" else PHONE))
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        path = {**PAGES, **SENT_EMPTY}[name].format(**site["ids"])
+        path = with_query({**PAGES, **SENT_EMPTY}[name].format(**site["ids"]), f"lang={lang}")
         url = site["base"] + path
         if name == "downloadable map":   # served as a file to save (an attachment): open what one saves
             page.set_content(site["app"].test_client().get(path).get_data(as_text=True), wait_until="load")
@@ -177,6 +180,8 @@ def test_no_wcag_aa_violations(browser, site, name, width):
     violations = result["violations"]
     assert result["passes"] >= 10, f"{url}: axe checked almost nothing ({result['passes']} rules passed)"
     assert not violations, f"{url} at {width} width:\n{described(violations)}"
+    if name != "downloadable map":
+        assert f'<html lang="{lang}"' in site["app"].test_client().get(path).get_data(as_text=True)[:300]
     assert not errors, f"{url}: script errors {errors}"
 
 

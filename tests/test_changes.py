@@ -206,7 +206,7 @@ def test_the_project_page_says_when_it_last_changed_and_what_changed(app, editor
     edit_project(editor, pid, title="Last changed test")
     text = app.test_client().get(f"/projects/{pid}").get_data(as_text=True)
     block = re.search(r'<dd class="last-change">(.*?)</dd>', text, re.S).group(1)
-    assert today() in block and "(form): " in block and "title" in block
+    assert f'datetime="{today()}' in block and "(form): " in block and "title" in block   # shown as words
     assert f'href="/changes?entity=project&amp;id={pid}"' in block
 
 
@@ -217,7 +217,7 @@ def test_the_organisation_page_says_when_it_last_changed(app, editor, db):
     assert post_form(editor, f"/editor/organisations/{org_id}/edit", fields).status_code == 302
     text = app.test_client().get(f"/organisations/{org_id}").get_data(as_text=True)
     block = re.search(r'<dd class="last-change">(.*?)</dd>', text, re.S).group(1)
-    assert today() in block and "(form): " in block and "acronym" in block
+    assert f'datetime="{today()}' in block and "(form): " in block and "acronym" in block
     assert f'href="/changes?entity=organisation&amp;id={org_id}"' in block
 
 

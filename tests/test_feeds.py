@@ -7,11 +7,12 @@ import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from datetime import datetime
+from datetime import date, datetime
 from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
+from babel.dates import format_date
 
 from conftest import logged_in, make_app, post_form, read_form, set_field
 from registry.search import index as search
@@ -194,7 +195,8 @@ def test_a_project_without_history_is_listed_last_not_dropped(app, db):
     last = entries[-1]
     assert entry_project(last) == pid and last.find(f"{A}id").text.endswith(f"projects/{pid}/unrecorded")
     updated_at = db.execute("SELECT updated_at FROM projects WHERE id = ?", [pid]).fetchone()[0]
-    assert last.find(f"{A}summary").text.endswith(f"last updated {updated_at[:10]}")
+    in_words = format_date(date.fromisoformat(updated_at[:10]), "long", locale="en")   # web/language.py date_text
+    assert last.find(f"{A}summary").text.endswith(f"last updated {in_words}")
 
 
 def test_an_empty_selection_is_a_valid_feed_without_entries(app, db):

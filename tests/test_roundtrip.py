@@ -152,6 +152,7 @@ def projects(draw, pid, parents):
                                         unique_by=lambda r: (r["org"], r["role"]))),
          "sources": draw(st.lists(sources, max_size=4))}
     optional = {"summary": words(300), "description": words(600), "kind": st.sampled_from(KINDS),
+                "title_fr": words(120), "title_es": words(120), "summary_fr": words(300), "summary_es": words(300),
                 "status": st.sampled_from(STATUSES), "other_areas": st.lists(st.sampled_from(list(AREAS)), max_size=3),
                 "countries": st.lists(st.sampled_from(COUNTRIES), max_size=3),
                 "keywords": st.lists(words(40), max_size=4), "parent": st.sampled_from(parents) if parents else st.none(),
@@ -244,6 +245,7 @@ def new_values(path, record=None):
     if key == "source":
         return st.integers(1, max(n_sources, 1))
     return {"title": words(120), "summary": words(300), "description": words(600), "name": words(60),
+            "title_fr": words(120), "title_es": words(120), "summary_fr": words(300), "summary_es": words(300),
             "quote": words(200), "section": words(40), "document": st.sampled_from(DOCUMENT_IDS),
             "kind": st.sampled_from(KINDS),
             "area": st.sampled_from(list(AREAS)), "status": st.sampled_from(STATUSES),
@@ -264,7 +266,8 @@ def new_values(path, record=None):
 
 
 def mutable_paths(p):
-    paths = ["title", "summary", "description", "kind", "area", "status", "start_year", "end_year", "website",
+    paths = ["title", "summary", "title_fr", "title_es", "summary_fr", "summary_es", "description", "kind", "area",
+             "status", "start_year", "end_year", "website",
              "iati_identifier", "keywords", "countries", "other_areas", "organisations", "parent"]
     for i, loc in enumerate(p["locations"], 1):
         paths += [f"locations[{i}].{k}" for k in ("name", "precision", "country")]

@@ -83,9 +83,11 @@ def test_translations_keep_the_placeholders(lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_compiled_catalog_matches_the_po_file(lang):
+    as_key = lambda value: tuple(value) if isinstance(value, (list, tuple)) else value  # noqa: E731
     with open(TRANSLATIONS / lang / "LC_MESSAGES" / "messages.mo", "rb") as f:
-        compiled = {(m.context, m.id): m.string for m in read_mo(f) if m.id}
-    written = {(m.context, m.id): m.string for m in catalog(lang) if m.id and m.string and not m.fuzzy}
+        compiled = {(m.context, as_key(m.id)): as_key(m.string) for m in read_mo(f) if m.id}
+    written = {(m.context, as_key(m.id)): as_key(m.string) for m in catalog(lang)
+               if m.id and m.string and not m.fuzzy}
     assert compiled == written, "messages.mo is older than messages.po: run `make translations`"
 
 

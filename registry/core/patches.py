@@ -13,11 +13,12 @@ place in the record. A citation the record already has is not added again, an ad
 """
 import copy
 
+from .language import translated_field_names
 from .validate import EVIDENCE_FIELDS, ORG_EVIDENCE_FIELDS, Problem
 
 SETTABLE = {
-    "project": ("title", "summary", "description", "kind", "area", "status", "start_year", "end_year", "website",
-                "parent", "iati_identifier", "evidence"),
+    "project": ("title", "summary", *translated_field_names(), "description", "kind", "area", "status", "start_year",
+                "end_year", "website", "parent", "iati_identifier", "evidence"),
     "organisation": ("name", "acronym", "type", "country", "website", "identifier", "evidence"),
 }
 ADDABLE = {

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from . import regions as region_table
 from .geo import fold
+from .language import N_
 from .validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
 
 MAX_Q = 200
@@ -30,7 +31,8 @@ LIST_PARAMS = ("country", "region", "funder", "org", "role", "area", "status", "
 # The precisions of the locations drawn as points on the maps (maps/data.py DRAWN): a bbox keeps the projects
 # with one of these inside it, so that "search this area" finds what the map shows there.
 POINT_PRECISIONS = ("site", "subnational", "country")
-BBOX_FORM = "bbox=minlon,minlat,maxlon,maxlat, e.g. bbox=-20,-35,55,38"
+BBOX_FORM = "bbox=minlon,minlat,maxlon,maxlat"   # shown as %(form)s in the messages: the same in every language
+BBOX_EXAMPLE = "bbox=-20,-35,55,38"
 BBOX_DECIMALS = 4
 _PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")   # ASCII decimals only: no nan, inf, 1e3, 1_000
 
@@ -69,23 +71,40 @@ def parse_bbox(text):
     """'minlon,minlat,maxlon,maxlat' -> Bbox; QueryError showing the expected form when malformed."""
     parts = [p.strip() for p in str(text).split(",")]
     if len(parts) != 4 or not all(_PLAIN_NUMBER.fullmatch(p) for p in parts):
-        raise QueryError(f"'bbox' must be four numbers separated by commas: {BBOX_FORM}", "invalid_bbox")
+        raise QueryError(N_("'bbox' must be four numbers separated by commas: %(form)s, e.g. %(example)s"),
+                         "invalid_bbox", form=BBOX_FORM, example=BBOX_EXAMPLE)
     west, south, east, north = (round(float(p), BBOX_DECIMALS) for p in parts)
     if not all(-180 <= lon <= 180 for lon in (west, east)):
-        raise QueryError(f"the longitudes of 'bbox' must be between -180 and 180: {BBOX_FORM}", "invalid_bbox")
+        raise QueryError(N_("the longitudes of 'bbox' must be between -180 and 180: %(form)s, e.g. %(example)s"),
+                         "invalid_bbox", form=BBOX_FORM, example=BBOX_EXAMPLE)
     if not all(-90 <= lat <= 90 for lat in (south, north)):
-        raise QueryError(f"the latitudes of 'bbox' must be between -90 and 90: {BBOX_FORM}", "invalid_bbox")
+        raise QueryError(N_("the latitudes of 'bbox' must be between -90 and 90: %(form)s, e.g. %(example)s"),
+                         "invalid_bbox", form=BBOX_FORM, example=BBOX_EXAMPLE)
     if south > north:
-        raise QueryError(f"the south latitude of 'bbox' (minlat, the second number) is north of its north latitude "
-                         f"(maxlat, the fourth); swap them: {BBOX_FORM} (a minlon greater than maxlon is fine: "
-                         "the box then crosses the antimeridian)", "invalid_bbox")
+        raise QueryError(N_("the south latitude of 'bbox' (minlat, the second number) is north of its north "
+                            "latitude (maxlat, the fourth); swap them: %(form)s, e.g. %(example)s (a minlon "
+                            "greater than maxlon is fine: the box then crosses the antimeridian)"),
+                         "invalid_bbox", form=BBOX_FORM, example=BBOX_EXAMPLE)
     return Bbox(west, south, east, north)
 
 
 class QueryError(ValueError):
-    def __init__(self, message, code="invalid_parameter"):
-        super().__init__(message)
-        self.message, self.code = message, code
+    """A request that cannot be answered as written: `code` for programs, `message` (English) for people.
+
+    `template` is the message as a gettext msgid with named placeholders (marked with N_ where raised) and
+    `params` its values, so the web layer can say it in the request's language:
+    `words.gettext(err.template) % err.params` (web/errors.py). Without params the template is the message
+    itself (older callers pass a finished English sentence)."""
+
+    def __init__(self, message, code="invalid_parameter", **params):
+        self.template, self.params = message, params
+        self.message, self.code = (message % params if params else message), code
+        super().__init__(self.message)
+
+    def translated(self, words):
+        """The message in the language of `words` (gettext's interface)."""
+        template = words.gettext(self.template)
+        return template % self.params if self.params else template
 
 
 class _Links:
@@ -192,8 +211,8 @@ def _first(args, name):
     """The one value of a single-valued parameter (None when absent); given twice is an error."""
     values = args.getlist(name) if hasattr(args, "getlist") else ([args[name]] if name in args else [])
     if len(values) > 1:
-        raise QueryError(f"'{name}' is given {len(values)} times; give it once (only filters such as "
-                         "country or area may be repeated)")
+        raise QueryError(N_("'%(name)s' is given %(count)s times; give it once (only filters such as "
+                            "country or area may be repeated)"), name=name, count=len(values))
     return values[0] if values else None
 
 
@@ -206,11 +225,11 @@ def _values(args, name):
             if part and part not in out:
                 out.append(part)
                 if len(out) > MAX_VALUES:   # checked while collecting: `in out` is quadratic
-                    raise QueryError(f"too many values for '{name}' (more than {MAX_VALUES}); "
-                                     f"the maximum is {MAX_VALUES}")
+                    raise QueryError(N_("too many values for '%(name)s' (more than %(max)s); "
+                                        "the maximum is %(max)s"), name=name, max=MAX_VALUES)
     for v in out:
         if len(v) > MAX_Q or "\x00" in v:
-            raise QueryError(f"a value of '{name}' is too long or contains control characters")
+            raise QueryError(N_("a value of '%(name)s' is too long or contains control characters"), name=name)
     return out
 
 
@@ -220,10 +239,11 @@ def _int(args, name, low, high, default=None):
         return default
     text = str(raw).strip()
     if not (text.isascii() and text.lstrip("-").isdigit()):
-        raise QueryError(f"'{name}' must be a whole number between {low} and {high}")
+        raise QueryError(N_("'%(name)s' must be a whole number between %(low)s and %(high)s"),
+                         name=name, low=low, high=high)
     value = int(text)
     if not low <= value <= high:
-        raise QueryError(f"'{name}' must be between {low} and {high}")
+        raise QueryError(N_("'%(name)s' must be between %(low)s and %(high)s"), name=name, low=low, high=high)
     return value
 
 
@@ -231,7 +251,8 @@ def _choices(args, name, allowed):
     values = [v.lower() for v in _values(args, name)]
     for v in values:
         if v not in allowed:
-            raise QueryError(f"unknown {name} '{v[:40]}'; use one of: {', '.join(allowed)}")
+            raise QueryError(N_("unknown %(name)s '%(value)s'; use one of: %(allowed)s"),
+                             name=name, value=v[:40], allowed=", ".join(allowed))
     return tuple(values)
 
 
@@ -242,8 +263,8 @@ def _facet_size(args):
     try:
         return _int(args, "facet_size", 1, MAX_FACET_SIZE, DEFAULT_FACET_SIZE)
     except QueryError:
-        raise QueryError(f"'facet_size' must be a whole number from 1 to {MAX_FACET_SIZE}, or max "
-                         "(every value)") from None
+        raise QueryError(N_("'facet_size' must be a whole number from 1 to %(max)s, or max (every value)"),
+                         max=MAX_FACET_SIZE) from None
 
 
 def check_text_query(q):
@@ -251,15 +272,15 @@ def check_text_query(q):
     if q is None:
         return ""
     if "\x00" in q or any(0xD800 <= ord(ch) <= 0xDFFF for ch in q):
-        raise QueryError("the search text contains characters that are not allowed (NUL or broken unicode)",
+        raise QueryError(N_("the search text contains characters that are not allowed (NUL or broken unicode)"),
                          "invalid_query")
     q = " ".join(q.split())
     if len(q) > MAX_Q:
-        raise QueryError(f"the search text is too long ({len(q)} characters; the maximum is {MAX_Q})",
-                         "query_too_long")
+        raise QueryError(N_("the search text is too long (%(length)s characters; the maximum is %(max)s)"),
+                         "query_too_long", length=len(q), max=MAX_Q)
     if len(q.split()) > MAX_TERMS:
-        raise QueryError(f"the search has too many words ({len(q.split())}; the maximum is {MAX_TERMS})",
-                         "too_many_terms")
+        raise QueryError(N_("the search has too many words (%(count)s; the maximum is %(max)s)"),
+                         "too_many_terms", count=len(q.split()), max=MAX_TERMS)
     return q
 
 
@@ -269,10 +290,11 @@ def parse_query(args, default_per_page=DEFAULT_PER_PAGE):
     year_from = _int(args, "year_from", 1900, 2100)
     year_to = _int(args, "year_to", 1900, 2100)
     if year_from is not None and year_to is not None and year_to < year_from:
-        raise QueryError("'year_to' is before 'year_from'; swap them")
+        raise QueryError(N_("'year_to' is before 'year_from'; swap them"))
     sort = (_first(args, "sort") or "").strip()
     if sort and sort not in SORT_CHOICES:
-        raise QueryError(f"unknown sort '{sort[:40]}'; use one of: {', '.join(SORT_CHOICES)}", "unknown_sort")
+        raise QueryError(N_("unknown sort '%(value)s'; use one of: %(allowed)s"), "unknown_sort",
+                         value=sort[:40], allowed=", ".join(SORT_CHOICES))
     bbox = _first(args, "bbox")
     return ProjectQuery(
         q=q,
@@ -318,8 +340,8 @@ def _country_codes(texts, lookup_country):
     for text in texts:
         c = lookup_country(text)
         if c is None:
-            raise QueryError(f"unknown country '{text[:60]}': use an ISO code or English name, e.g. KEN or Kenya",
-                             "unknown_country")
+            raise QueryError(N_("unknown country '%(value)s': use an ISO code or a name in English, French or "
+                                "Spanish, e.g. KEN or Kenya"), "unknown_country", value=text[:60])
         codes.append(c.iso3)
     return tuple(dict.fromkeys(codes))
 
@@ -331,19 +353,30 @@ def _region_codes(texts):
     for text in texts:
         region = region_table.lookup_region(text)
         if region is None:
-            raise QueryError(f"unknown region '{text[:60]}': use an M49 code or a region name, e.g. 419 or "
-                             f"Latin America and the Caribbean (see /regions){_near_region(text)}",
-                             "unknown_region")
+            raise _unknown_region(text)
         codes.append(region.code)
     return tuple(dict.fromkeys(codes))
 
 
+def _unknown_region(text):
+    """The QueryError of a region name or code that is not known, naming a near name when there is one
+    (one whole sentence per case, so that each language can word it)."""
+    near = _near_region(text)
+    if near:
+        return QueryError(N_("unknown region '%(value)s': use an M49 code or a region name in English, French or "
+                             "Spanish, e.g. 419 or Latin America and the Caribbean (see /regions); did you mean "
+                             "%(near)s?"), "unknown_region", value=text[:60], near=near)
+    return QueryError(N_("unknown region '%(value)s': use an M49 code or a region name in English, French or "
+                         "Spanish, e.g. 419 or Latin America and the Caribbean (see /regions)"),
+                      "unknown_region", value=text[:60])
+
+
 def _near_region(text):
-    """'; did you mean X?' for the region name closest to a mistyped one, or ''."""
+    """The region name closest to a mistyped one (any language), or None."""
     names = {fold(name): name for r in region_table.all_regions() for name in r.names.values()}
     names.update((fold(alias), alias) for alias in region_table.ALIASES if len(alias) > 4)   # not LAC, LDC...
     close = difflib.get_close_matches(fold(text), list(names), n=1, cutoff=0.75)
-    return f"; did you mean {names[close[0]]}?" if close else ""
+    return names[close[0]] if close else None
 
 
 def region_scope(codes):
@@ -374,15 +407,15 @@ def resolve(query, lookup_country, resolve_orgs, source_ids=None):
         known = source_ids()
         for source in query.sources:
             if source not in known:
-                raise QueryError(f"unknown source '{source[:60]}': use the id of a source (see /sources or "
-                                 "/api/sources)", "unknown_source")
+                raise QueryError(N_("unknown source '%(value)s': use the id of a source (see /sources or "
+                                    "/api/sources)"), "unknown_source", value=source[:60])
     countries = _country_codes(query.countries, lookup_country)
     regions = _region_codes(query.regions)
     orgs = resolve_orgs(list(query.funders + query.orgs))
     for text in query.funders + query.orgs:
         if orgs.get(text) is None:
-            raise QueryError(f"unknown organisation '{text[:60]}': use its id, name, acronym or an alias "
-                             "(see /organisations)", "unknown_organisation")
+            raise QueryError(N_("unknown organisation '%(value)s': use its id, name, acronym or an alias "
+                                "(see /organisations)"), "unknown_organisation", value=text[:60])
     dedupe = lambda xs: tuple(dict.fromkeys(xs))  # noqa: E731
     return replace(query, countries=countries, regions=regions, funders=dedupe(orgs[t] for t in query.funders),
                    orgs=dedupe(orgs[t] for t in query.orgs))

@@ -4,13 +4,15 @@ A project or an organisation is exactly what core.validate.clean_project / clean
 (after exchange.apply.prepare, also reachable as ingest.prepare, has filled in what they imply: a country-level location's point, a citation's
 source record id: core/sources.py), and what store.editing.project_record / organisation_record read back:
 
-    project:      id, title, summary, description, kind, area, other_areas, status, start_year, end_year,
-                  evidence, parent, countries, keywords, website, iati_identifier, locations, organisations, sources
+    project:      id, title, summary, [title_fr, title_es, summary_fr, summary_es,] description, kind, area,
+                  other_areas, status, start_year, end_year, evidence, parent, countries, keywords, website,
+                  iati_identifier, locations, organisations, sources
     organisation: id, name, acronym, aliases, type, country, website, identifier, leads_areas, evidence
 
 `evidence` maps the fields whose basis is recorded (status, start_year, end_year; an organisation's name,
 aliases, acronym, IATI identifier) to {basis: stated, source: N} or {basis: inferred, reason}; each role and each location
-carries basis, source and reason itself (issue 18; core/validate.py _support).
+carries basis, source and reason itself (issue 18; core/validate.py _support). The French and Spanish
+title and summary (issue 13) are keys only when they have a text: a record without them is as before.
 
 Lists whose order carries no meaning are kept in one canonical order (see `canonical_order`): countries
 and other_areas sorted, organisations (role entries {org, role}) by role order then org id. Locations,
@@ -26,9 +28,12 @@ the history's `fields` column all come from it.
 import json
 from dataclasses import dataclass
 
+from .language import translated_field_names
 from .validate import canonical_order  # noqa: F401  (defined next to clean_project, which applies it)
 
-PROJECT_FIELDS = ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
+# title_fr, title_es, summary_fr, summary_es (core/language.py) are present only when the record has them
+TRANSLATIONS = translated_field_names()
+PROJECT_FIELDS = ("id", "title", "summary", *TRANSLATIONS, "description", "kind", "area", "other_areas", "status",
                   "start_year", "end_year", "evidence", "parent", "countries", "keywords", "website", "iati_identifier",
                   "locations", "organisations", "sources")
 ORGANISATION_FIELDS = ("id", "name", "acronym", "aliases", "type", "country", "website", "identifier", "leads_areas",

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from . import geo
 from . import regions as region_table
+from .language import translated_field_names
 from .validate import AREAS, ORG_TYPES, fold
 
 # Acronyms and other names of the same thing. Matching is on whole words, ignoring case and accents,
@@ -59,7 +60,7 @@ SYNONYMS = (
 
 # What the documents hold, in a word: change it when project_document or organisation_document index other
 # text, so that indexes built before are found stale and rebuilt (search/index.py _fingerprint).
-DOCUMENT_FORMAT = "regions-1 spelling-1"
+DOCUMENT_FORMAT = "regions-1 spelling-1 languages-2"
 
 WORD = re.compile(r"\w+")
 END = ""   # trie key marking the end of a form (never a word: words are not empty)
@@ -117,6 +118,51 @@ def _country_text(iso3):
     return _country_texts().get(iso3, iso3) if iso3 else ""
 
 
+@lru_cache(maxsize=1)
+def _country_names_abroad():
+    """ISO3 -> the words of the country's French and Spanish names (CLDR's and the UN's:
+    geodata/country_names.csv) that none of its English names has, folded: "perou"; "papouasie nouvelle
+    guinee nueva" for Papua New Guinea, whose "Guinea" is English too. An English query then finds nothing
+    more in them than before ("Guinea" does not find Papua New Guinea's projects a second time)."""
+    with geo.COUNTRY_NAMES_CSV.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for r in rows:
+        names = [r[c] for lang in geo.NAME_LANGS for c in (f"name_{lang}", f"un_name_{lang}") if r.get(c)]
+        out[r["iso3"]] = _new_words(names, _country_texts().get(r["iso3"], ""))
+    return out
+
+
+def _new_words(names, english):
+    """The words of `names`, folded, that the text `english` does not have, in order, once each."""
+    known = set(fold(english).split())
+    return " ".join(w for w in dict.fromkeys(fold(" ".join(names)).split()) if w not in known)
+
+
+# Everyday French and Spanish names of regions that are not their official M49 names (the "names" field holds
+# those in the three languages, and the English everyday ones): "Afrique de l'Ouest" is M49's "Afrique
+# occidentale". In the "places" field, with the French and Spanish country names.
+EVERYDAY_REGION_NAMES = {
+    "011": ("Afrique de l'Ouest", "África del Oeste", "África Occidental"),
+    "014": ("Afrique de l'Est", "África del Este", "África Oriental"),
+    "015": ("Afrique du Nord", "África del Norte"),
+    "018": ("África Austral",),
+    "030": ("Asie de l'Est", "Asia del Este", "Asia Oriental"),
+    "034": ("Asie du Sud", "Asia del Sur"),
+    "035": ("Asie du Sud-Est", "Sudeste Asiático", "Sureste Asiático"),
+    "419": ("Latinoamérica",),
+}
+
+
+def places_text(countries, location_regions=()):
+    """The French and Spanish names of these countries, and the everyday ones of their regions, for the
+    "places" field (English analysis: folded). A field apart: the English fields score as before."""
+    names, region_names = _country_names_abroad(), _region_names()
+    regions = [_new_words(EVERYDAY_REGION_NAMES.get(c, ()), region_names.get(c, ""))
+               for c in _region_codes(countries, location_regions)]
+    return "\n".join(filter(None, [*(names.get(iso3, "") for iso3 in countries if iso3), *regions]))
+
+
 # Region names are places too: a project is indexed with the names (English, French, Spanish, and the
 # aliases core/regions.py knows) of every region it is in, through its countries or its region-precision
 # locations (the same rule as the region filter, core/query.py region_scope), so "GEF Latin America" and
@@ -151,13 +197,17 @@ def _containing(code):
                  if r.code == region.code or (region.members and region.members <= r.members))
 
 
-def _region_text(countries, location_regions):
+def _region_codes(countries, location_regions):
     # custom regions (the Amazon basin) cover parts of their countries: only a location there names them,
     # or every Brazilian project would be found by "Amazon"
     codes = {r.code for iso3 in countries for r in region_table.regions_of_country(iso3) if r.kind != "custom"}
     codes.update(c for code in location_regions if code for c in _containing(code))
+    return sorted(codes)
+
+
+def _region_text(countries, location_regions):
     names = _region_names()
-    return "\n".join(names[c] for c in sorted(codes) if c in names)
+    return "\n".join(names[c] for c in _region_codes(countries, location_regions) if c in names)
 
 
 # Spelling: British and American forms of a word are one word to search (both the index and the query
@@ -217,7 +267,9 @@ def _finish(doc, synonyms, stamp, into):
     """Add the synonyms of everything the document says, and its hyphenated words written as one, to field
     `into`, and its distinct words (those joined words too: "did you mean" and corrections draw on them)."""
     text = {k: v or "" for k, v in doc.items() if k != "id"}
-    everything = "\n".join(text.values())
+    # (not the French and Spanish place names: `into` and "words" hold what they held before them, so that
+    # English searches score as they did: "words" is searched by prefixes too)
+    everything = "\n".join(v for k, v in text.items() if k != "places")
     joined = compounds(everything)
     text[into] = "\n".join(filter(None, [text[into], synonyms.expand(everything), joined]))
     text["words"] = " ".join(dict.fromkeys(re.findall(r"\w+", everything.lower() + " " + joined)))
@@ -230,8 +282,10 @@ def project_document(p, synonyms):
     names = [*dict.fromkeys(orgs), *map(_country_text, p["countries"]), *p["locations"], *p["keywords"],
              *(f"{a} {AREAS.get(a, '')}" for a in p["areas"]),
              _region_text(p["countries"], p.get("location_regions", ()))]
+    translations = {name: p.get(name) or "" for name in translated_field_names()}   # title_fr, summary_es...
     return _finish({"id": p["id"], "title": p["title"], "names": "\n".join(names),
-                    "text": "\n".join(filter(None, [p["summary"], p["description"], *p["sources"]]))},
+                    "text": "\n".join(filter(None, [p["summary"], p["description"], *p["sources"]])),
+                    "places": places_text(p["countries"], p.get("location_regions", ())), **translations},
                    synonyms, f"{p['version']}:{p['updated_at']}", into="names")
 
 

@@ -11,6 +11,7 @@ A record is "as of" the newest date among the sources it cites (`as_of`).
 import datetime
 import re
 
+from .language import N_
 from .validate import MAX_TITLE, Checker, Problem
 
 SOURCE_FIELDS = ("id", "title", "publisher", "date", "url", "reference", "kind", "consulted")
@@ -56,19 +57,19 @@ def clean_source(raw, where=""):
     }
     # reported with the other problems (one pass), unless the fields concerned already have one
     if not (source["url"] or source["reference"] or _has_problem(c, "url", "reference")):
-        c.error("url", "a source needs a url or a reference (a document symbol) so that readers can find it")
+        c.error("url", N_("a source needs a url or a reference (a document symbol) so that readers can find it"))
     if not (source["date"] or source["consulted"] or _has_problem(c, "date", "consulted")):
-        c.error("date", "give the date the source was published (YYYY, YYYY-MM or YYYY-MM-DD), or at least "
-                        "the date it was consulted")
+        c.error("date", N_("give the date the source was published (YYYY, YYYY-MM or YYYY-MM-DD), or at least "
+                           "the date it was consulted"))
     return source, c.problems
 
 
-# What each required field is, for the message when it is missing
+# The message when a required field is missing (what to give), marked for the catalogs
 REQUIRED_HOW = {
-    "id": "give the source a short id of lower-case letters, digits and hyphens (e.g. 'gmp-report-2022-2023'); "
-          "citations name it in 'document'",
-    "title": "give the title as the source gives it",
-    "publisher": "give who published the source (an organisation, a newspaper, a website)",
+    "id": N_("is required: give the source a short id of lower-case letters, digits and hyphens (e.g. "
+             "'gmp-report-2022-2023'); citations name it in 'document'"),
+    "title": N_("is required: give the title as the source gives it"),
+    "publisher": N_("is required: give who published the source (an organisation, a newspaper, a website)"),
 }
 
 
@@ -76,7 +77,7 @@ def _required(c, raw, name):
     """True when `name` is given; else a problem saying what to give, and None."""
     value = raw.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
-        return c.error(name, f"is required: {REQUIRED_HOW[name]}")
+        return c.error(name, REQUIRED_HOW[name])
     return True
 
 
@@ -90,8 +91,10 @@ def _date(c, raw, name, day=False):
         return None
     m = DATE_RE.match(value)
     if not m or (day and not m.group(3)) or not 1900 <= int(m.group(1)) <= 2100 or not _real_day(m):
-        shape = "YYYY-MM-DD" if day else "YYYY, YYYY-MM or YYYY-MM-DD"
-        return c.error(name, f"'{value}' is not a date of the form {shape} (e.g. 2024-01-31)")
+        if day:
+            return c.error(name, N_("'%(value)s' is not a date of the form YYYY-MM-DD (e.g. 2024-01-31)"), value=value)
+        return c.error(name, N_("'%(value)s' is not a date of the form YYYY, YYYY-MM or YYYY-MM-DD (e.g. 2024-01-31)"),
+                       value=value)
     return value
 
 

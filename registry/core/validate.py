@@ -6,12 +6,14 @@ Every entry point (seed loader, CLI import, web forms, API) goes through `clean_
 import math
 import re
 import unicodedata
+import dataclasses
 from dataclasses import dataclass, field
 
 # the shipped gazetteer (committed data, read once), which names the places a location's point may come from,
 # and the regions (M49 and custom, geodata/regions.csv) a location of precision `region` names
 from . import geo, regions
-from .language import N_   # labels marked for the catalogs, translated where shown (core/labels.py)
+from .language import ENGLISH, N_   # labels and messages marked for the catalogs, translated where shown
+from .language import translated_field_names
 
 AREAS = {
     "asgm": N_("Artisanal and small-scale gold mining (ASGM)"),
@@ -55,6 +57,7 @@ ORG_TYPES = {
 MAX_TITLE = 200
 MAX_TEXT = 5000
 MAX_SHORT = 300
+MAX_SUMMARY = 1000   # a project's summary, in each of its languages
 MAX_LIST = 50   # entries of a list of words (keywords, countries, aliases, areas); more is an error
 # entries of a project's lists of mappings; more is an error naming the record, the list and the limit
 MAX_ITEMS = {"locations": 1000, "organisations": 200, "sources": 200}
@@ -71,10 +74,23 @@ class Problem:
     """One thing wrong with the input, with its path: `where` names the record ("row 3", "feature 2",
     "projects[4]", "project planetgold-peru"; "" for the whole file), `field` the field inside it
     ("locations[1].lat", "countries[2]"; list entries count from 1; "" for the whole record), `message`
-    what is wrong and how to fix it, readable on its own. Forms attach it to their fields by `field`."""
+    what is wrong and how to fix it, readable on its own. Forms attach it to their fields by `field`.
+
+    `message` is English (exports, the API and the CLI show it as it is). A message the web forms may show in
+    French or Spanish (issue 13) also keeps its N_-marked `template` and `params`: `message_in(words)` is
+    `words.gettext(template) % params`, which is `message` in English."""
     where: str
     field: str
     message: str
+    template: str = dataclasses.field(default="", compare=False)
+    params: dict = dataclasses.field(default=None, compare=False, hash=False)
+
+    def message_in(self, words=ENGLISH):
+        """The message in the language of `words` (gettext's interface); English when it has no template."""
+        if not self.template:
+            return self.message
+        text = words.gettext(self.template)
+        return text % self.params if self.params else text
 
     def __str__(self):
         return ": ".join(part for part in (self.where, self.field, self.message) if part)
@@ -82,16 +98,20 @@ class Problem:
     def as_dict(self):
         return {"where": self.where, "field": self.field, "message": self.message}
 
-    def describe(self):
+    def describe(self, words=ENGLISH):
         """For people reading a report: "row 12, column countries (entry 2): ...", "projects[4], field
-        title: ...", "title: ..." (no record named), or the message alone (the whole file)."""
+        title: ...", "title: ..." (no record named), or the message alone (the whole file); in the language of
+        `words` (the web import's preview), English by default."""
+        message, where = self.message_in(words), _where_in(self.where, words)
         if not self.field:
-            return f"{self.where}: {self.message}" if self.where else self.message
-        if not self.where:
-            return f"{self.field}: {self.message}"
+            return words.gettext("%(where)s: %(message)s") % {"where": where, "message": message} if where else message
+        if not where:
+            return words.gettext("%(field)s: %(message)s") % {"field": self.field, "message": message}
         if self.where.startswith("row "):
-            return f"{self.where}, {_csv_column(self.field)}: {self.message}"
-        return f"{self.where}, field {self.field}: {self.message}"
+            return (words.gettext("%(where)s, %(column)s: %(message)s")
+                    % {"where": where, "column": _csv_column(self.field, words), "message": message})
+        return (words.gettext("%(where)s, field %(field)s: %(message)s")
+                % {"where": where, "field": self.field, "message": message})
 
 
 PATH_RE = re.compile(r"^([a-z_]+)(?:\[(\d+)\])?(?:\.([a-z_]+))?$")
@@ -111,20 +131,42 @@ def split_path(path):
     return m.group(1), int(m.group(2)) if m.group(2) else None, m.group(3)
 
 
-def _csv_column(path):
+_WHERE_RE = re.compile(r"^(row|line) (\d+)$")
+
+
+def _where_in(where, words):
+    """"row 12" / "line 3" in the language of `words`; other places (ids, JSON paths) as they are."""
+    m = _WHERE_RE.match(where or "")
+    if not m:
+        return where
+    template = N_("row %(number)s") if m.group(1) == "row" else N_("line %(number)s")
+    return words.gettext(template) % {"number": m.group(2)}
+
+
+def _csv_column(path, words=ENGLISH):
     if path.startswith("evidence."):            # evidence.status.source: an entry of the evidence column
-        return f"column evidence (entry {', '.join(path.split('.')[1:])})"
+        return _column("evidence", ", ".join(path.split(".")[1:]), words)
     name, index, sub = split_path(path)
     if f"{name}.{sub}" in CSV_COLUMNS_OF:
-        return f"column {CSV_COLUMNS_OF[f'{name}.{sub}']}"
+        return _column(CSV_COLUMNS_OF[f"{name}.{sub}"], "", words)
     if name in SORTED_LISTS:
-        return f"column {CSV_COLUMNS_OF.get(name, name)}"
-    inside = ", ".join(str(part) for part in (index, sub) if part is not None)
-    return f"column {name} (entry {inside})" if inside else f"column {name}"
+        return _column(CSV_COLUMNS_OF.get(name, name), "", words)
+    return _column(name, ", ".join(str(part) for part in (index, sub) if part is not None), words)
+
+
+def _column(name, entry, words):
+    if entry:
+        return words.gettext("column %(name)s (entry %(entry)s)") % {"name": name, "entry": entry}
+    return words.gettext("column %(name)s") % {"name": name}
 
 
 def _problem(item):
     return item if isinstance(item, Problem) else Problem("", "", str(item))
+
+
+def problem(where, name, template, /, **params):   # positional: a template may have a %(name)s
+    """A Problem whose message is an N_-marked `template` with named `params` (translatable; see Problem)."""
+    return Problem(where, name, template % params if params else template, template, params or None)
 
 
 class ValidationError(Exception):
@@ -166,44 +208,48 @@ class Checker:
     def errors(self):
         return self.problems
 
-    def error(self, name, message):
-        self.problems.append(Problem(self.where, name, message))
+    def error(self, name, message, /, **params):   # positional: a template may have a %(name)s
+        """Records a Problem; `message` is an N_-marked template when `params` fill its %(name)s places."""
+        self.problems.append(problem(self.where, name, message, **params))
         return None
 
     def text(self, raw, name, *, required=False, max_len=MAX_SHORT):
         if raw is None or (isinstance(raw, str) and not raw.strip()):
-            return self.error(name, "is required") if required else None
+            return self.error(name, N_("is required")) if required else None
         if not isinstance(raw, str):
             if isinstance(raw, (int, float)) and not isinstance(raw, bool):
                 raw = str(raw)
             else:
-                return self.error(name, "must be text")
+                return self.error(name, N_("must be text"))
         if CONTROL_RE.search(raw):
-            return self.error(name, "contains control characters (such as NUL), which are not allowed: remove them")
+            return self.error(name, N_("contains control characters (such as NUL), which are not allowed: remove them"))
         # invisible characters go first: removing one between a letter and its accent after NFC would leave
         # a text that NFC changes again, so a stored value would differ from itself on its next import
         value = unicodedata.normalize("NFC", INVISIBLE_RE.sub("", raw)).strip()
         if len(value) > max_len:
-            return self.error(name, f"is {len(value)} characters long; the maximum is {max_len}: shorten it")
+            return self.error(name, N_("is %(length)d characters long; the maximum is %(limit)d: shorten it"),
+                              length=len(value), limit=max_len)
         if required and not value:
-            return self.error(name, "is required")
+            return self.error(name, N_("is required"))
         return value or None
 
     def choice(self, raw, name, allowed, *, required=True, default=None):
         value = self.text(raw, name)
         if value is None:
             if required and default is None:
-                return self.error(name, f"is required: choose one of: {', '.join(allowed)}")
+                return self.error(name, N_("is required: choose one of: %(allowed)s"), allowed=", ".join(allowed))
             return default
         value = value.lower().replace("_", "-").replace(" ", "-")
         if value not in allowed:
-            return self.error(name, f"'{value}' is not allowed; use one of: {', '.join(allowed)}")
+            return self.error(name, N_("'%(value)s' is not allowed; use one of: %(allowed)s"), value=value,
+                              allowed=", ".join(allowed))
         return value
 
     def slug(self, raw, name, *, required=True):
         value = self.text(raw, name, required=required, max_len=100)
         if value is not None and not SLUG_RE.match(value):
-            return self.error(name, f"'{value}' is not a valid id: use lower-case letters, digits and hyphens")
+            return self.error(name, N_("'%(value)s' is not a valid id: use lower-case letters, digits and hyphens"),
+                              value=value)
         return value
 
     def year(self, raw, name):
@@ -211,24 +257,25 @@ class Checker:
             return None
         text = str(raw).strip()
         if not YEAR_RE.match(text) or not 1900 <= int(text) <= 2100:
-            return self.error(name, f"'{_shortened(text)}' is not a year between 1900 and 2100")
+            return self.error(name, N_("'%(value)s' is not a year between 1900 and 2100"), value=_shortened(text))
         return int(text)
 
     def number(self, raw, name, low, high):
         if isinstance(raw, bool):
-            return self.error(name, "must be a decimal number")
+            return self.error(name, N_("must be a decimal number"))
         if isinstance(raw, (int, float)):
             value = as_float(raw)
         else:
             text = str(raw).strip() if raw is not None else ""
             if not text:
-                return self.error(name, "is required")
+                return self.error(name, N_("is required"))
             if not DECIMAL_RE.match(text) or not text.isascii():
-                return self.error(name, f"'{_shortened(text)}' is not a decimal number (use digits and a dot, "
-                                        "e.g. 12.5)")
+                return self.error(name, N_("'%(value)s' is not a decimal number (use digits and a dot, e.g. 12.5)"),
+                                  value=_shortened(text))
             value = float(text)
         if not math.isfinite(value) or not low <= value <= high:
-            return self.error(name, f"{_shortened(str(raw))} is out of range; it must be between {low} and {high}")
+            return self.error(name, N_("%(value)s is out of range; it must be between %(low)s and %(high)s"),
+                              value=_shortened(str(raw)), low=low, high=high)
         return value
 
     def url(self, raw, name):
@@ -236,7 +283,7 @@ class Checker:
         if value is None:
             return None
         if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE):
-            return self.error(name, "only http:// and https:// web addresses are allowed")
+            return self.error(name, N_("only http:// and https:// web addresses are allowed"))
         return value
 
     def strings(self, raw, name, *, max_len=MAX_SHORT):
@@ -245,9 +292,10 @@ class Checker:
         if isinstance(raw, str):
             raw = [part for part in re.split(r"[;|]", raw)]
         if not isinstance(raw, (list, tuple)):
-            return self.error(name, "must be a list") or []
+            return self.error(name, N_("must be a list")) or []
         if len(raw) > MAX_LIST:
-            return self.error(name, f"has {len(raw)} entries; the maximum is {MAX_LIST}") or []
+            return self.error(name, N_("has %(count)d entries; the maximum is %(limit)d"), count=len(raw),
+                              limit=MAX_LIST) or []
         out = []
         for i, item in enumerate(raw):
             value = self.text(item, f"{name}[{i + 1}]", max_len=max_len)
@@ -298,13 +346,13 @@ def iati_identifier(c, raw, name, example):
     if value is None:
         return None
     if re.search(r"\s", value):
-        return c.error(name, f"'{_shortened(value)}' contains a space: an IATI identifier is one word, e.g. "
-                             f"{example}; remove the spaces (use hyphens)")
+        return c.error(name, N_("'%(value)s' contains a space: an IATI identifier is one word, e.g. %(example)s; "
+                                "remove the spaces (use hyphens)"), value=_shortened(value), example=example)
     bad = sorted({ch for ch in value if ch in IATI_FORBIDDEN})
     if bad:
-        return c.error(name, f"'{_shortened(value)}' contains {' and '.join(repr(ch) for ch in bad)}, which an IATI "
-                             "identifier may not hold (web addresses read them as separators); use hyphens instead, "
-                             f"e.g. {example}")
+        return c.error(name, N_("'%(value)s' contains %(characters)s, which an IATI identifier may not hold (web "
+                                "addresses read them as separators); use hyphens instead, e.g. %(example)s"),
+                       value=_shortened(value), characters=" and ".join(repr(ch) for ch in bad), example=example)
     return value
 
 
@@ -314,7 +362,7 @@ def iso3(c, raw, name):
         return None
     value = value.upper()
     if not ISO3_RE.match(value):
-        return c.error(name, f"'{value}' is not an ISO 3166-1 alpha-3 code (e.g. KEN)")
+        return c.error(name, N_("'%(value)s' is not an ISO 3166-1 alpha-3 code (e.g. KEN)"), value=value)
     return value
 
 
@@ -354,19 +402,25 @@ def _region(c, raw, name, loc):
     value = c.text(raw, f"{name}.region", max_len=MAX_TITLE)
     precision = loc["precision"]
     if value is not None and precision not in (None, "region"):
-        return c.error(f"{name}.region", f"is only for precision 'region' (this location's is '{precision}'): "
-                                         "remove it, or set the precision to 'region'")
+        return c.error(f"{name}.region", N_("is only for precision 'region' (this location's is '%(precision)s'): "
+                                            "remove it, or set the precision to 'region'"), precision=precision)
     if precision != "region" or len(c.problems) > known_problems:   # not a region, or unreadable text
         return None
     region = regions.lookup_region(value or loc["name"])
     if region is not None:
         return region.code
     if value is not None:
-        return c.error(f"{name}.region", f"'{_shortened(value)}' is not a region the registry knows: give a "
-                                         f"region code or name from /regions ({_region_examples()})")
-    named = f", and the name '{_shortened(loc['name'])}' is not one the registry knows" if loc["name"] else ""
-    return c.error(f"{name}.region", f"is required for precision 'region'{named}: give a region code or name "
-                                     f"from /regions ({_region_examples()}), or choose another precision")
+        return c.error(f"{name}.region", N_("'%(value)s' is not a region the registry knows: give a region code or "
+                                            "name from /regions (%(examples)s)"), value=_shortened(value),
+                       examples=_region_examples())
+    if loc["name"]:
+        return c.error(f"{name}.region", N_("is required for precision 'region', and the name '%(name)s' is not one "
+                                            "the registry knows: give a region code or name from /regions "
+                                            "(%(examples)s), or choose another precision"),
+                       name=_shortened(loc["name"]), examples=_region_examples())
+    return c.error(f"{name}.region", N_("is required for precision 'region': give a region code or name from "
+                                        "/regions (%(examples)s), or choose another precision"),
+                   examples=_region_examples())
 
 
 def _region_examples():
@@ -384,11 +438,12 @@ def _coords_source(c, raw, name, loc):
     if place_id or source == "gazetteer":
         return {"coords_source": source, "gazetteer_id": _gazetteer_point(c, name, place_id, source, loc)}
     if loc["lat"] is None and source not in (None, "country-point"):
-        c.error(f"{name}.coords_source", f"'{source}' needs lat and lon: give the coordinates, or leave "
-                                         "coords_source empty for a place that is not placed on the map")
+        c.error(f"{name}.coords_source", N_("'%(value)s' needs lat and lon: give the coordinates, or leave "
+                                            "coords_source empty for a place that is not placed on the map"),
+                value=source)
     elif loc["lat"] is None and source == "country-point" and loc["precision"] != "country":
-        c.error(f"{name}.coords_source", "'country-point' is filled in only for precision 'country': give "
-                                         "lat and lon, or leave coords_source empty")
+        c.error(f"{name}.coords_source", N_("'country-point' is filled in only for precision 'country': give "
+                                            "lat and lon, or leave coords_source empty"))
     return {"coords_source": source, "gazetteer_id": None}
 
 
@@ -427,14 +482,15 @@ def _support(c, raw, name, n_sources, what, default=None):
     if given and basis is None:             # a wrong basis, already reported
         return {"basis": None, "source": source, "reason": reason}
     if basis is None and (source is not None or reason):
-        c.error(f"{name}.basis", "is required with a source or a reason: 'stated' (with the number of the source "
-                                 "that says so) or 'inferred' (with a one-line reason)")
+        c.error(f"{name}.basis", N_("is required with a source or a reason: 'stated' (with the number of the "
+                                    "source that says so) or 'inferred' (with a one-line reason)"))
     elif basis == "inferred":
         if not reason:
-            c.error(f"{name}.reason", f"is required when basis is 'inferred': say in one line why it is inferred "
-                                      "(e.g. 'programme launch year', 'area lead of the Waste Management area')")
+            c.error(f"{name}.reason", N_("is required when basis is 'inferred': say in one line why it is "
+                                         "inferred (e.g. 'programme launch year', 'area lead of the Waste "
+                                         "Management area')"))
         elif "\n" in reason:
-            c.error(f"{name}.reason", "must be one line: remove the line breaks")
+            c.error(f"{name}.reason", N_("must be one line: remove the line breaks"))
         if source is not None:
             c.error(f"{name}.source", f"is only for stated {what}: remove it, or set basis to 'stated' (and remove "
                                       "the reason)")
@@ -442,8 +498,9 @@ def _support(c, raw, name, n_sources, what, default=None):
         if reason:
             c.error(f"{name}.reason", f"is only for inferred {what}: remove it, or set basis to 'inferred'")
         if source is None and default is None and raw.get("source") in (None, ""):
-            c.error(f"{name}.source", "is required when basis is 'stated': give the number of the source (1 for "
-                                      "the first) whose quote says so, or set basis to 'inferred' with a reason")
+            c.error(f"{name}.source", N_("is required when basis is 'stated': give the number of the source (1 "
+                                         "for the first) whose quote says so, or set basis to 'inferred' with a "
+                                         "reason"))
     return {"basis": basis, "source": source, "reason": reason}
 
 
@@ -455,16 +512,17 @@ def _source_number(c, raw, name, n_sources):
     if raw is None or raw == "":
         return None
     if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and SOURCE_NUMBER_RE.match(raw))):
-        return c.error(name, f"'{_shortened(str(raw))}' is not a source number: give the number of the source "
-                             "(1 for the first) whose quote says so")
+        return c.error(name, N_("'%(value)s' is not a source number: give the number of the source (1 for the "
+                                "first) whose quote says so"), value=_shortened(str(raw)))
     number = int(raw)
     if not 1 <= number <= n_sources:
         if not n_sources:
-            return c.error(name, f"there is no source {number}: this record has no sources; add the source whose "
-                                 "quote says so, or set basis to 'inferred' with a reason")
-        which = "1" if n_sources == 1 else f"the number (1 to {n_sources}) of the one whose quote says so"
-        return c.error(name, f"there is no source {number}: this record has {n_sources} source"
-                             f"{'' if n_sources == 1 else 's'}; give {which}")
+            return c.error(name, N_("there is no source %(number)d: this record has no sources; add the source "
+                                    "whose quote says so, or set basis to 'inferred' with a reason"), number=number)
+        if n_sources == 1:
+            return c.error(name, N_("there is no source %(number)d: this record has 1 source; give 1"), number=number)
+        return c.error(name, N_("there is no source %(number)d: this record has %(count)d sources; give the number "
+                                "(1 to %(count)d) of the one whose quote says so"), number=number, count=n_sources)
     return number
 
 
@@ -485,9 +543,12 @@ def _evidence(c, raw, fields, has_value, entry):
                           f"basis of: {', '.join(fields)}")
         elif not has_value(key):
             if not any(p.field == key for p in c.problems):     # (a wrong value is reported already)
-                empty = "is unknown" if key == "status" else "has no value"
-                c.error(name, f"{key} {empty}, so there is nothing to support: remove this entry, or give {key} a "
-                              "value")
+                if key == "status":
+                    c.error(name, N_("%(field)s is unknown, so there is nothing to support: remove this entry, or "
+                                     "give %(field)s a value"), field=key)
+                else:
+                    c.error(name, N_("%(field)s has no value, so there is nothing to support: remove this entry, or "
+                                     "give %(field)s a value"), field=key)
         elif not isinstance(value, dict):
             c.error(name, f"must be {shape}")
         elif set(value) - {"basis", "source", "reason"}:
@@ -500,8 +561,8 @@ def _evidence(c, raw, fields, has_value, entry):
 
 def _project_evidence_entry(c, raw, name, n_sources):
     if raw.get("basis") in (None, ""):
-        return c.error(f"{name}.basis", "is required: 'stated' (with the number of the source that says so) or "
-                                        "'inferred' (with a one-line reason)")
+        return c.error(f"{name}.basis", N_("is required: 'stated' (with the number of the source that says so) or "
+                                           "'inferred' (with a one-line reason)"))
     return _compact(_support(c, raw, name, n_sources, "values"))
 
 
@@ -535,8 +596,19 @@ def list_of(c, raw, name, what):
 def check_count(c, items, name):
     """An error, never a silent cut, when a project lists more `name` entries than MAX_ITEMS allows."""
     if len(items) > MAX_ITEMS[name]:
-        c.error(name, f"has {len(items)} entries; the maximum is {MAX_ITEMS[name]}: split the project into "
-                      "several (e.g. one per country, with `parent`)")
+        c.error(name, N_("has %(count)d entries; the maximum is %(limit)d: split the project into several (e.g. "
+                         "one per country, with `parent`)"), count=len(items), limit=MAX_ITEMS[name])
+
+
+def _translations(c, raw):
+    """The French and Spanish versions of the title and summary (title_fr, summary_es...: issue 13), cleaned
+    as their English fields are and with the same limits; a blank one is absent, not empty."""
+    out = {}
+    for name in translated_field_names():
+        value = c.text(raw.get(name), name, max_len=MAX_TITLE if name.startswith("title_") else MAX_SUMMARY)
+        if value:
+            out[name] = value
+    return out
 
 
 def clean_project(raw, where=""):
@@ -547,7 +619,8 @@ def clean_project(raw, where=""):
     p = {
         "id": c.slug(raw.get("id"), "id"),
         "title": c.text(raw.get("title"), "title", required=True, max_len=MAX_TITLE),
-        "summary": c.text(raw.get("summary"), "summary", max_len=1000),
+        "summary": c.text(raw.get("summary"), "summary", max_len=MAX_SUMMARY),
+        **_translations(c, raw),
         "description": c.text(raw.get("description"), "description", max_len=MAX_TEXT),
         "kind": c.choice(raw.get("kind"), "kind", KINDS, default="project"),
         "area": c.choice(raw.get("area"), "area", AREAS),
@@ -564,9 +637,10 @@ def clean_project(raw, where=""):
                                            ACTIVITY_IDENTIFIER_EXAMPLE),
     }
     if p["start_year"] and p["end_year"] and p["end_year"] < p["start_year"]:
-        c.error("end_year", f"{p['end_year']} is before the start year {p['start_year']}: correct either year")
+        c.error("end_year", N_("%(end)d is before the start year %(start)d: correct either year"), end=p["end_year"],
+                start=p["start_year"])
     if p["parent"] and p["parent"] == p["id"]:
-        c.error("parent", "a project cannot be its own parent")
+        c.error("parent", N_("a project cannot be its own parent"))
     p["other_areas"] = [a for a in p["other_areas"] if a and a != p["area"]]
 
     n_sources = len(raw["sources"]) if isinstance(raw.get("sources"), list) else 0
@@ -577,7 +651,7 @@ def clean_project(raw, where=""):
     check_count(c, locations, "locations")
     p["locations"] = [clean_location(c, loc, i + 1, n_sources) for i, loc in enumerate(locations)]
     if not p["locations"]:
-        c.error("locations", "at least one location is needed (use precision 'global' for worldwide work)")
+        c.error("locations", N_("at least one location is needed (use precision 'global' for worldwide work)"))
 
     roles = list_of(c, raw.get("organisations"), "organisations", "{org, role}")
     check_count(c, roles, "organisations")
@@ -611,8 +685,8 @@ def _roles(c, roles, n_sources):
         entry.update(_support(c, r, f"organisations[{i}]", n_sources, "roles"))
         key = (entry["org"], entry["role"])
         if key in out and out[key] != entry:
-            c.error(f"organisations[{i}]", f"'{entry['org']}' is listed as {entry['role']} twice, with a different "
-                                           "basis: list each role of an organisation once")
+            c.error(f"organisations[{i}]", N_("'%(org)s' is listed as %(role)s twice, with a different basis: list "
+                                              "each role of an organisation once"), org=entry["org"], role=entry["role"])
         out.setdefault(key, entry)
     return list(out.values())
 
@@ -650,7 +724,7 @@ def check_references(projects, organisations, known_projects=(), known_orgs=(), 
             problems += _project_references(p, where, org_ids, project_ids, countries)
     for o, where in zip(organisations, org_labels):
         if o is not None and countries is not None and o.get("country") and o["country"] not in countries:
-            problems.append(Problem(where, "country", _unknown_country(o["country"])))
+            problems.append(_unknown_country(where, "country", o["country"]))
     return problems + parent_cycles(projects, project_labels, stored_parents or {})
 
 
@@ -670,9 +744,10 @@ def parent_cycles(projects, labels, stored_parents):
         if links.get(chain[-1]) != p["id"] or frozenset(chain) in reported:
             continue    # no cycle, or one above this project that its own members report
         reported.add(frozenset(chain))
-        problems.append(Problem(where, "parent", f"'{p['parent']}' would make a cycle of parents: "
-                                                 f"{' -> '.join(chain + [p['id']])}; a project cannot be a part "
-                                                 "of its own parts: choose another parent, or leave it empty"))
+        problems.append(problem(where, "parent", N_("'%(parent)s' would make a cycle of parents: %(cycle)s; a "
+                                                    "project cannot be a part of its own parts: choose another "
+                                                    "parent, or leave it empty"),
+                                parent=p["parent"], cycle=" -> ".join(chain + [p["id"]])))
     return problems
 
 
@@ -688,35 +763,40 @@ def _check_unique(kind, records, labels):
     for r, where in zip(records, labels):
         rid = (r or {}).get("id")
         if rid and rid in seen:
-            problems.append(Problem(where, "id", f"duplicate id: '{rid}' is already the id of an earlier {kind} "
-                                                 f"in this file; give each {kind} its own id"))
+            template = (N_("duplicate id: '%(id)s' is already the id of an earlier project in this file; give each "
+                           "project its own id") if kind == "project" else
+                        N_("duplicate id: '%(id)s' is already the id of an earlier organisation in this file; give "
+                           "each organisation its own id"))
+            problems.append(problem(where, "id", template, id=rid))
         if rid:
             seen.add(rid)
     return seen, problems
 
 
-def _unknown_country(code):
-    return f"'{code}' is not a known ISO 3166-1 alpha-3 country code: use a code such as KEN (Kenya)"
+def _unknown_country(where, name, code):
+    return problem(where, name, N_("'%(code)s' is not a known ISO 3166-1 alpha-3 country code: use a code such as "
+                                   "KEN (Kenya)"), code=code)
 
 
 def _project_references(p, where, org_ids, project_ids, countries):
     problems = []
     for i, r in enumerate(p.get("organisations") or [], 1):
         if r.get("org") and r["org"] not in org_ids:
-            problems.append(Problem(where, f"organisations[{i}].org", (
-                f"organisation '{r['org']}' does not exist (named as {r.get('role') or 'an organisation'}): "
-                "add it to the organisations first, or fix the id")))
+            problems.append(problem(where, f"organisations[{i}].org", N_(
+                "organisation '%(org)s' does not exist (named as %(role)s): add it to the organisations first, or "
+                "fix the id"), org=r["org"], role=r.get("role") or "an organisation"))
     if p.get("parent") and p["parent"] not in project_ids:
-        problems.append(Problem(where, "parent", f"parent '{p['parent']}' does not exist: use the id of a "
-                                                 "project in the registry or in this file, or leave it empty"))
+        problems.append(problem(where, "parent", N_("parent '%(parent)s' does not exist: use the id of a project in "
+                                                    "the registry or in this file, or leave it empty"),
+                                parent=p["parent"]))
     if countries is None:
         return problems
     for i, code in enumerate(p.get("countries") or [], 1):
         if code and code not in countries:
-            problems.append(Problem(where, f"countries[{i}]", _unknown_country(code)))
+            problems.append(_unknown_country(where, f"countries[{i}]", code))
     for i, loc in enumerate(p.get("locations") or [], 1):
         if loc and loc.get("country") and loc["country"] not in countries:
-            problems.append(Problem(where, f"locations[{i}].country", _unknown_country(loc["country"])))
+            problems.append(_unknown_country(where, f"locations[{i}].country", loc["country"]))
     return problems
 
 

@@ -26,6 +26,7 @@ from functools import cache, wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _, ngettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -34,6 +35,8 @@ from ..store import sessions as sessions_db
 from ..store import db as storage
 from ..web.errors import error_response
 from ..web.context import get_db, index_settings
+from ..web import language
+from ..core.language import ENGLISH, N_
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -57,19 +60,22 @@ DEFAULTS = {
 
 # --- pure checks ------------------------------------------------------------------------------
 
-def check_username(name):
+def check_username(name, words=ENGLISH):
+    """None, or what is wrong with a new username in the language of `words` (the CLI: English)."""
     if not USERNAME_RE.match(name or ""):
-        return "a username has 2-40 characters: lower-case letters, digits, dots, hyphens or underscores"
+        return words.gettext("a username has 2-40 characters: lower-case letters, digits, dots, hyphens or "
+                             "underscores")
     return None
 
 
-def check_password(password, username=""):
+def check_password(password, username="", words=ENGLISH):
     if len(password) < MIN_PASSWORD:
-        return f"the password is too short: use at least {MIN_PASSWORD} characters (a few words work well)"
+        return words.gettext("the password is too short: use at least %(num)d characters (a few words work "
+                             "well)") % {"num": MIN_PASSWORD}
     if len(password) > MAX_PASSWORD:
-        return f"the password is too long: use at most {MAX_PASSWORD} characters"
+        return words.gettext("the password is too long: use at most %(num)d characters") % {"num": MAX_PASSWORD}
     if username and username.lower() in password.lower():
-        return "the password must not contain the username"
+        return words.gettext("the password must not contain the username")
     return None
 
 
@@ -115,9 +121,12 @@ def start_session(user):
                                                current_app.config["SESSION_MAX_AGE"])
 
 
+ROLE_NAMES = {"editor": N_("editor"), "admin": N_("admin")}   # as the account pages show a role
+
+
 @bp.app_context_processor
 def current_user():
-    return {"current_user": g.get("user")}
+    return {"current_user": g.get("user"), "ACCOUNT_ROLES": {role: _(ROLE_NAMES[role]) for role in ROLES}}
 
 
 def has_role(role):
@@ -136,9 +145,10 @@ def requires(role):
                 target = request.full_path.rstrip("?") if request.method == "GET" else None
                 return redirect(url_for("auth.login", next=target))
             if not has_role(role):
-                return error_response(403, "forbidden", f"this page needs the {role} role; ask an administrator")
+                return error_response(403, "forbidden", _("this page needs the %(role)s role; ask an administrator",
+                                                          role=role))
             if user["must_change_password"] and request.endpoint not in ("auth.password", "auth.account"):
-                flash("Choose your own password before you go on.")
+                flash(_("Choose your own password before you go on."))
                 return redirect(url_for("auth.password"))
             return view(*args, **kwargs)
         wrapped.required_role = role
@@ -155,22 +165,37 @@ def public(view):
 # --- log in and out ---------------------------------------------------------------------------
 
 # the fields of this module's forms in page order, with the words of their labels (templates/auth/)
-LOGIN_LABELS = {"username": "Username", "password": "Password"}
-PASSWORD_LABELS = {"current_password": "Current password", "new_password": "New password",
-                   "confirm_password": "New password again"}
+LOGIN_LABELS = {"username": N_("Username"), "password": N_("Password")}
+PASSWORD_LABELS = {"current_password": N_("Current password"), "new_password": N_("New password"),
+                   "confirm_password": N_("New password again")}
+# what an empty field says (one msgid per field: the label's words do not make a sentence in every language)
+EMPTY_MESSAGES = {"username": N_("is empty: type your username"), "password": N_("is empty: type your password"),
+                  "current_password": N_("is empty: type your current password"),
+                  "new_password": N_("is empty: type your new password"),
+                  "confirm_password": N_("is empty: type your new password again")}
 
 
 def error_summary(errors, labels):
     """{field: [messages]} -> the entries of the form's error summary (editor/_fields.html), as
     forms.error_summary makes them for the record forms (which this module may not import): form-level
     ("_form") first, then the fields in page order, each linked by its label's words."""
-    return [{"field": None if name == "_form" else name, "label": labels.get(name, ""), "message": message}
-            for name in ("_form", *labels) for message in errors.get(name, [])]
+    return [{"field": None if name == "_form" else name, "label": _(labels[name]) if name in labels else "",
+             "message": message} for name in ("_form", *labels) for message in errors.get(name, [])]
 
 
 def empty_fields(form, labels):
     """{field: [message]} for each field of `labels` left empty: the form says which one."""
-    return {name: [f"is empty: type your {label.lower()}"] for name, label in labels.items() if not form.get(name)}
+    return {name: [subjectless(_(EMPTY_MESSAGES[name]))] for name in labels if not form.get(name)}
+
+
+class Subjectless(str):
+    """A message that names no subject ("is empty: ..."), in any language: the form puts the field's label in
+    front of it (editor/_fields.html; forms.FieldMessage, which this module may not import, says the same)."""
+    needs_label = True
+
+
+def subjectless(message):
+    return Subjectless(message)
 
 
 def _login_page(status, errors=None, next_url=None, username=""):
@@ -198,17 +223,19 @@ def client_key(address):
 
 
 def _wait_text(seconds):
-    return f"{math.ceil(seconds)} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+    if seconds < 120:
+        return ngettext("%(num)d second", "%(num)d seconds", math.ceil(seconds))
+    return ngettext("%(num)d minute", "%(num)d minutes", math.ceil(seconds / 60))
 
 
 def _throttled(wait, target):
     """429 with Retry-After: the attempt was not checked."""
     if wait.scope == "account":
-        error = (f"Too many failed logins for this account from your network: wait {_wait_text(wait.seconds)} "
-                 "and try again, or log in from another network. An administrator can reset your password.")
+        error = _("Too many failed logins for this account from your network: wait %(time)s and try again, or log "
+                  "in from another network. An administrator can reset your password.", time=_wait_text(wait.seconds))
     else:
-        error = (f"Too many failed logins from your network: wait {_wait_text(wait.seconds)} and try again, "
-                 "or log in from another network.")
+        error = _("Too many failed logins from your network: wait %(time)s and try again, or log in from another "
+                  "network.", time=_wait_text(wait.seconds))
     body, status = _login_page(429, {"_form": [error]}, target)
     return body, status, {"Retry-After": str(max(1, math.ceil(wait.seconds)))}
 
@@ -238,7 +265,7 @@ def login():
                                                                password)
     if not (ok and user and user["active"]):
         log.info("failed login for %r from %s", username, request.remote_addr)
-        return _login_page(401, {"_form": ["Wrong username or password."]}, target, username)
+        return _login_page(401, {"_form": [_("Wrong username or password.")]}, target, username)
     editing_db.forgive_login_failures(db, username, client)
     start_session(user)
     log.info("login %r from %s", username, request.remote_addr)
@@ -280,16 +307,16 @@ def password():
     updated = editing_db.update_user(db, user["id"], user["username"], password_hash=generate_password_hash(new),
                                      must_change_password=0)   # ends every session of the user ...
     start_session(updated)                                       # ... and this browser goes on in a new one
-    flash("Password changed. Your other sessions have been logged out.")
+    flash(_("Password changed. Your other sessions have been logged out."))
     return redirect(url_for("auth.account"))
 
 
 def _password_problems(user, current, new, confirm):
     if len(current) > MAX_PASSWORD or not check_password_hash(user["password_hash"], current):
-        return {"current_password": ["is not right: type the password you use now"]}
+        return {"current_password": [subjectless(_("is not right: type the password you use now"))]}
     if new != confirm:
-        return {"confirm_password": ["differs from the new password: type the same password twice"]}
-    problem = check_password(new, user["username"])
+        return {"confirm_password": [_("differs from the new password: type the same password twice")]}
+    problem = check_password(new, user["username"], language.words())
     return {"new_password": [problem]} if problem else {}
 
 
@@ -308,8 +335,8 @@ def end_sessions():
 
 def _csrf_failed(exc):
     log.warning("CSRF check failed: %s %s (%s)", request.method, request.path, exc.description)
-    return error_response(400, "csrf_failed", "this form has expired or did not come from this site: "
-                                              "go back, reload the page and send it again")
+    return error_response(400, "csrf_failed", _("this form has expired or did not come from this site: go back, "
+                                                "reload the page and send it again"))
 
 
 def init_app(app):

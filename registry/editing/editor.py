@@ -13,6 +13,7 @@ import logging
 import os
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 
 from ..store import editing as editing_db
 from ..store import db as storage
@@ -22,14 +23,36 @@ from ..exchange import apply, ingest
 from ..search import index as search
 from .auth import requires
 from ..web.errors import error_response
+from ..core.language import N_
 from ..core.records import diff
 from ..core.sources import REPORT_SOURCE_ID, SOURCE_KINDS
 from ..core.validate import PRECISIONS, ValidationError
 from ..web.context import get_db, index_settings
+from ..web import language
 
 bp = Blueprint("editor", __name__)
 log = logging.getLogger(__name__)
 ENTITIES = ("project", "organisation", "source")
+# a record named in a sentence ("the project 'x'"), one msgid per kind of record (their genders differ)
+RECORD_NAMES = {"project": N_("project '%(id)s'"), "organisation": N_("organisation '%(id)s'"),
+                "source": N_("source '%(id)s'"), "proposal": N_("proposal '%(id)s'")}
+
+
+# the kinds of source record (core/sources.py SOURCE_KINDS) as the editor's source pages show them
+SOURCE_KIND_LABELS = {"report": N_("report"), "progress-report": N_("progress report"), "web-page": N_("web page"),
+                      "project-page": N_("project page"), "meeting-page": N_("meeting page"), "news": N_("news"),
+                      "evaluation": N_("evaluation"), "database": N_("database")}
+
+
+@bp.app_template_filter()
+def source_kind_option(kind):
+    """(kind, its label in the request's language): an option of the source form's Kind list."""
+    return kind, _(SOURCE_KIND_LABELS[kind]) if kind in SOURCE_KIND_LABELS else kind
+
+
+def record_name(entity, entity_id):
+    """"project 'x'" in the request's language."""
+    return _(RECORD_NAMES[entity], id=entity_id) if entity in RECORD_NAMES else f"{entity} '{entity_id}'"
 
 
 # --- helpers shared by the editing views --------------------------------------------------------
@@ -49,25 +72,43 @@ def conflict_page(exc, mine=None):
     """A 409 page for an editing_db.Conflict, saying what happened and what to do. `mine`: the record the
     editor submitted (validated); the page then shows it next to the current record, field by field, and
     carries the submitted form, to save again on the current version or to edit first: no input is lost."""
-    what = f"{exc.entity} '{exc.entity_id}'"
-    detail = exc.detail if isinstance(exc.detail, list) else []
-    message = {
-        "stale": f"The {what} was edited by someone else since you opened it. Your changes were NOT saved yet: "
-                 "compare the two versions below, then save yours over the current one, or edit it first.",
-        "exists": f"There is already a {what}: choose another id.",
-        "missing": f"The {what} no longer exists: someone deleted it since you opened it.",
-        "in_use": (f"The {what} is still {'cited' if exc.entity == 'source' else 'used'} by {len(detail)} "
-                   f"project(s) ({', '.join(detail[:5])}{', …' if len(detail) > 5 else ''}): "
-                   + {"project": "give them another parent first.",
-                      "source": "make their citations name another source first (or remove them)."}.get(
-                       exc.entity, "remove it from those projects first.")),
-        "decided": "This proposal was already approved or rejected by someone else.",
-        "cycle": (f"Saving the {what} would make its parents a cycle ({' -> '.join(detail)}), which another "
-                  "change saved meanwhile: choose another parent."),
-    }.get(exc.reason, f"The {what} cannot be changed like this.")
     versions, again = _both_versions(exc, mine)
+    message = conflict_message(exc)
     return render_template("editor/conflict.html", message=message, entity=exc.entity,
                            entity_id=exc.entity_id, versions=versions, again=again), 409
+
+
+def conflict_message(exc):
+    """What a Conflict means and what to do, in the request's language."""
+    detail = exc.detail if isinstance(exc.detail, list) else []
+    values = {"what": record_name(exc.entity, exc.entity_id), "id": exc.entity_id}
+    if exc.reason == "stale":
+        return _("The %(what)s was edited by someone else since you opened it. Your changes were NOT saved yet: "
+                 "compare the two versions below, then save yours over the current one, or edit it first.", **values)
+    if exc.reason == "exists":
+        return _("There is already a %(what)s: choose another id.", **values)
+    if exc.reason == "missing":
+        return _("The %(what)s no longer exists: someone deleted it since you opened it.", **values)
+    if exc.reason == "decided":
+        return _("This proposal was already approved or rejected by someone else.")
+    if exc.reason == "cycle":
+        return _("Saving the %(what)s would make its parents a cycle (%(cycle)s), which another change saved "
+                 "meanwhile: choose another parent.", cycle=" -> ".join(detail), **values)
+    if exc.reason == "in_use":
+        return _in_use_message(exc.entity, detail, values)
+    return _("The %(what)s cannot be changed like this.", **values)
+
+
+def _in_use_message(entity, detail, values):
+    values = dict(values, count=len(detail), projects=", ".join(detail[:5]) + (", …" if len(detail) > 5 else ""))
+    if entity == "source":
+        return _("The %(what)s is still cited by %(count)s project(s) (%(projects)s): make their citations name "
+                 "another source first (or remove them).", **values)
+    if entity == "project":
+        return _("The %(what)s is still used by %(count)s project(s) (%(projects)s): give them another parent "
+                 "first.", **values)
+    return _("The %(what)s is still used by %(count)s project(s) (%(projects)s): remove it from those projects "
+             "first.", **values)
 
 
 def _both_versions(exc, mine):
@@ -98,8 +139,8 @@ def form_version():
 
 
 def bad_version():
-    return error_response(400, "missing_version", "the form is incomplete (its version is missing): "
-                                                  "open the edit page again")
+    return error_response(400, "missing_version", _("the form is incomplete (its version is missing): open the "
+                                                    "edit page again"))
 
 
 # --- dashboard ------------------------------------------------------------------------------------
@@ -108,7 +149,7 @@ def bad_version():
 @requires("editor")
 def index():
     db = get_db()
-    changes, _ = editing_db.list_history(db, limit=15)
+    changes, _unused = editing_db.list_history(db, limit=15)
     return render_template("editor/index.html", changes=changes, pending=editing_db.count_proposals(db),
                            counts=storage.counts(db))
 
@@ -120,9 +161,10 @@ def project_form(values, counts, errors, mode, status=200, **extra):
     orgs = storage.list_organisations(db)
     cited = [value for name, value in values.items() if forms.ROW_NAME_RE.match(name) and name.startswith("src-")
              and name.endswith("-document") and isinstance(value, str)]
-    documents = forms.document_choices(source_store.all_sources(db), cited)
+    documents = forms.document_choices(source_store.all_sources(db), cited, language.words())
     return render_template("editor/project_form.html", v=values, counts=counts, errors=errors, mode=mode,
-                           summary=forms.error_summary(errors, forms.PROJECT_FORM), orgs=orgs, documents=documents,
+                           summary=forms.error_summary(errors, forms.PROJECT_FORM, words=language.words()), orgs=orgs,
+                           documents=documents,
                            default_document=REPORT_SOURCE_ID, PRECISIONS=PRECISIONS, **extra), status
 
 
@@ -140,7 +182,7 @@ def project_new():
 def project_edit(project_id):
     record, version = editing_db.project_record(get_db(), project_id)
     if record is None:
-        return error_response(404, "not_found", "no project with this id: it may have been deleted")
+        return error_response(404, "not_found", _("no project with this id: it may have been deleted"))
     if request.method == "POST":
         return save_project("edit", project_id)
     values, counts = forms.project_values(record)
@@ -159,15 +201,17 @@ def save_project(mode, project_id=None, proposal=None):
         values, counts = forms.submitted_values(request.form)
         return project_form(values, counts, {}, mode, project_id=project_id, proposal=proposal)
     raw, rows, errors = forms.project_from_form(request.form, lambda texts: storage.resolve_organisations(db, texts),
-                                                source_store.source_ids(db))
+                                                source_store.source_ids(db), language.words())
     raw["id"] = project_id if mode == "edit" else (raw["id"] or forms.slugify(raw["title"]))
     known_projects, known_orgs = storage.existing_ids(db)
     if mode != "edit" and raw["id"] in known_projects:
-        errors.setdefault("id", []).append(f"'{raw['id']}' is already the id of another project: choose another id")
+        errors.setdefault("id", []).append(_("'%(id)s' is already the id of another project: choose another id",
+                                             id=raw["id"]))
     try:
-        _, projects = ingest.prepare([], [("", raw)], known_projects, known_orgs, parents=apply.stored_parents(db))
+        _unused, projects = ingest.prepare([], [("", raw)], known_projects, known_orgs, parents=apply.stored_parents(db))
     except ValidationError as exc:
-        errors = forms.place_errors(exc.problems, rows, found=errors, fields=forms.shown(forms.PROJECT_FORM, mode))
+        errors = forms.place_errors(exc.problems, rows, found=errors, fields=forms.shown(forms.PROJECT_FORM, mode),
+                                    words=language.words())
     if errors:
         values, counts = forms.submitted_values(request.form)
         return project_form(values, counts, errors, mode, 400, project_id=project_id, proposal=proposal)
@@ -192,7 +236,7 @@ def project_delete(project_id):
 
 def organisation_form(values, errors, mode, status=200, **extra):
     return render_template("editor/organisation_form.html", v=values, errors=errors, mode=mode,
-                           summary=forms.error_summary(errors, forms.ORG_FORM), **extra), status
+                           summary=forms.error_summary(errors, forms.ORG_FORM, words=language.words()), **extra), status
 
 
 @bp.route("/editor/organisations/new", methods=["GET", "POST"])
@@ -208,7 +252,7 @@ def organisation_new():
 def organisation_edit(org_id):
     record, version = editing_db.organisation_record(get_db(), org_id)
     if record is None:
-        return error_response(404, "not_found", "no organisation with this id: it may have been deleted")
+        return error_response(404, "not_found", _("no organisation with this id: it may have been deleted"))
     if request.method == "POST":
         return save_organisation("edit", org_id)
     return organisation_form(dict(forms.organisation_values(record), version=str(version)), {}, "edit",
@@ -221,20 +265,21 @@ def save_organisation(mode, org_id=None):
     if version is None:
         return bad_version()
     if request.form.get("review"):     # "edit my version first" on the conflict page: the form, filled in
-        values, _ = forms.submitted_values(request.form)
+        values, _unused = forms.submitted_values(request.form)
         return organisation_form(values, {}, mode, org_id=org_id)
-    raw, errors = forms.organisation_from_form(request.form)
+    raw, errors = forms.organisation_from_form(request.form, language.words())
     raw["id"] = org_id if mode == "edit" else (raw["id"] or forms.slugify(raw["acronym"] or raw["name"]))
     known_projects, known_orgs = storage.existing_ids(db)
     if mode == "new" and raw["id"] in known_orgs:
-        errors.setdefault("id", []).append(f"'{raw['id']}' is already the id of another organisation: "
-                                           "choose another id")
+        errors.setdefault("id", []).append(_("'%(id)s' is already the id of another organisation: choose another "
+                                             "id", id=raw["id"]))
     try:
-        orgs, _ = ingest.prepare([("", raw)], [], known_projects, known_orgs)
+        orgs, _unused = ingest.prepare([("", raw)], [], known_projects, known_orgs)
     except ValidationError as exc:
-        errors = forms.place_errors(exc.problems, found=errors, fields=forms.shown(forms.ORG_FORM, mode))
+        errors = forms.place_errors(exc.problems, found=errors, fields=forms.shown(forms.ORG_FORM, mode),
+                                    words=language.words())
     if errors:
-        values, _ = forms.submitted_values(request.form)
+        values, _unused = forms.submitted_values(request.form)
         return organisation_form(values, errors, mode, 400, org_id=org_id)
     try:
         write(apply.Origin(actor(), "form"), organisations=orgs, expected={("organisation", raw["id"]): version})
@@ -253,7 +298,7 @@ def organisation_delete(org_id):
 
 def source_form(values, errors, mode, status=200, **extra):
     return render_template("editor/source_form.html", v=values, errors=errors, mode=mode, KINDS=SOURCE_KINDS,
-                           summary=forms.error_summary(errors, forms.SOURCE_FORM), **extra), status
+                           summary=forms.error_summary(errors, forms.SOURCE_FORM, words=language.words()), **extra), status
 
 
 @bp.get("/editor/sources")
@@ -275,7 +320,7 @@ def source_new():
 def source_edit(source_id):
     record, version = editing_db.source_record(get_db(), source_id)
     if record is None:
-        return error_response(404, "not_found", "no source with this id: it may have been deleted")
+        return error_response(404, "not_found", _("no source with this id: it may have been deleted"))
     if request.method == "POST":
         return save_source("edit", source_id)
     cited = len(source_store.citing_projects(get_db(), [source_id]))
@@ -290,23 +335,24 @@ def save_source(mode, source_id=None):
     if version is None:
         return bad_version()
     if request.form.get("review"):     # "edit my version first" on the conflict page: the form, filled in
-        values, _ = forms.submitted_values(request.form)
+        values, _unused = forms.submitted_values(request.form)
         return source_form(values, {}, mode, source_id=source_id)
     raw = forms.source_from_form(request.form)
     raw["id"] = source_id if mode == "edit" else (raw["id"] or forms.slugify(raw["title"] or ""))
     errors = {}
     if mode == "new" and raw["id"] in source_store.source_ids(db):
-        errors["id"] = [f"'{raw['id']}' is already the id of another source: choose another id"]
+        errors["id"] = [_("'%(id)s' is already the id of another source: choose another id", id=raw["id"])]
     source, problems = apply.clean_sources([("", raw)])
-    errors = forms.place_errors(problems, found=errors, fields=forms.shown(forms.SOURCE_FORM, mode))
+    errors = forms.place_errors(problems, found=errors, fields=forms.shown(forms.SOURCE_FORM, mode),
+                                words=language.words())
     if errors:
-        values, _ = forms.submitted_values(request.form)
+        values, _unused = forms.submitted_values(request.form)
         return source_form(values, errors, mode, 400, source_id=source_id)
     try:
         write(apply.Origin(actor(), "form"), sources=source, expected={("source", raw["id"]): version})
     except editing_db.Conflict as exc:
         return conflict_page(exc, mine=source[0])
-    flash(f"Saved the source '{raw['id']}'.")
+    flash(_("Saved the source '%(id)s'.", id=raw["id"]))
     return redirect(url_for("editor.source_list"))
 
 
@@ -320,7 +366,8 @@ def delete(entity, entity_id):
     db = get_db()
     record, version = editing_db.RECORDS[entity](db, entity_id)
     if record is None:
-        return error_response(404, "not_found", f"no {entity} with this id: it may have been deleted already")
+        return error_response(404, "not_found", _("no %(what)s: it may have been deleted already",
+                                                  what=record_name(entity, entity_id)))
     if request.method == "GET":
         return render_template("editor/delete.html", entity=entity, record=record, version=version)
     version = form_version()
@@ -330,7 +377,8 @@ def delete(entity, entity_id):
         write(apply.Origin(actor(), "form"), delete=[(entity, entity_id)], expected={(entity, entity_id): version})
     except editing_db.Conflict as exc:
         return conflict_page(exc)
-    flash(f"Deleted the {entity} '{entity_id}'. The history keeps it: it can be restored from there.")
+    flash(_("Deleted the %(what)s. The history keeps it: it can be restored from there.",
+            what=record_name(entity, entity_id)))
     return redirect(url_for("editor.index"))
 
 
@@ -342,14 +390,14 @@ def rebuild_index():
     try:
         n = search.rebuild(index_settings(), wait=5)
     except search.IndexBusy as exc:
-        flash(f"Not rebuilt: {exc}.")
+        flash(_("Not rebuilt: %(reason)s.", reason=exc))
         return redirect(url_for("editor.index"))
     except Exception:
         log.exception("index rebuild failed")
-        flash("The index rebuild failed (see the server log). Search keeps using the previous index.")
+        flash(_("The index rebuild failed (see the server log). Search keeps using the previous index."))
         return redirect(url_for("editor.index"))
     editing_db.log_event(get_db(), actor(), "reindex", "index", "projects", note=f"{n} projects indexed")
-    flash(f"Search index rebuilt: {n} projects.")
+    flash(ngettext("Search index rebuilt: %(num)d project.", "Search index rebuilt: %(num)d projects.", n))
     return redirect(url_for("editor.index"))
 
 

@@ -12,10 +12,10 @@ organisation's inferred names and where its IATI identifier is published: ev-nam
 (core/sources.py SOURCE_FIELDS).
 Every value's basis (issue 18) is shown and sent back, so that saving a form never loses it.
 """
-import dataclasses
 import re
 
 from ..core import geo
+from ..core.language import ENGLISH, N_, translated_field_names
 from ..core.sources import REPORT_SOURCE_ID, SOURCE_FIELDS
 from ..core.validate import AREAS, EVIDENCE_FIELDS, ORG_EVIDENCE_FIELDS, Problem, canonical_order, fold, split_path
 
@@ -27,7 +27,7 @@ LISTS = {  # list name in records -> (form prefix, fields, fields that make a ro
     "sources": ("src", ("document", "section", "quote"), ("section", "quote")),
 }
 PROJECT_TEXT = ("id", "title", "summary", "description", "kind", "area", "status", "start_year", "end_year",
-                "parent", "website", "iati_identifier")
+                "parent", "website", "iati_identifier", *translated_field_names())   # title_fr...: issue 13
 ORG_TEXT = ("id", "name", "acronym", "type", "website", "identifier")
 SUPPORT = ("basis", "source", "reason")
 # the form fields of a project's `evidence` (ev-status-basis...) and of an organisation's (ev-name-reason...)
@@ -59,9 +59,9 @@ def lookup_countries(text):
     return codes, unknown
 
 
-def _country_error(part):
-    return (f"'{part[:60]}' is not a country we know: use an ISO 3166-1 alpha-3 code (e.g. KEN) "
-            "or the English name")
+def _country_error(part, words=ENGLISH):
+    return words.gettext("'%(value)s' is not a country we know: use an ISO 3166-1 alpha-3 code (e.g. KEN) or the "
+                         "English name") % {"value": part[:60]}
 
 
 def row_numbers(form, prefix):
@@ -85,57 +85,59 @@ def _rows(form, name):
     return out
 
 
-def project_from_form(form, resolve_orgs, source_ids=None):
+def project_from_form(form, resolve_orgs, source_ids=None, words=ENGLISH):
     """-> (raw project, {list name: [form row numbers in order]}, {field: [messages]}).
     `resolve_orgs(texts) -> {text: id or None}` maps organisation ids, names, acronyms and aliases;
-    `source_ids`: the ids of the source records a citation may name (None: not checked here)."""
+    `source_ids`: the ids of the source records a citation may name (None: not checked here); `words`: the
+    language of the messages (gettext's interface)."""
     errors = {}
     raw = {k: (form.get(k) or "").strip() for k in PROJECT_TEXT}
     raw["other_areas"] = form.getlist("other_areas")
     raw["keywords"] = split_list(form.get("keywords"))
     raw["countries"], unknown = lookup_countries(form.get("countries"))
     for part in unknown:
-        errors.setdefault("countries", []).append(_country_error(part))
+        errors.setdefault("countries", []).append(_country_error(part, words))
     rows = {name: [] for name in LISTS}
     raw["locations"], raw["organisations"], raw["sources"] = [], [], []
     for n, loc in _rows(form, "locations"):
         if loc["country"]:
             country = geo.lookup_country(loc["country"])
             if country is None:
-                errors.setdefault(f"loc-{n}-country", []).append(_country_error(loc["country"]))
+                errors.setdefault(f"loc-{n}-country", []).append(_country_error(loc["country"], words))
             loc["country"] = country.iso3 if country else None
         raw["locations"].append({k: (v or None) for k, v in loc.items()})
         rows["locations"].append(n)
-    for entry in _organisation_entries(form, resolve_orgs, errors):
+    for entry in _organisation_entries(form, resolve_orgs, errors, words):
         raw["organisations"].append({k: entry[k] or None for k in ("org", "role", *SUPPORT)})
         rows["organisations"].append(entry["row"])
     raw["evidence"] = _evidence_from_form(form)
     for n, s in _rows(form, "sources"):
         if source_ids is not None and s["document"] not in source_ids:
-            errors.setdefault(f"src-{n}-document", []).append(unknown_source_message(s["document"]))
+            errors.setdefault(f"src-{n}-document", []).append(unknown_source_message(s["document"], words))
         raw["sources"].append({k: (v or None) for k, v in s.items()})
         rows["sources"].append(n)
     return raw, rows, errors
 
 
-def unknown_source_message(document):
+def unknown_source_message(document, words=ENGLISH):
     if not document:
-        return "choose the source this citation comes from"
-    return (f"'{document[:80]}' is not a source of the registry: choose one from the list, or add it first "
-            "(Editor › New source) and then choose it")
+        return words.gettext("choose the source this citation comes from")
+    return words.gettext("'%(value)s' is not a source of the registry: choose one from the list, or add it first "
+                         "(Editor › New source) and then choose it") % {"value": document[:80]}
 
 
-def document_choices(sources, current=()):
+def document_choices(sources, current=(), words=ENGLISH):
     """The options of a citation's document: (id, label) of each source record, newest first after the
     report (the default); a current value that is no source record (a proposal's free text, a source
     deleted meanwhile) stays listed, marked, so the form shows what was sent next to its error."""
     ids = {s["id"] for s in sources}
     newest_first = sorted(sources, key=lambda s: s.get("date") or s.get("consulted") or "", reverse=True)
     ordered = sorted(newest_first, key=lambda s: s["id"] != REPORT_SOURCE_ID)
-    out = [(s["id"], f"{s['id']}: {_short(s['title'])} ({s.get('date') or s.get('consulted') or 'undated'})")
+    undated = words.gettext("undated")
+    out = [(s["id"], f"{s['id']}: {_short(s['title'])} ({s.get('date') or s.get('consulted') or undated})")
            for s in ordered]
-    out += [(value, f"{_short(value)} (not a source record: choose one)") for value in dict.fromkeys(current)
-            if value and value not in ids]
+    out += [(value, words.gettext("%(value)s (not a source record: choose one)") % {"value": _short(value)})
+            for value in dict.fromkeys(current) if value and value not in ids]
     return out
 
 
@@ -145,7 +147,7 @@ def _short(text, limit=40):
 
 
 
-def _organisation_entries(form, resolve_orgs, errors):
+def _organisation_entries(form, resolve_orgs, errors, words=ENGLISH):
     """The organisation rows that name a known organisation, in the order of the validated record
     (canonical_order), so that a Problem's organisations[i] is the i-th entry: [{org, role, basis, source,
     reason, row}]. A role listed twice stays twice: validation keeps one of two equal rows, and names two
@@ -155,9 +157,9 @@ def _organisation_entries(form, resolve_orgs, errors):
     entries = []
     for n, r in org_rows:
         if ids.get(r["org"]) is None:
-            errors.setdefault(f"org-{n}-org", []).append(
-                f"no organisation is called '{r['org'][:60]}': use its id, name or acronym, "
-                "or add it first (Editor › New organisation)")
+            errors.setdefault(f"org-{n}-org", []).append(words.gettext(
+                "no organisation is called '%(value)s': use its id, name or acronym, or add it first (Editor › New "
+                "organisation)") % {"value": r["org"][:60]})
         else:
             entries.append(dict(r, org=ids[r["org"]], row=n))
     return canonical_order({"countries": [], "other_areas": [], "organisations": entries})["organisations"]
@@ -187,7 +189,7 @@ def source_values(record):
     return {k: "" if record.get(k) is None else str(record[k]) for k in SOURCE_FIELDS}
 
 
-def organisation_from_form(form):
+def organisation_from_form(form, words=ENGLISH):
     """-> (raw organisation, {field: [messages]})."""
     errors = {}
     raw = {k: (form.get(k) or "").strip() for k in ORG_TEXT}
@@ -200,7 +202,7 @@ def organisation_from_form(form):
     if text:
         country = geo.lookup_country(text)
         if country is None:
-            errors["country"] = [_country_error(text)]
+            errors["country"] = [_country_error(text, words)]
         raw["country"] = country.iso3 if country else None
     return raw, errors
 
@@ -210,25 +212,46 @@ def organisation_from_form(form):
 # the fields of each form in page order ("loc", "org", "src": their numbered rows), so that problems on
 # fields a form does not show go to its summary, and the summary follows the page
 PROJECT_FORM = ("id", "title", "summary", "description", "area", "kind", "status", "start_year", "end_year",
-                *EVIDENCE_CELLS, "other_areas", "parent", "website", "iati_identifier", "keywords", "countries", "loc",
+                *EVIDENCE_CELLS, "other_areas", "parent", "website", "iati_identifier", "keywords",
+                *translated_field_names(), "countries", "loc",
                 "org", "src")
 ORG_FORM = ("id", "name", "acronym", "aliases", *(c for c in ORG_EVIDENCE_CELLS if c != "ev-identifier-reason"), "type",
             "country", "website", "identifier", "ev-identifier-reason", "leads_areas")   # the identifier, then its source
 SOURCE_FORM = ("id", "title", "publisher", "date", "consulted", "kind", "url", "reference")
-LABELS = {"id": "Id", "title": "Title", "summary": "Summary", "description": "Description",
-          "area": "Main partnership area", "kind": "Kind", "status": "Status", "start_year": "Start year",
-          "end_year": "End year", "other_areas": "Other areas it touches", "parent": "Part of", "website": "Website",
-          "keywords": "Keywords", "countries": "Countries", "name": "Name", "acronym": "Acronym",
-          "aliases": "Other names", "type": "Type", "country": "Country", "leads_areas": "Leads or co-leads these partnership areas",
-          "locations": "Locations", "organisations": "Organisations", "sources": "Sources", "evidence": "Basis",
-          "publisher": "Publisher", "date": "Published", "consulted": "Consulted", "url": "Address (URL)",
-          "reference": "Reference", "identifier": "IATI identifier", "iati_identifier": "IATI identifier"}
-LABELS.update({f"ev-{name}-{key}": f"{LABELS[name]} {key}" for name in EVIDENCE_FIELDS for key in SUPPORT})
-LABELS.update({f"ev-{name}-reason": f"Why the {LABELS[name].lower()} {'are' if name == 'aliases' else 'is'} inferred"
-               for name in ORG_EVIDENCE_FIELDS})
-LABELS["ev-identifier-reason"] = "Where the IATI identifier is published"   # never in a report: always inferred
-ROW_LABELS = {"loc": "Location", "org": "Organisation", "src": "Source"}
-CELL_LABELS = {"lat": "latitude", "lon": "longitude", "org": "", "coords_source": "point from"}   # as the rows' aria-labels
+# The words of each field's label, in English, marked for the catalogs (issue 13): field_label translates them
+LABELS = {"id": N_("Id"), "title": N_("Title"), "summary": N_("Summary"), "description": N_("Description"),
+          "area": N_("Main partnership area"), "kind": N_("Kind"), "status": N_("Status"),
+          "start_year": N_("Start year"), "end_year": N_("End year"), "other_areas": N_("Other areas it touches"),
+          "parent": N_("Part of"), "website": N_("Website"), "keywords": N_("Keywords"), "countries": N_("Countries"),
+          "name": N_("Name"), "acronym": N_("Acronym"), "aliases": N_("Other names"), "type": N_("Type"),
+          "country": N_("Country"), "leads_areas": N_("Leads or co-leads these partnership areas"),
+          "locations": N_("Locations"), "organisations": N_("Organisations"), "sources": N_("Sources"),
+          "evidence": N_("Basis"), "publisher": N_("Publisher"), "date": N_("Published"), "consulted": N_("Consulted"),
+          "url": N_("Address (URL)"), "reference": N_("Reference"), "identifier": N_("IATI identifier"),
+          "iati_identifier": N_("IATI identifier"),
+          "title_fr": N_("French title"), "title_es": N_("Spanish title"), "summary_fr": N_("French summary"),
+          "summary_es": N_("Spanish summary")}
+# the basis of a project's status and years (one msgid per label: "Status basis" is not "Status" + "basis")
+LABELS.update({
+    "ev-status-basis": N_("Status basis"), "ev-status-source": N_("Status source"),
+    "ev-status-reason": N_("Status reason"), "ev-start_year-basis": N_("Start year basis"),
+    "ev-start_year-source": N_("Start year source"), "ev-start_year-reason": N_("Start year reason"),
+    "ev-end_year-basis": N_("End year basis"), "ev-end_year-source": N_("End year source"),
+    "ev-end_year-reason": N_("End year reason"),
+    "ev-name-reason": N_("Why the name is inferred"), "ev-aliases-reason": N_("Why the other names are inferred"),
+    "ev-acronym-reason": N_("Why the acronym is inferred"),
+    "ev-identifier-reason": N_("Where the IATI identifier is published"),   # never in a report: always inferred
+})
+# a cell of a numbered row: "Location 5 latitude" (as the rows' aria-labels); the cell's word in lower case
+ROW_LABELS = {"loc": N_("Location %(number)s %(cell)s"), "org": N_("Organisation %(number)s %(cell)s"),
+              "src": N_("Source %(number)s %(cell)s")}
+ROW_ONLY_LABELS = {"loc": N_("Location %(number)s"), "org": N_("Organisation %(number)s"),
+                   "src": N_("Source %(number)s")}
+CELL_LABELS = {"lat": N_("latitude"), "lon": N_("longitude"), "org": "", "coords_source": N_("point from"),
+               "name": N_("name"), "precision": N_("precision"), "country": N_("country"), "region": N_("region"),
+               "gazetteer_id": N_("gazetteer id"), "basis": N_("basis"), "source": N_("source"),
+               "reason": N_("reason"), "role": N_("role"), "document": N_("document"), "section": N_("section"),
+               "quote": N_("quote")}
 LISTS_BY_PREFIX = {prefix: cells for prefix, cells, _ in LISTS.values()}
 ROW_NAME_RE = re.compile(r"^(loc|org|src)-(\d+)-([a-z_]+)$")
 
@@ -238,24 +261,44 @@ def shown(order, mode):
     return tuple(name for name in order if not (mode == "edit" and name == "id"))
 
 
-def place_errors(problems, rows=None, found=None, fields=None):
+def place_errors(problems, rows=None, found=None, fields=None, words=ENGLISH):
     """Validation Problems -> {form field name: [messages]}, added to `found`. A Problem's field path
     picks the form field ("locations[2].lat" -> "loc-5-lat" when the record's 2nd location came from
     form row 5: `rows` as project_from_form returns them); a list as a whole goes to its first row.
     What fits no field of the form (`fields`: PROJECT_FORM, ORG_FORM...; None: any) goes under "_form",
-    labelled. Plain strings are messages about the whole form."""
+    labelled. Plain strings are messages about the whole form. Messages are in the language of `words`
+    (Problem.message_in), each a FieldMessage."""
     rows = rows or {}
     out = {k: list(v) for k, v in (found or {}).items()}
     for problem in problems:
         if not isinstance(problem, Problem):
             problem = Problem("", "", str(problem))
-        problem = dataclasses.replace(problem, message=readable(problem.message))
+        message = field_message(problem, words)
         name = _field_of(problem.field, rows, fields)
         if name is None:
-            out.setdefault("_form", []).append(_labelled(problem))
+            out.setdefault("_form", []).append(_labelled(problem, message, words))
         else:
-            out.setdefault(name, []).append(problem.message)
+            out.setdefault(name, []).append(message)
     return out
+
+
+class FieldMessage(str):
+    """A message shown next to a field. `needs_label`: it names no subject ("is required"), so the form puts the
+    field's label in front of it (editor/_fields.html); decided on the English, whatever the language shown."""
+    needs_label = False
+
+
+def field_message(problem, words=ENGLISH):
+    """A Problem's message for a form, in the language of `words`, partnership areas named by their labels."""
+    if problem.template:
+        params = problem.params and {key: readable_areas(words) if value == AREA_CODES else value
+                                     for key, value in problem.params.items()}
+        text = words.gettext(problem.template) % params if params else words.gettext(problem.template)
+    else:
+        text = readable(problem.message)
+    message = FieldMessage(text)
+    message.needs_label = problem.message.startswith(("is ", "must ", "has "))
+    return message
 
 
 AREA_CODES = ", ".join(AREAS)
@@ -265,6 +308,11 @@ def readable(message):
     """A message for people: partnership areas named as the form lists them, not by their codes
     (validation, shared with the importer, lists the codes a file must use)."""
     return message.replace(AREA_CODES, "; ".join(AREAS.values()))
+
+
+def readable_areas(words=ENGLISH):
+    """The partnership areas of AREA_CODES named by their labels, in the language of `words`."""
+    return "; ".join(words.gettext(label) for label in AREAS.values())
 
 
 def _field_of(path, rows, fields):
@@ -302,33 +350,43 @@ def _row_field(name, index, sub, rows, fields):
     return f"{prefix}-{numbers[index - 1]}-{sub or cells[0]}"
 
 
-def _labelled(problem):
+def _labelled(problem, message, words=ENGLISH):
+    """A message about a field the form does not show, with the field's name: "Locations (entry 2, lat): ..."."""
     if not problem.field:
-        return problem.message
+        return message
     name, index, sub = split_path(problem.field)
-    label = LABELS.get(name, name.replace("_", " ").capitalize())
-    if index is not None:
-        label += f" (entry {index}{', ' + sub if sub else ''})"
-    return f"{label}: {problem.message}"
+    label = words.gettext(LABELS[name]) if name in LABELS else name.replace("_", " ").capitalize()
+    if index is None:
+        return words.gettext("%(label)s: %(message)s") % {"label": label, "message": message}
+    if sub:
+        return (words.gettext("%(label)s (entry %(number)s, %(part)s): %(message)s")
+                % {"label": label, "number": index, "part": sub, "message": message})
+    return (words.gettext("%(label)s (entry %(number)s): %(message)s")
+            % {"label": label, "number": index, "message": message})
 
 
-def field_label(name, labels=None):
-    """A form field name -> the words its label shows ("loc-5-lat" -> "Location 5 latitude")."""
+def field_label(name, labels=None, words=ENGLISH):
+    """A form field name -> the words its label shows ("loc-5-lat" -> "Location 5 latitude"), in the language
+    of `words`. `labels`: a form's own labels (English, marked for the catalogs), before LABELS."""
     if labels and name in labels:
-        return labels[name]
+        return words.gettext(labels[name])
     m = ROW_NAME_RE.match(name)
     if m:
-        cell = CELL_LABELS.get(m.group(3), m.group(3).replace("_", " "))
-        return f"{ROW_LABELS[m.group(1)]} {m.group(2)} {cell}".strip()
-    return LABELS.get(name, name.replace("_", " ").capitalize())
+        prefix, number, cell = m.groups()
+        if cell in CELL_LABELS and not CELL_LABELS[cell]:
+            return words.gettext(ROW_ONLY_LABELS[prefix]) % {"number": number}
+        cell = words.gettext(CELL_LABELS[cell]) if cell in CELL_LABELS else cell.replace("_", " ")
+        return words.gettext(ROW_LABELS[prefix]) % {"number": number, "cell": cell}
+    return words.gettext(LABELS[name]) if name in LABELS else name.replace("_", " ").capitalize()
 
 
-def error_summary(errors, order=(), labels=None):
+def error_summary(errors, order=(), labels=None, words=ENGLISH):
     """{form field name: [messages]} -> the form's error summary in page order: a list of
-    {"field": the name to link to (None for "_form"), "label", "message"}."""
+    {"field": the name to link to (None for "_form"), "label", "message"}, labels in the language of `words`."""
     return [{"field": None if name == "_form" else name,
-             "label": "" if name == "_form" else field_label(name, labels), "message": message}
+             "label": "" if name == "_form" else field_label(name, labels, words), "message": message}
             for name in sorted(errors, key=lambda name: _page_position(name, order)) for message in errors[name]]
+
 
 
 def _page_position(name, order):

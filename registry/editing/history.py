@@ -7,12 +7,14 @@ import copy
 import json
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from ..store import editing as editing_db
 from ..exchange import apply
 from .auth import has_role, requires
-from .editor import ENTITIES, actor, conflict_page, write
+from .editor import ENTITIES, actor, conflict_page, record_name, write
 from ..web.errors import error_response
+from ..core.language import N_
 from ..core.records import canonical_order, diff
 from ..core.validate import ValidationError
 from ..web.context import get_db
@@ -20,6 +22,25 @@ from ..web.context import get_db
 bp = Blueprint("history", __name__)
 
 PAGE = 50
+# what the history says a change did, and to what kind of record (store/editing.py: the stored keys stay English)
+ACTION_LABELS = {"create": N_("create"), "edit": N_("edit"), "delete": N_("delete"), "import": N_("import"),
+                 "seed": N_("seed"), "update": N_("update"), "revert": N_("revert"), "approve": N_("approve"),
+                 "restore": N_("restore"), "password": N_("password"), "reindex": N_("reindex"),
+                 "reject": N_("reject")}
+ENTITY_NAMES = {"project": N_("project"), "organisation": N_("organisation"), "source": N_("source"),
+                "user": N_("user"), "proposal": N_("proposal"), "index": N_("index"), "record": N_("record")}
+
+
+@bp.app_template_global()
+def history_action(action):
+    """A history row's action in the request's language (an unknown one as stored)."""
+    return _(ACTION_LABELS[action]) if action in ACTION_LABELS else action
+
+
+@bp.app_template_global()
+def history_entity(entity):
+    """The kind of record a history row is about, in the request's language."""
+    return _(ENTITY_NAMES[entity]) if entity in ENTITY_NAMES else entity
 # the argument of apply_changes that takes records of each entity
 RECORD_LISTS = {"project": "projects", "organisation": "organisations", "source": "sources"}
 
@@ -57,7 +78,7 @@ def _as_left(current, recorded, entity):
 def change(change_id):
     h = editing_db.get_history(get_db(), change_id)
     if h is None:
-        return error_response(404, "not_found", "no such change: see the history")
+        return error_response(404, "not_found", _("no such change: see the history"))
     revertable = h["entity"] in ENTITIES and (h["before"] is not None or h["after"] is not None)
     return render_template("editor/change.html", h=h, diff=_diff(h["before"], h["after"]), revertable=revertable)
 
@@ -69,18 +90,19 @@ def revert(change_id):
     db = get_db()
     h = editing_db.get_history(db, change_id)
     if h is None:
-        return error_response(404, "not_found", "no such change: see the history")
+        return error_response(404, "not_found", _("no such change: see the history"))
     entity, entity_id, before = h["entity"], h["entity_id"], h["before"]
     if entity not in ENTITIES or (before is None and h["after"] is None):
-        return error_response(400, "not_revertable", "only changes to projects, organisations and sources can be "
-                                                     "reverted")
+        return error_response(400, "not_revertable", _("only changes to projects, organisations and sources can "
+                                                       "be reverted"))
     current, version = editing_db.RECORDS[entity](db, entity_id)
     if not _as_left(current, h["after"], entity):
-        return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, message=(
-            f"The {entity} '{entity_id}' has changed since change #{change_id}: revert the later changes "
-            "first (newest first), or edit the record directly.")), 409
+        return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, message=_(
+            "The %(what)s has changed since change #%(change)s: revert the later changes first (newest first), or "
+            "edit the record directly.", what=record_name(entity, entity_id), change=change_id)), 409
     if before is None and not has_role("admin"):
-        return error_response(403, "forbidden", "reverting this change deletes the record: that needs the admin role")
+        return error_response(403, "forbidden", _("reverting this change deletes the record: that needs the admin "
+                                                  "role"))
     changes = {"delete": [(entity, entity_id)]}
     if before is not None:
         changes = {RECORD_LISTS[entity]: [before]}
@@ -91,7 +113,7 @@ def revert(change_id):
         return conflict_page(exc)
     except ValidationError as exc:
         return render_template("editor/conflict.html", entity=entity, entity_id=entity_id, details=exc.errors,
-                               message=f"Change #{change_id} cannot be reverted: the old version is no "
-                                       "longer valid."), 409
-    flash(f"Reverted change #{change_id}.")
+                               message=_("Change #%(change)s cannot be reverted: the old version is no longer "
+                                         "valid.", change=change_id)), 409
+    flash(_("Reverted change #%(change)s.", change=change_id))
     return redirect(url_for("history.history", entity=entity, id=entity_id))

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from cachetools import LRUCache
 from flask import Blueprint, current_app, render_template, request
+from flask_babel import gettext as _
 
 from ..maps import geometry
 from ..store import db as storage
@@ -16,29 +17,41 @@ from ..store import quality as quality_db
 from ..web.context import get_db
 from ..web.errors import error_response
 from .auth import requires
+from ..core.language import N_
 
 bp = Blueprint("quality", __name__)
 
-# name -> (heading, what it finds and why it matters); the order of store.quality.CHECKS
+# name -> (heading, what it finds and why it matters), marked for the catalogs; the order of store.quality.CHECKS.
+# %(ratio)s and %(degrees)s: the thresholds (labels() fills them in)
 LABELS = {
-    "country_points_only": ("Only country points",
-                            "Projects whose every location is a country's point: where in the country is not recorded."),
-    "without_funder": ("No funder", "Projects with no organisation in the funder role."),
-    "without_quote": ("No source quote", "Projects none of whose citations quotes its source."),
-    "ongoing_past_end": ("“Ongoing” past its end year",
-                         "Projects marked ongoing whose end year is before this year: finished, or extended?"),
-    "suspected_duplicates": ("Suspected duplicates",
-                             f"Projects sharing a country whose titles are alike (difflib ratio of the titles without "
-                             f"accents, case or punctuation at least {quality_db.DUPLICATE_RATIO})."),
-    "organisations_without_projects": ("Organisations without projects",
-                                       "Organisations no project names in any role."),
-    "organisations_without_identifier": ("Organisations without an identifier",
-                                         "Organisations with no IATI organisation identifier (e.g. XM-DAC-41114)."),
-    "points_outside_country": ("Points outside their country",
-                               f"Locations whose point lies more than {geometry.TOLERANCE_DEGREES}° outside the "
-                               "110m boundary of the country the location names."),
+    "country_points_only": (N_("Only country points"),
+                            N_("Projects whose every location is a country's point: where in the country is not "
+                               "recorded.")),
+    "without_funder": (N_("No funder"), N_("Projects with no organisation in the funder role.")),
+    "without_quote": (N_("No source quote"), N_("Projects none of whose citations quotes its source.")),
+    "ongoing_past_end": (N_("“Ongoing” past its end year"),
+                         N_("Projects marked ongoing whose end year is before this year: finished, or extended?")),
+    "suspected_duplicates": (N_("Suspected duplicates"),
+                             N_("Projects sharing a country whose titles are alike (difflib ratio of the titles "
+                                "without accents, case or punctuation at least %(ratio)s).")),
+    "organisations_without_projects": (N_("Organisations without projects"),
+                                       N_("Organisations no project names in any role.")),
+    "organisations_without_identifier": (N_("Organisations without an identifier"),
+                                         N_("Organisations with no IATI organisation identifier (e.g. XM-DAC-41114).")),
+    "points_outside_country": (N_("Points outside their country"),
+                               N_("Locations whose point lies more than %(degrees)s° outside the 110m boundary of "
+                                  "the country the location names.")),
 }
-PERIOD_NAMES = {"day": "day with changes", "month": "month with changes", "write": "write"}
+# each period as the page names it ("the count after the last change of each day with changes"), and its link
+PERIOD_NAMES = {"day": (N_("day with changes"), N_("day")), "month": (N_("month with changes"), N_("month")),
+                "write": (N_("write"), N_("write"))}
+
+
+def labels():
+    """LABELS in the request's language."""
+    values = {"ratio": quality_db.DUPLICATE_RATIO, "degrees": geometry.TOLERANCE_DEGREES}
+    return {name: (_(heading), _(text) % values if "%(" in text else _(text))
+            for name, (heading, text) in LABELS.items()}
 POINTS = 12   # past points shown: the replay reads the whole history, the checks run at these only
 # The replay's results per (database, data version, period): any write moves the data version on, so an entry
 # is never stale; a few hundred bytes each
@@ -86,12 +99,14 @@ def sparkline(values, width=80, height=18):
 def quality():
     period = request.args.get("period", "day")
     if period not in quality_db.PERIODS:
-        return error_response(400, "bad_period", f"period '{period[:40]}' is not known: use one of "
-                                                 f"{', '.join(quality_db.PERIODS)} (e.g. /editor/quality?period=month)")
+        return error_response(400, "bad_period", _("period '%(value)s' is not known: use one of %(periods)s (e.g. "
+                                                   "/editor/quality?period=month)", value=period[:40],
+                                                   periods=", ".join(quality_db.PERIODS)))
     db = get_db()
     found, unchecked = find_defects(db, datetime.now(timezone.utc).year)
     history, unreadable = cached_counts_over_time(db, period)
     lines = {name: sparkline([counts[name] for _, counts in history]) for name in quality_db.CHECKS}
-    return render_template("editor/quality.html", found=found, unchecked=unchecked, labels=LABELS,
+    return render_template("editor/quality.html", found=found, unchecked=unchecked, labels=labels(),
                            entities=quality_db.CHECKS, history=history, unreadable=unreadable, lines=lines,
-                           period=period, periods=PERIOD_NAMES, points=POINTS)
+                           period=period, periods={k: (_(a), _(b)) for k, (a, b) in PERIOD_NAMES.items()},
+                           points=POINTS)

@@ -6,6 +6,7 @@ the first admin (there are no default accounts):
 """
 import click
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
@@ -15,17 +16,19 @@ from . import forms
 from .auth import ROLES, check_password, check_username, one_time_password, requires, start_session
 from ..web.errors import error_response
 from ..web.context import get_db, index_settings
+from ..web import language
+from ..core.language import N_
 
 bp = Blueprint("users", __name__)
 # the fields of the two forms in page order, with the words of their labels (templates/auth/users.html, user.html)
-NEW_USER_LABELS = {"username": "Username", "role": "Role"}
-USER_LABELS = {"role": "Role", "active": "Active"}
+NEW_USER_LABELS = {"username": N_("Username"), "role": N_("Role")}
+USER_LABELS = {"role": N_("Role"), "active": N_("Active")}
 
 
 def _errors(error, field, labels):
     """One problem -> {field: [message]} and its summary (the forms' error pattern, editor/_fields.html)."""
     errors = {field: [error]} if error else {}
-    return {"errors": errors, "summary": forms.error_summary(errors, tuple(labels), labels)}
+    return {"errors": errors, "summary": forms.error_summary(errors, tuple(labels), labels, language.words())}
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])
@@ -35,16 +38,16 @@ def users():
     if request.method == "POST":
         username = (request.form.get("username") or "").strip().lower()
         role = request.form.get("role")
-        error = check_username(username)
+        error = check_username(username, language.words())
         if not error and role not in ROLES:
-            error, field = f"choose a role: {', '.join(ROLES)}", "role"
+            error, field = _("choose a role: %(roles)s", roles=", ".join(ROLES)), "role"
         if not error:
             secret = one_time_password()
             try:
                 editing_db.create_user(db, username, generate_password_hash(secret), role, g.user["username"])
                 created = {"username": username, "password": secret}
             except editing_db.Conflict:
-                error = f"the username '{username}' is taken: choose another one"
+                error = _("the username '%(name)s' is taken: choose another one", name=username)
     status = 400 if error else 200
     values = {k: request.form.get(k) or "" for k in NEW_USER_LABELS} if error else {}
     return render_template("auth/users.html", users=editing_db.list_users(db), created=created, roles=ROLES,
@@ -57,7 +60,7 @@ def user(user_id):
     db = get_db()
     row = editing_db.get_user(db, user_id=user_id)
     if row is None:
-        return error_response(404, "not_found", "no such user: see the list of users")
+        return error_response(404, "not_found", _("no such user: see the list of users"))
     error, secret, field = None, None, "_form"
     if request.method == "POST":
         changes = {}
@@ -67,7 +70,7 @@ def user(user_id):
         else:
             role = request.form.get("role")
             if role not in ROLES:
-                error, field = f"choose a role: {', '.join(ROLES)}", "role"
+                error, field = _("choose a role: %(roles)s", roles=", ".join(ROLES)), "role"
             changes = {"role": role, "active": 1 if request.form.get("active") else 0}
         if not error:
             try:
@@ -77,10 +80,10 @@ def user(user_id):
                 if user_id == g.user["id"] and row["active"]:
                     start_session(row)              # an admin changing their own account stays logged in
                 if not secret:
-                    flash(f"Saved {row['username']}.")
+                    flash(_("Saved %(name)s.", name=row["username"]))
                     return redirect(url_for("users.users"))
             except editing_db.Conflict:
-                error = "this is the last active admin: make someone else admin first"
+                error = _("this is the last active admin: make someone else admin first")
     return render_template("auth/user.html", row=row, roles=ROLES, secret=secret, v={"role": row["role"]},
                            **_errors(error, field, USER_LABELS)), 400 if error else 200
 

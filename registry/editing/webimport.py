@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from ..store import jobs as jobs_db
 from ..exchange import ingest
@@ -27,9 +28,20 @@ from .editor import actor
 from ..web.errors import error_response
 from ..core.validate import ValidationError
 from ..web.context import get_db, index_settings
+from ..web import language
+from ..core.language import N_
 
 bp = Blueprint("webimport", __name__)
-IMPORT_LABELS = {"file": "File", "format": "Format"}   # the upload form's labels (editor/import.html)
+IMPORT_LABELS = {"file": N_("File"), "format": N_("Format")}   # the upload form's labels (editor/import.html)
+# what the job page says about each stage (exchange/jobs.py STAGES, which the JSON keeps in English)
+STAGE_TEXTS = {"waiting": N_("starting (or waiting for another import to finish)"), "reading": N_("reading the file"),
+               "validating": N_("checking the records"),
+               "writing": N_("writing to the database (all records in one transaction)"),
+               "indexing": N_("updating the search index")}
+
+
+def stage_text(stage):
+    return _(STAGE_TEXTS[stage]) if stage in STAGE_TEXTS else runner.STAGES.get(stage, stage)
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 KEEP_SECONDS = 24 * 3600
@@ -83,17 +95,17 @@ def import_upload():
         return _upload_page()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _upload_page({"file": ["choose a file to upload (CSV, JSON, GeoJSON or IATI XML)"]}), 400
+        return _upload_page({"file": [_("choose a file to upload (CSV, JSON, GeoJSON or IATI XML)")]}), 400
     data, filename = upload.read(), upload.filename[-200:]
     fmt = request.form.get("format") or ingest.guess_format(filename) or _sniff(data)
     if fmt not in ingest.FORMATS:
-        return _upload_page({"format": [f"choose the file's format: {', '.join(ingest.FORMATS)}"]}), 400
+        return _upload_page({"format": [_("choose the file's format: %(formats)s", formats=", ".join(ingest.FORMATS))]}), 400
     db = get_db()
     try:
         report = plan(db, data, fmt)
     except ValidationError as exc:
         return render_template("editor/import_preview.html", filename=filename, fmt=fmt, errors=exc.problems,
-                               report=None, token=None), 400
+                               report=None, token=None, words=language.words()), 400
     token = secrets.token_hex(16)
     folder = _folder()
     (folder / f"{token}.data").write_bytes(data)
@@ -109,8 +121,8 @@ def _upload_page(errors=None):
     runner.reap(db)
     errors = errors or {}
     return render_template("editor/import.html", formats=ingest.FORMATS, errors=errors, v={},
-                           summary=forms.error_summary(errors, ("file", "format"), IMPORT_LABELS),
-                           jobs=jobs_db.recent(db, who=actor()), stages=runner.STAGES)
+                           summary=forms.error_summary(errors, ("file", "format"), IMPORT_LABELS, language.words()),
+                           jobs=jobs_db.recent(db, who=actor()), stage_text=stage_text)
 
 
 @bp.post("/editor/import/<token>")
@@ -136,8 +148,8 @@ def import_confirm(token):
         try:
             runner.start(settings.database, settings.index_dir, token)
         except OSError as exc:
-            jobs_db.fail_if_unfinished(db, token, [f"the import could not be started ({exc}); nothing was "
-                                                   "stored. Please tell the administrators."])
+            jobs_db.fail_if_unfinished(db, token, [_("the import could not be started (%(reason)s); nothing was "
+                                                     "stored. Please tell the administrators.", reason=exc)])
     return _job_started(jobs_db.get(db, token))
 
 
@@ -148,7 +160,8 @@ def _error(status, code, message):
 
 
 def _upload_gone():
-    return _error(404, "upload_not_found", "this upload has expired or was imported already: upload the file again")
+    return _error(404, "upload_not_found", _("this upload has expired or was imported already: upload the file "
+                                             "again"))
 
 
 def _job_started(job):
@@ -165,14 +178,14 @@ def job_page(token):
     db = get_db()
     job = jobs_db.get(db, token) if TOKEN_RE.match(token) else None
     if job is None:
-        return _error(404, "job_not_found", "there is no such import job: start imports at /editor/import")
+        return _error(404, "job_not_found", _("there is no such import job: start imports at /editor/import"))
     if not job["finished"] and runner.reap(db):
         job = jobs_db.get(db, token)
     if _wants_json():
         return jsonify({"job": _job_json(job)})
     refresh = not job["finished"] and request.args.get("refresh") != "off"
     percent = 100 * job["done"] // job["total"] if job["total"] and job["done"] is not None else None
-    return render_template("editor/job.html", job=job, stage=runner.STAGES.get(job["stage"], job["stage"]),
+    return render_template("editor/job.html", job=job, stage=stage_text(job["stage"]),
                            percent=percent, refresh=refresh, refresh_seconds=JOB_REFRESH)
 
 

@@ -16,6 +16,7 @@ from functools import lru_cache
 from lxml import etree
 
 from ..core import geo
+from ..core.language import LANGUAGES, translated_field
 from ..core.paths import GEODATA
 from ..core.validate import AREAS, Problem
 
@@ -23,7 +24,7 @@ IATI_VERSION = "2.03"
 SCHEMA_DIR = GEODATA / "iati"
 ACTIVITIES_XSD = SCHEMA_DIR / "iati-activities-schema.xsd"
 MIMETYPE = "application/xml"          # the file declares its encoding (UTF-8) itself
-DEFAULT_LANG = "en"                   # the language of every narrative the registry has today
+DEFAULT_LANG = "en"                   # the activity's language; titles and summaries add fr and es narratives
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SRS_WGS84 = "http://www.opengis.net/def/crs/EPSG/0/4326"   # point/@srsName; pos is "latitude longitude"
 
@@ -174,7 +175,7 @@ def activity_element(p, orgs, reporting_org, publisher_prefix):
     a.set(XML_LANG, DEFAULT_LANG)
     etree.SubElement(a, "iati-identifier").text = iati_identifier(p, publisher_prefix)
     a.append(_reporting_org(reporting_org))
-    _narrative(etree.SubElement(a, "title"), p["title"])
+    _narratives(etree.SubElement(a, "title"), p, "title")
     _descriptions(a, p)
     for entry in p["organisations"]:
         a.append(_participating_org(entry, orgs[entry["org"]]))
@@ -199,17 +200,28 @@ def _narrative(parent, text, lang=DEFAULT_LANG):
     return parent
 
 
+def _narratives(parent, p, field_):
+    """The record's `field_` in English, then its French and Spanish versions (title_fr...), each a narrative
+    with its xml:lang (issue 13); a language the record does not have is left out."""
+    for lang in LANGUAGES:
+        text = p.get(translated_field(field_, lang))
+        if text:
+            _narrative(parent, text, lang)
+    return parent
+
+
 def _reporting_org(reporting_org):
     el = etree.Element("reporting-org", ref=reporting_org["ref"], type=str(reporting_org["type"]))
     return _narrative(el, reporting_org["name"])
 
 
 def _descriptions(a, p):
-    present = [name for name in DESCRIPTION_FIELDS if p.get(name)]
+    present = [name for name in DESCRIPTION_FIELDS
+               if any(p.get(translated_field(name, lang)) for lang in LANGUAGES)]
     for n, name in enumerate(present):
         d = etree.SubElement(a, "description", type=DESCRIPTION_GENERAL if n == 0 else DESCRIPTION_OTHER)
         d.set(registry_attr("field"), name)
-        _narrative(d, p[name])
+        _narratives(d, p, name)
 
 
 def _participating_org(entry, org):

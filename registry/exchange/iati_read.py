@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ..core import geo, regions
+from ..core.language import OTHER_LANGUAGES, translated_field, translated_field_names
 from ..core.validate import PRECISIONS, SLUG_RE, Problem, ValidationError, fold
 from ..store import db as storage
 from ..store import editing as store_editing
@@ -25,6 +26,7 @@ from . import iati      # the export side: shared codelists, the schema's path, 
 from .readers import MAX_ROWS, Batch, record_keys
 
 XML_LANG = iati.XML_LANG
+TRANSLATED = translated_field_names()   # title_fr, title_es, summary_fr, summary_es (issue 13)
 REG = iati.registry_attr     # the registry's own attributes on an export: the exact role, status, precision...
 
 # IATI OrganisationRole -> the registry's role: the inverse of the export's table, and 3 Extending (which the
@@ -122,15 +124,28 @@ class _Reader:
         where = f"line {element.sourceline}" + (f" (activity {activity})" if activity else "")
         self.problems.append(Problem(where, field_, message))
 
-    def text(self, element, lang):
+    def text(self, element, lang, fallback=True):
         """The narrative of `element` in `lang` (a narrative without xml:lang is in the file's language),
-        else its first one; None when it has none. Narratives in other languages are not kept (docs/iati.md)."""
+        else (`fallback`) its first one; None when it has none. Narratives in other languages are not kept
+        (docs/iati.md), but for the French and Spanish title and summary (`translations`)."""
         if element is None:
             return None
         narratives = [(n.get(XML_LANG) or self.lang, (n.text or "").strip()) for n in element.findall("narrative")]
         narratives = [(lang_, text) for lang_, text in narratives if text]
-        chosen = [text for lang_, text in narratives if lang_ == lang] or [text for _, text in narratives]
+        chosen = [text for lang_, text in narratives if lang_ == lang] or [text for _, text in narratives if fallback]
         return chosen[0] if chosen else None
+
+    def translations(self, element, field_, lang):
+        """{title_fr: ..., title_es: ...}: the narratives of `element` in French and Spanish (issue 13), those it
+        has, when the activity itself is in another language (its own language's text is `field_`)."""
+        if element is None:
+            return {}
+        out = {}
+        for n in element.findall("narrative"):
+            text, in_lang = (n.text or "").strip(), n.get(XML_LANG) or self.lang
+            if text and in_lang in OTHER_LANGUAGES and in_lang != lang:
+                out.setdefault(translated_field(field_, in_lang), text)
+        return out
 
     def activity(self, element):
         identifier = (element.findtext("iati-identifier") or "").strip()
@@ -141,7 +156,8 @@ class _Reader:
         lang = element.get(XML_LANG) or self.lang
         where = f"line {element.sourceline} (activity {identifier})"
         title = self.text(element.find("title"), lang)
-        raw = {"iati_identifier": identifier, "title": title, **self._descriptions(element, lang),
+        raw = {"iati_identifier": identifier, "title": title, **self.translations(element.find("title"), "title", lang),
+               **self._descriptions(element, lang),
                "kind": DEFAULT_KIND, **self._areas(element), "status": self._status(element, identifier),
                **self._years(element), "countries": self._countries(element, identifier)}
         raw["locations"] = self._locations(element, lang, raw["countries"], identifier)
@@ -170,12 +186,15 @@ class _Reader:
         """description: the general descriptions (type 1, or no type), one paragraph each; summary: the one
         the registry's export marks registry:field="summary". Other types (objectives, target groups) are
         not read (docs/iati.md)."""
-        out = {"description": [], "summary": []}
+        out, translations = {"description": [], "summary": []}, {}
         for d in element.findall("description"):
             name = d.get(REG("field"))
+            if name == "summary":   # the registry's own: its French and Spanish narratives are summary_fr, _es
+                translations.update(self.translations(d, name, lang))
             if name in out or d.get("type") in (None, iati.DESCRIPTION_GENERAL):
-                out[name if name in out else "description"].append(self.text(d, lang))
-        return {name: "\n\n".join(t for t in texts if t) or None for name, texts in out.items()}
+                # (a summary with French and Spanish narratives only has no English one)
+                out[name if name in out else "description"].append(self.text(d, lang, fallback=name != "summary"))
+        return {**{name: "\n\n".join(t for t in texts if t) or None for name, texts in out.items()}, **translations}
 
     def _areas(self, element):
         found = [_sector_area(s) for s in element.findall("sector")]
@@ -450,6 +469,9 @@ def _project(a, orgs, stored):
     else:   # the registry's own classification and other citations stay; the file's citation is replaced
         raw.update({k: before[k] for k in ("id", "kind", "area", "other_areas", "summary", "keywords", "website",
                                            "parent")})
+        # the summary's translations stay with it; a French or Spanish title the file does not give stays too
+        raw = {k: v for k, v in raw.items() if not k.startswith("summary_")}
+        raw.update({k: v for k, v in before.items() if k in TRANSLATED and not raw.get(k)})
         raw["sources"] = _cited(before["sources"], citation)
     number = raw["sources"].index(citation) + 1
     _stated_by(raw, number)

@@ -20,6 +20,7 @@ import yaml
 from ..core.validate import (PRECISIONS, Checker, Problem, ValidationError, as_float, clean_organisation,
                              clean_project)
 from ..core import geo
+from ..core.language import translated_field_names
 from . import cells
 
 MAX_ROWS = 100_000
@@ -29,12 +30,13 @@ MAX_FIELD = 4_000_000
 MAX_FEATURES = 10_000
 MAX_VERTICES = 10_000
 MAX_DEPTH = 32
-CSV_COLUMNS = ("id", "title", "summary", "description", "kind", "area", "other_areas", "status",
-               "start_year", "end_year", "evidence", "parent", "countries", "locations", "funders", "leads",
+# title_fr, title_es, summary_fr, summary_es: the French and Spanish title and summary (issue 13), optional
+CSV_COLUMNS = ("id", "title", "summary", *translated_field_names(), "description", "kind", "area", "other_areas",
+               "status", "start_year", "end_year", "evidence", "parent", "countries", "locations", "funders", "leads",
                "implementers", "partners", "keywords", "website", "iati_identifier", "sources")
 LEGACY_COLUMNS = ("source_section", "source_quote")     # older files: one source per row
-TEXT_COLUMNS = ("id", "title", "summary", "description", "kind", "area", "status", "start_year", "end_year",
-                "parent", "website", "iati_identifier")
+TEXT_COLUMNS = ("id", "title", "summary", *translated_field_names(), "description", "kind", "area", "status",
+                "start_year", "end_year", "parent", "website", "iati_identifier")
 WORD_COLUMNS = ("other_areas", "countries", "keywords")
 ROLE_COLUMNS = {"funders": "funder", "leads": "lead", "implementers": "implementer", "partners": "partner"}
 GEOMETRY_INDEX = "geometry_index"    # GeoJSON: a location's position in its feature's geometry
@@ -45,8 +47,10 @@ FORMATS = ("csv", "json", "geojson", "iati")    # iati: IATI 2.03 activity XML, 
 def record_keys():
     """The fields of each kind of record: whatever core.validate returns, so a field added there is
     read (and exported) without a change here."""
+    # (every optional translation given: a blank one is absent from the record)
     project, _ = clean_project({"locations": [{"name": "x", "precision": "global"}], "sources": [{"quote": "x"}],
-                                "organisations": [{"org": "x", "role": "lead"}]})
+                                "organisations": [{"org": "x", "role": "lead"}],
+                                **dict.fromkeys(translated_field_names(), "x")})
     organisation, _ = clean_organisation({})
     return {"project": tuple(project), "location": tuple(project["locations"][0]),
             "source": tuple(project["sources"][0]), "role": tuple(project["organisations"][0]),

@@ -1,9 +1,10 @@
 """The charts of /stats: a selection's counts (store/stats.py) as tables with labels, and each table drawn
 as a bar chart with matplotlib (Agg): SVG for the page, PNG for download.
 
-`charts(counts)` -> [Chart]: each holds the table a page shows beside its picture and a CSV repeats
+`charts(counts, words, lang)` -> [Chart]: each holds the table a page shows beside its picture and a CSV repeats
 (`columns`, `rows`: every value, nothing cut), what the picture draws (`bars`, `series`: at most MAX_BARS
-bars, the rest said in `notes`), and the sentences that say what the table leaves out of the picture.
+bars, the rest said in `notes`), and the sentences that say what the table leaves out of the picture;
+every word in the language of `words` (gettext's interface, core/language.py), country names in `lang`.
 `svg(chart)` is the SVG element to put inline in a page, with <title> and <desc> and role="img";
 `png(chart)` the same picture as PNG bytes.
 
@@ -12,11 +13,13 @@ matplotlib is imported lazily and drawing holds a lock: pyplot-free figures, but
 import io
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from xml.sax.saxutils import escape, quoteattr
 
 from ..core import geo
-from ..core.validate import AREAS, ORG_TYPES, STATUSES
+from ..core.labels import labels
+from ..core.language import DEFAULT_LANGUAGE, ENGLISH, N_
+from ..core.validate import STATUSES
 
 MAX_BARS = 15          # bars a chart draws; its table lists every row
 WIDTH_IN = 7.2         # inches at 100 dpi: 720 px, the width of the page's column
@@ -27,7 +30,10 @@ STATUS_COLOURS = {"proposed": "#CC79A7", "planned": "#56B4E9", "ongoing": "#009E
 SERIES_COLOURS = ("#0072B2", "#E69F00")
 SINGLE_COLOUR = "#3a86b8"
 INK = "#1d2a33"
-NO_YEAR = "no start year"
+NO_YEAR = N_("no start year")
+# The area-status chart's columns and legend: one word per status (core/labels.py has "Status unknown")
+STATUS_COLUMNS = {"proposed": N_("Proposed"), "planned": N_("Planned"), "ongoing": N_("Ongoing"),
+                  "completed": N_("Completed"), "postponed": N_("Postponed"), "unknown": N_("Unknown")}
 
 _draw_lock = threading.Lock()
 
@@ -44,60 +50,82 @@ class Chart:
     horizontal: bool = True
     stacked: bool = False
     notes: tuple = ()    # sentences: what the picture leaves out, projects without a value
+    value_label: str = ""    # the axis of the values
+    colours: tuple = ()      # one per series; by default SERIES_COLOURS or SINGLE_COLOUR
+    empty_text: str = "No projects in this selection"        # drawn when there is nothing to draw
+    table_note: str = "The numbers are in the table beside the chart."
 
     @property
     def description(self):
-        return " ".join((self.summary, *self.notes, "The numbers are in the table beside the chart."))
+        return " ".join((self.summary, *self.notes, self.table_note))
 
 
 NAMES = ("area-status", "start-year", "countries", "funders", "organisation-types")
 
 
-def charts(counts):
-    """The five charts of a selection's counts (store.stats.selection_counts), in NAMES order."""
-    return [area_status(counts), start_years(counts), countries(counts), funders(counts), organisation_types(counts)]
+def charts(counts, words=ENGLISH, lang=DEFAULT_LANGUAGE):
+    """The five charts of a selection's counts (store.stats.selection_counts), in NAMES order, their words in
+    the language of `words` and the countries named in `lang`."""
+    common = {"empty_text": words.gettext("No projects in this selection"),
+              "table_note": words.gettext("The numbers are in the table beside the chart.")}
+    made = [area_status(counts, words), start_years(counts, words), countries(counts, words, lang),
+            funders(counts, words), organisation_types(counts, words)]
+    return [replace(chart, **common) for chart in made]
 
 
-def _plural(n, noun):
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _left_out(rows, noun):
-    """The note for a table longer than its picture."""
+def _left_out(rows, words, what):
+    """The note for a table longer than its picture; `what` is "countries" or "funders"."""
     if len(rows) <= MAX_BARS:
         return ()
-    return (f"The chart shows the {MAX_BARS} {noun} with the most projects; the table lists all {len(rows)}.",)
+    values = {"shown": MAX_BARS, "total": len(rows)}
+    if what == "countries":
+        return (words.gettext("The chart shows the %(shown)s countries with the most projects; the table lists "
+                              "all %(total)s.") % values,)
+    return (words.gettext("The chart shows the %(shown)s funders with the most projects; the table lists "
+                          "all %(total)s.") % values,)
 
 
-def area_status(counts):
+def area_status(counts, words=ENGLISH):
     statuses = [s for s in STATUSES if any(row[1] == s for row in counts["area_status"])]
+    area_labels = labels("area", words)
     by_area = {}
     for area, status, n in counts["area_status"]:
         by_area.setdefault(area, {})[status] = n
-    areas = [a for a in AREAS if a in by_area] + sorted(a for a in by_area if a not in AREAS)
-    rows = tuple((AREAS.get(a, a), *(by_area[a].get(s, 0) for s in statuses), sum(by_area[a].values()))
+    areas = [a for a in area_labels if a in by_area] + sorted(a for a in by_area if a not in area_labels)
+    rows = tuple((area_labels.get(a, a), *(by_area[a].get(s, 0) for s in statuses), sum(by_area[a].values()))
                  for a in areas)
+    status_names = tuple(words.gettext(STATUS_COLUMNS[s]) for s in statuses)
+    n = counts["projects"]
     return Chart(
-        "area-status", "Projects by partnership area and status",
-        f"Horizontal bars, one per partnership area, each divided by status: {_plural(counts['projects'], 'project')}, "
-        "each counted once under its main area.",
-        ("Partnership area", *(s.capitalize() for s in statuses), "Total"), rows,
-        tuple((AREAS.get(a, a).split(" (")[0], tuple(by_area[a].get(s, 0) for s in statuses)) for a in areas),
-        tuple(s.capitalize() for s in statuses), stacked=True)
+        "area-status", words.gettext("Projects by partnership area and status"),
+        words.ngettext("Horizontal bars, one per partnership area, each divided by status: %(num)s project, "
+                       "each counted once under its main area.",
+                       "Horizontal bars, one per partnership area, each divided by status: %(num)s projects, "
+                       "each counted once under its main area.", n) % {"num": n},
+        (words.gettext("Partnership area"), *status_names, words.gettext("Total")), rows,
+        tuple((area_labels.get(a, a).split(" (")[0], tuple(by_area[a].get(s, 0) for s in statuses)) for a in areas),
+        status_names, stacked=True, value_label=words.gettext("Projects"),
+        colours=tuple(STATUS_COLOURS.get(s, "#777777") for s in statuses))
 
 
-def start_years(counts):
+def start_years(counts, words=ENGLISH):
     years = [(y, n) for y, n in counts["start_years"] if y is not None]
     without = sum(n for y, n in counts["start_years"] if y is None)
-    rows = tuple(years) + (((NO_YEAR, without),) if without else ())
-    span = f" from {years[0][0]} to {years[-1][0]}" if years else ""
+    rows = tuple(years) + (((words.gettext(NO_YEAR), without),) if without else ())
+    if years:
+        summary = words.gettext("Columns, one per year from %(first)s to %(last)s: the projects that started that "
+                                "year.") % {"first": years[0][0], "last": years[-1][0]}
+    else:
+        summary = words.gettext("Columns, one per year: the projects that started that year.")
+    projects = words.gettext("Projects")
     return Chart(
-        "start-year", "Projects by start year",
-        f"Columns, one per year{span}: the projects that started that year.",
-        ("Start year", "Projects"), rows,
-        tuple((str(y), (n,)) for y, n in _every_year(years)), ("Projects",), horizontal=False,
-        notes=(f"{_plural(without, 'project')} {'has' if without == 1 else 'have'} no start year recorded and "
-               "are not drawn.",) if without else ())
+        "start-year", words.gettext("Projects by start year"), summary,
+        (words.gettext("Start year"), projects), rows,
+        tuple((str(y), (n,)) for y, n in _every_year(years)), (projects,), horizontal=False,
+        value_label=projects,
+        notes=(words.ngettext("%(num)s project has no start year recorded and is not drawn.",
+                              "%(num)s projects have no start year recorded and are not drawn.",
+                              without) % {"num": without},) if without else ())
 
 
 def _every_year(years):
@@ -108,41 +136,56 @@ def _every_year(years):
     return [(y, counted.get(y, 0)) for y in range(years[0][0], years[-1][0] + 1)]
 
 
-def countries(counts):
-    rows = tuple((geo.country_name(iso3), iso3, n) for iso3, n in counts["countries"])
+def countries(counts, words=ENGLISH, lang=DEFAULT_LANGUAGE):
+    rows = tuple((geo.country_name(iso3, lang), iso3, n) for iso3, n in counts["countries"])
     without = counts["without_country"]
+    projects = words.gettext("Projects")
     return Chart(
-        "countries", "Projects by country",
-        f"Horizontal bars, one per country: the projects working in it ({len(rows)} countries; a project in "
-        "several countries counts in each).",
-        ("Country", "ISO code", "Projects"), rows,
-        tuple((name, (n,)) for name, _, n in rows[:MAX_BARS]), ("Projects",),
-        notes=_left_out(rows, "countries") + ((
-            f"{_plural(without, 'project')} {'names' if without == 1 else 'name'} no country (regional or "
-            "global work).",) if without else ()))
+        "countries", words.gettext("Projects by country"),
+        words.ngettext("Horizontal bars, one per country: the projects working in it (%(num)s country; a "
+                       "project in several countries counts in each).",
+                       "Horizontal bars, one per country: the projects working in it (%(num)s countries; a "
+                       "project in several countries counts in each).", len(rows)) % {"num": len(rows)},
+        (words.gettext("Country"), words.gettext("ISO code"), projects), rows,
+        tuple((name, (n,)) for name, _, n in rows[:MAX_BARS]), (projects,), value_label=projects,
+        notes=_left_out(rows, words, "countries") + ((
+            words.ngettext("%(num)s project names no country (regional or global work).",
+                           "%(num)s projects name no country (regional or global work).", without)
+            % {"num": without},) if without else ()))
 
 
-def funders(counts):
+def funders(counts, words=ENGLISH):
     rows = tuple((acronym or name, oid, n, c) for oid, name, acronym, n, c in counts["funders"])
     without = counts["without_funder"]
+    projects, countries_ = words.gettext("Projects"), words.gettext("Countries")
     return Chart(
-        "funders", "Funders by number of projects and of countries",
-        f"Pairs of horizontal bars, one pair per funder ({len(rows)} funders): the projects it funds and the "
-        "countries those projects work in.",
-        ("Funder", "Organisation id", "Projects", "Countries"), rows,
-        tuple((label, (n, c)) for label, _, n, c in rows[:MAX_BARS]), ("Projects", "Countries"),
-        notes=_left_out(rows, "funders") + ((
-            f"{_plural(without, 'project')} {'has' if without == 1 else 'have'} no funder recorded.",)
-            if without else ()))
+        "funders", words.gettext("Funders by number of projects and of countries"),
+        words.ngettext("Pairs of horizontal bars, one pair per funder (%(num)s funder): the projects it funds and "
+                       "the countries those projects work in.",
+                       "Pairs of horizontal bars, one pair per funder (%(num)s funders): the projects it funds and "
+                       "the countries those projects work in.", len(rows)) % {"num": len(rows)},
+        (words.gettext("Funder"), words.gettext("Organisation id"), projects, countries_), rows,
+        tuple((label, (n, c)) for label, _, n, c in rows[:MAX_BARS]), (projects, countries_),
+        value_label=words.gettext("Number"),
+        notes=_left_out(rows, words, "funders") + ((
+            words.ngettext("%(num)s project has no funder recorded.", "%(num)s projects have no funder recorded.",
+                           without) % {"num": without},) if without else ()))
 
 
-def organisation_types(counts):
-    rows = tuple((ORG_TYPES.get(t, t), n) for t, n in counts["org_types"])
+def organisation_types(counts, words=ENGLISH):
+    type_labels = labels("org_type", words)
+    rows = tuple((type_labels.get(t, t), n) for t, n in counts["org_types"])
+    n = counts["organisations"]
+    organisations = words.gettext("Organisations")
     return Chart(
-        "organisation-types", "Organisations by type",
-        f"Horizontal bars, one per type of organisation: the {_plural(counts['organisations'], 'organisation')} "
-        "taking part in these projects in any role (funder, lead, implementer, partner), each counted once.",
-        ("Type", "Organisations"), rows, tuple((label, (n,)) for label, n in rows), ("Organisations",))
+        "organisation-types", words.gettext("Organisations by type"),
+        words.ngettext("Horizontal bars, one per type of organisation: the %(num)s organisation taking part in "
+                       "these projects in any role (funder, lead, implementer, partner), each counted once.",
+                       "Horizontal bars, one per type of organisation: the %(num)s organisations taking part in "
+                       "these projects in any role (funder, lead, implementer, partner), each counted once.",
+                       n) % {"num": n},
+        (words.gettext("Type"), organisations), rows, tuple((label, (n,)) for label, n in rows), (organisations,),
+        value_label=organisations)
 
 
 # --- drawing -----------------------------------------------------------------------------------------
@@ -192,7 +235,7 @@ def _save(chart, fmt):
             _draw(ax, chart)
         else:
             ax.set_axis_off()
-            ax.text(0.5, 0.5, "No projects in this selection", ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, chart.empty_text, ha="center", va="center", transform=ax.transAxes)
         fig.suptitle(chart.title, x=0.01, ha="left", fontsize=11, weight="bold")
         out = io.BytesIO()
         fig.savefig(out, format=fmt, bbox_inches="tight", pad_inches=0.1, facecolor="white",
@@ -209,8 +252,8 @@ def _size(chart):
 
 
 def _colours(chart):
-    if chart.name == "area-status":
-        return [STATUS_COLOURS.get(s.lower(), "#777777") for s in chart.series]
+    if chart.colours:
+        return list(chart.colours)
     return list(SERIES_COLOURS[:len(chart.series)]) if len(chart.series) > 1 else [SINGLE_COLOUR]
 
 
@@ -252,11 +295,11 @@ def _axes(ax, chart, positions, labels):
         ax.set_yticks(positions, labels)
         ax.invert_yaxis()                 # the largest (the first) on top
         ax.margins(x=0.08)
-        ax.set_xlabel("Projects" if chart.stacked else "Number" if len(chart.series) > 1 else chart.series[0])
+        ax.set_xlabel(chart.value_label)
     else:
         step = max(1, len(labels) // 20)  # at most about 20 year labels
         ax.set_xticks(positions[::step], labels[::step], rotation=90 if len(labels) > 12 else 0)
-        ax.set_ylabel("Projects")
+        ax.set_ylabel(chart.value_label)
         ax.margins(y=0.1)
     if len(chart.series) > 1:
         # above the bars, in one row: inside the axes it would cover the longest ones

@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 from ..store import db as storage
 from ..core import geo
 from ..core import regions as region_table
+from ..core.language import DEFAULT_LANGUAGE, localized
 from ..core.query import POINT_PRECISIONS
 
 # The payload's tables and their columns, in order: the one definition of the contract between this
 # module, static/map.js and png.py. A new column goes here (and in docs/maps.md), nowhere else.
 FIELDS = {
-    "projects": ("id", "title", "area", "status", "countries", "funders"),
+    "projects": ("id", "title", "title_lang", "area", "status", "countries", "funders"),
     "points": ("lat", "lon", "project", "precision", "name", "coords_source", "gazetteer_id", "country"),
     "unplaced": ("project", "name", "precision"),
     "countries": ("iso3", "name", "projects"),
@@ -30,7 +31,7 @@ FIELDS = {
 # each distinct value is sent once, in payload["values"][column], in order of first use, and rows hold its
 # index (or a list of indexes). Columns named after a table (points.project, projects.countries) hold row
 # indexes into it. Both keep the payload smaller than the positional format it replaced (docs/benchmarks.md).
-CODED = ("area", "status", "funders", "precision", "coords_source", "gazetteer_id", "country")
+CODED = ("title_lang", "area", "status", "funders", "precision", "coords_source", "gazetteer_id", "country")
 # Names this shape of the payload: part of /map/data.json's ETag, so that no browser reuses a cached payload
 # of another shape after FIELDS or CODED change.
 FORMAT = hashlib.sha256(repr((FIELDS, CODED)).encode("utf-8")).hexdigest()[:8]
@@ -121,10 +122,11 @@ class _Table:
         self.rows.append(row)
 
 
-def _project_rows(summaries, country_row, codes):
+def _project_rows(summaries, country_row, codes, lang):
     projects = _Table("projects", codes)
     for p in summaries:
-        projects.add(id=p["id"], title=p["title"], area=p["area"], status=p["status"],
+        title, title_lang = localized(p, "title", lang)    # its French title on a French map, if it has one
+        projects.add(id=p["id"], title=title, title_lang=title_lang, area=p["area"], status=p["status"],
                      countries=[country_row[iso3] for iso3 in p["countries"]],
                      funders=[f["acronym"] or f["name"] for f in p["funders"]])
     return projects.rows
@@ -149,10 +151,10 @@ def _location_rows(locations, position, codes):
     return points.rows, unplaced.rows
 
 
-def _country_rows(order, counts, codes):
+def _country_rows(order, counts, codes, lang):
     countries = _Table("countries", codes)
     for iso3 in order:
-        countries.add(iso3=iso3, name=geo.country_name(iso3), projects=counts[iso3])
+        countries.add(iso3=iso3, name=geo.country_name(iso3, lang), projects=counts[iso3])
     return countries.rows
 
 
@@ -164,16 +166,17 @@ def _country_counts(summaries):
     return counts
 
 
-def map_data(db, ids, focus=None, area=None):
+def map_data(db, ids, focus=None, area=None, lang=DEFAULT_LANGUAGE):
     """The compact drawing data for these project ids, in their order (see FIELDS and docs/maps.md).
     `focus`: the ISO3 codes a place filter asked for (focus_countries), which the bounds fit; None: all.
-    `area`: the query's bbox (core.query.Bbox), which is then the bounds: the map opens on the area searched."""
+    `area`: the query's bbox (core.query.Bbox), which is then the bounds: the map opens on the area searched.
+    `lang`: the language of the country names and, where a project has one, of its title."""
     ids = list(ids)
     codes = {column: _Codes() for column in CODED}
     summaries = storage.project_summaries(db, ids)
     counts = _country_counts(summaries)
     countries = sorted(counts)            # the countries table's order: projects refer to its rows
-    projects = _project_rows(summaries, {iso3: i for i, iso3 in enumerate(countries)}, codes)
+    projects = _project_rows(summaries, {iso3: i for i, iso3 in enumerate(countries)}, codes, lang)
     position = {p["id"]: i for i, p in enumerate(summaries)}
     locations = [loc for loc in storage.locations_for(db, ids) if loc["project_id"] in position]
     points, unplaced = _location_rows(locations, position, codes)
@@ -181,7 +184,7 @@ def map_data(db, ids, focus=None, area=None):
         "fields": {table: list(columns) for table, columns in FIELDS.items()},
         "values": {column: codes[column].values for column in CODED},
         "total": len(projects), "projects": projects, "points": points, "unplaced": unplaced,
-        "countries": _country_rows(countries, counts, codes),
+        "countries": _country_rows(countries, counts, codes, lang),
         "breaks": class_breaks(max(counts.values(), default=0)),
         "bounds": bbox_extent(area) if area is not None else selection_bounds(locations, counts, focus),
     }

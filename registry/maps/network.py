@@ -8,11 +8,12 @@ number of shared projects), and the whole picture a <title> and <desc> that say 
 page lists the same numbers as text beside it, for screen readers and for copying.
 
 Only plain strings here: the caller (web/views.py) marks the result safe. Every text from the data is
-escaped.
+escaped. The words are in the language of `words` (gettext's interface, core/language.py; English by default).
 """
 import math
 from xml.sax.saxutils import escape, quoteattr
 
+from ..core.language import ENGLISH
 from ..core.summary import shortened
 
 WIDTH, HEIGHT = 640, 400
@@ -57,8 +58,9 @@ def full_name(org):
     return f"{org['name']} ({org['acronym']})" if org.get("acronym") else org["name"]
 
 
-def plural(n, word):
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def shared_projects(n, words=ENGLISH):
+    """"1 shared project", "3 shared projects" in the language of `words`."""
+    return words.ngettext("%(num)s shared project", "%(num)s shared projects", n) % {"num": n}
 
 
 def line_width(shared, most):
@@ -95,18 +97,36 @@ def _label_svg(x, y, lines):
     return text_svg(x, top, lines, "middle")
 
 
-def describe(org, shown, total):
+def describe(org, shown, total, words=ENGLISH):
     """The picture in words (its <desc>): whom it shows, with the numbers."""
     if not shown:
-        return f"{full_name(org)} shares no project with another organisation."
-    who = "; ".join(f"{full_name(p)}: {plural(p['shared'], 'shared project')}" for p in shown)
-    more = f" The {len(shown)} with most shared projects are drawn, of {total}." if total > len(shown) else ""
-    return f"{full_name(org)} shares projects with {plural(total, 'organisation')}.{more} {who}."
+        return words.gettext("%(org)s shares no project with another organisation.") % {"org": full_name(org)}
+    who = "; ".join(f"{full_name(p)}: {shared_projects(p['shared'], words)}" for p in shown)
+    head = words.ngettext("%(org)s shares projects with %(num)s organisation.",
+                          "%(org)s shares projects with %(num)s organisations.", total) % {
+        "org": full_name(org), "num": total}
+    more = ""
+    if total > len(shown):
+        more = " " + words.gettext("The %(shown)s with most shared projects are drawn, of %(total)s.") % {
+            "shown": len(shown), "total": total}
+    return f"{head}{more} {who}."
 
 
-def network_svg(org, shown, total=None, id_prefix="network"):
+def pair_title(org, partner, words=ENGLISH):
+    """A line's title: "UNEP and GEF: 3 shared projects"."""
+    return words.ngettext("%(org)s and %(partner)s: %(num)s shared project",
+                          "%(org)s and %(partner)s: %(num)s shared projects", partner["shared"]) % {
+        "org": full_name(org), "partner": full_name(partner), "num": partner["shared"]}
+
+
+def picture_title(org, words=ENGLISH):
+    return words.gettext("Organisations that %(org)s works with") % {"org": full_name(org)}
+
+
+def network_svg(org, shown, total=None, id_prefix="network", words=ENGLISH):
     """SVG text of `org` ({"id", "name", "acronym"}) and the partners `shown` (store.network.partners
-    rows, in their order), `total` being how many partners it has in all (default: len(shown))."""
+    rows, in their order), `total` being how many partners it has in all (default: len(shown)); its words
+    in the language of `words`."""
     total = len(shown) if total is None else total
     title_id, desc_id = f"{id_prefix}-title", f"{id_prefix}-desc"
     cx, cy = WIDTH / 2, HEIGHT / 2
@@ -114,10 +134,10 @@ def network_svg(org, shown, total=None, id_prefix="network"):
     lines, nodes = [], []
     for p, (x, y) in zip(shown, positions(len(shown))):
         lines.append(f'<line x1="{cx}" y1="{cy}" x2="{x}" y2="{y}" stroke="{LINE}" stroke-linecap="round" '
-                     f'stroke-width="{line_width(p["shared"], most)}"><title>{escape(full_name(org))} and '
-                     f'{escape(full_name(p))}: {plural(p["shared"], "shared project")}</title></line>')
+                     f'stroke-width="{line_width(p["shared"], most)}"><title>{escape(pair_title(org, p, words))}'
+                     f'</title></line>')
         nodes.append(f'<g class="partner" data-org={quoteattr(p["id"])}><title>{escape(full_name(p))}: '
-                     f'{plural(p["shared"], "shared project")}</title>'
+                     f'{escape(shared_projects(p["shared"], words))}</title>'
                      f'<circle cx="{x}" cy="{y}" r="{PARTNER_R}" fill="{PARTNER_FILL}" stroke="#fff"/>'
                      f'{_label_svg(x, y, partner_lines(p))}</g>')
     centre = (f'<g class="centre" data-org={quoteattr(org["id"])}><title>{escape(full_name(org))}</title>'
@@ -126,6 +146,6 @@ def network_svg(org, shown, total=None, id_prefix="network"):
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="network" role="img" '
             f'aria-labelledby="{title_id} {desc_id}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
             f'height="{HEIGHT}" style="max-width:100%;height:auto">'
-            f'<title id="{title_id}">Organisations that {escape(full_name(org))} works with</title>'
-            f'<desc id="{desc_id}">{escape(describe(org, shown, total))}</desc>'
+            f'<title id="{title_id}">{escape(picture_title(org, words))}</title>'
+            f'<desc id="{desc_id}">{escape(describe(org, shown, total, words))}</desc>'
             + "".join(lines) + "".join(nodes) + centre + "</svg>")

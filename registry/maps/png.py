@@ -23,11 +23,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..core import geo
+from ..core.labels import label
+from ..core.language import ENGLISH, N_
 from ..core.query import QueryError
 from ..core.summary import shortened
 from .data import BORDER, EMPTY, PALETTE, SEA, class_of, records
 
-ATTRIBUTION = "Mercury Partnership Registry · UNEP Global Mercury Partnership"
+ATTRIBUTION = N_("Mercury Partnership Registry · UNEP Global Mercury Partnership")
+LEGEND_TITLE = N_("Projects per country · points: located activities")
 DEFAULT_WIDTH = 600
 WIDTHS = (200, 1200)
 HEIGHTS = (150, 1200)
@@ -37,16 +40,18 @@ PNG_CACHE_BYTES = 100 * 1024 * 1024
 OCEAN = SEA               # the sea and countries without matching projects (EMPTY): data.py, as on the live map
 POINT = "#b2182b"
 OUTSIDE = "#8c9aa3"      # points of the selected projects outside the selection's places
-# a drawn point's precision -> (matplotlib marker, size in points^2, label); the precisions are those of
-# data.DRAWN, the names those of the payload's "precision" column
-MARKERS = {"site": ("o", 14, "exact site"), "subnational": ("^", 22, "sub-national area"),
-           "country": ("D", 16, "country")}
+# a drawn point's precision -> (matplotlib marker, size in points^2); the precisions are those of
+# data.DRAWN, the names those of the payload's "precision" column; the legend names them with core/labels
+MARKERS = {"site": ("o", 14), "subnational": ("^", 22), "country": ("D", 16)}
 
 _render_lock = threading.Lock()
 
 
+BUSY = N_("the map image service is busy; please try again in a minute")
+
+
 class Busy(Exception):
-    """Another render is taking too long in this process: try again shortly."""
+    """Another render is taking too long in this process: try again shortly (the message: BUSY)."""
 
 
 def default_height(width):
@@ -61,8 +66,9 @@ def parse_size(args):
             return default
         text = raw.strip()
         if not (text.isascii() and text.isdigit()) or not bounds[0] <= int(text) <= bounds[1]:
-            raise QueryError(f"'{name}' must be a whole number of pixels between {bounds[0]} and {bounds[1]} "
-                             f"(e.g. {name}={default if default else bounds[0]})", "invalid_size")
+            raise QueryError(N_("'%(name)s' must be a whole number of pixels between %(low)s and %(high)s "
+                                "(e.g. %(example)s)"), "invalid_size", name=name, low=bounds[0], high=bounds[1],
+                             example=f"{name}={default if default else bounds[0]}")
         return int(text)
     width = number("width", WIDTHS, DEFAULT_WIDTH)
     height = number("height", HEIGHTS, None)
@@ -77,7 +83,7 @@ def parse_scale(args):
         return 1
     if raw == "2":
         return 2
-    raise QueryError("'scale' must be 1 or 2 (scale=2: twice the pixels, for high-density screens)",
+    raise QueryError(N_("'scale' must be 1 or 2 (scale=2: twice the pixels, for high-density screens)"),
                      "invalid_scale")
 
 
@@ -194,6 +200,7 @@ class Layout:
     lon_0: float
     texts: list = field(default_factory=list)        # (text, (left, top, right, bottom)) of each line
     legend_box: tuple | None = None
+    legend_texts: list = field(default_factory=list)  # the legend's title (if any) and its entries
     title_lines: list = field(default_factory=list)
     subtitle_lines: list = field(default_factory=list)
 
@@ -205,14 +212,22 @@ class Layout:
                 bottom - (y - self.ylim[0]) / (self.ylim[1] - self.ylim[0]) * (bottom - top))
 
 
-def render_png(data, title, subtitle, width, height, scale=1, alternatives=()):
+def render_png(data, title, subtitle, width, height, scale=1, alternatives=(), words=ENGLISH):
     """PNG bytes, exactly (width x height) x scale pixels, of `data` (the payload of maps.data.map_data: its
     country counts, choropleth breaks, points and bounds, read by field name). The header is the first of
-    (title, subtitle), then `alternatives`, that fits in two lines each; the last is shortened to fit."""
-    return render(data, title, subtitle, width, height, scale, alternatives)[0]
+    (title, subtitle), then `alternatives`, that fits in two lines each; the last is shortened to fit.
+    The legend and the credit are written with `words` (gettext's interface: the title's language)."""
+    return render(data, title, subtitle, width, height, scale, alternatives, words)[0]
 
 
-def render(data, title, subtitle, width, height, scale=1, alternatives=()):
+def legend_words(words=ENGLISH):
+    """What the image writes besides its title: {"title": the legend's title, "markers": {precision: label},
+    "credit": the attribution}, in the language of `words`."""
+    return {"title": words.gettext(LEGEND_TITLE), "credit": words.gettext(ATTRIBUTION),
+            "markers": {precision: label("precision", precision, words) for precision in MARKERS}}
+
+
+def render(data, title, subtitle, width, height, scale=1, alternatives=(), words=ENGLISH):
     """(PNG bytes, Layout) of render_png."""
     import matplotlib
     matplotlib.use("Agg")
@@ -228,7 +243,7 @@ def render(data, title, subtitle, width, height, scale=1, alternatives=()):
     layout = Layout(px_w, px_h, None, None, None, 0)
     margin = round(6 * scale * size) + 2
     top = _draw_header(fig, renderer, [(title, subtitle), *alternatives], size, margin, layout)
-    bottom = _draw_footer(fig, renderer, data["breaks"], size, margin, layout)
+    bottom = _draw_footer(fig, renderer, data["breaks"], size, margin, layout, legend_words(words))
     _draw_map(fig, data, size, scale, (margin, top + margin // 2, px_w - margin, bottom - margin // 2), layout)
     raw = io.BytesIO()
     fig.savefig(raw, format="png", dpi=dpi, facecolor="white")
@@ -306,22 +321,23 @@ def _shortened_lines(renderer, fig, text, font, usable, max_lines):
     return [shortened(text, max(1, int(usable / (font["size"] * 0.7))))]   # one word longer than a line
 
 
-def _draw_footer(fig, renderer, breaks, size, margin, layout):
+def _draw_footer(fig, renderer, breaks, size, margin, layout, text):
     """The attribution at the bottom and the legend above it, in as many rows as the width needs (under
-    the map: it never covers a point). Returns the pixel row above them."""
+    the map: it never covers a point). `text`: legend_words(). Returns the pixel row above them."""
     font = dict(size=SMALL_PT * size)
-    attribution = fig.text(0.5, margin / layout.height, ATTRIBUTION, ha="center", va="bottom",
+    attribution = fig.text(0.5, margin / layout.height, text["credit"], ha="center", va="bottom",
                            fontsize=font["size"], color="#5b6b75", parse_math=False)
     box = attribution.get_window_extent(renderer)
-    layout.texts.append((ATTRIBUTION, (box.x0, layout.height - box.y1, box.x1, layout.height - box.y0)))
+    layout.texts.append((text["credit"], (box.x0, layout.height - box.y1, box.x1, layout.height - box.y0)))
     legend = _draw_legend(fig, renderer, breaks, size, (box.y1 + margin / 2) / layout.height,
-                          layout.width - 2 * margin)
+                          layout.width - 2 * margin, text)
+    layout.legend_texts = [text["title"]] * bool(breaks) + [t.get_text() for t in legend.get_texts()]
     lbox = legend.get_window_extent(renderer)
     layout.legend_box = (lbox.x0, layout.height - lbox.y1, lbox.x1, layout.height - lbox.y0)
     return layout.height - lbox.y1
 
 
-def _draw_legend(fig, renderer, breaks, size, bottom, usable):
+def _draw_legend(fig, renderer, breaks, size, bottom, usable, text):
     """The choropleth's classes, then the marker shapes, in rows under the map: as many columns as fit."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -330,13 +346,13 @@ def _draw_legend(fig, renderer, breaks, size, bottom, usable):
                          f"{low}" if breaks[i + 1] - 1 == low else f"{low}–{breaks[i + 1] - 1}"))
                for i, low in enumerate(breaks)]
     handles += [Line2D([], [], marker=m, linestyle="", markersize=(s ** 0.5) * 0.9 * size ** 0.5,
-                       markerfacecolor=POINT, markeredgecolor="white", label=lbl)
-                for m, s, lbl in MARKERS.values()]
+                       markerfacecolor=POINT, markeredgecolor="white", label=text["markers"][precision])
+                for precision, (m, s) in MARKERS.items()]
     for ncol in range(len(handles), 0, -1):
         legend = fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, bottom), ncol=ncol,
                             fontsize=SMALL_PT * size, frameon=False, handlelength=1.0, handletextpad=0.3,
                             columnspacing=0.9, borderpad=0.1,
-                            title="Projects per country · points: located activities" if breaks else None,
+                            title=text["title"] if breaks else None,
                             title_fontsize=SMALL_PT * size)
         if legend.get_window_extent(renderer).width <= usable or ncol == 1:
             return legend
@@ -375,7 +391,7 @@ def _draw_points(ax, points, bounds, lon_0, size):
     """Point records (lat, lon, precision), one marker shape per precision; the selection's own in red,
     those of its projects outside the selection's places (a shared project's other countries) in grey."""
     drawn = project([(p["lon"], p["lat"]) for p in points], lon_0) if points else []
-    for precision, (marker, area, _) in MARKERS.items():
+    for precision, (marker, area) in MARKERS.items():
         for inside, colour, order in ((False, OUTSIDE, 3), (True, POINT, 4)):
             xy = [xy for xy, p in zip(drawn, points)
                   if p["precision"] == precision and in_bounds(p["lon"], p["lat"], bounds) == inside]
@@ -407,7 +423,7 @@ def cached_png(cache_dir, key, render, timeout=30, max_bytes=PNG_CACHE_BYTES):
     if body is not None:
         return body, path
     if not _render_lock.acquire(timeout=timeout):
-        raise Busy("the map image service is busy; please try again in a minute")
+        raise Busy(BUSY)
     try:
         body = _read_and_touch(path)      # rendered by the request we waited for
         if body is not None:

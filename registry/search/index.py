@@ -1,4 +1,4 @@
-"""Full-text search over projects and organisations: the only module that imports whoosh.
+"""Full-text search over projects and organisations (whoosh is imported only in this package: here, analysis.py).
 
 SQLite is the truth; the index is derived from it and can always be rebuilt.
 
@@ -42,9 +42,18 @@ American spellings are one word (organisation, organization: SpellingFilter), an
 also indexed written as one ("chloralkali" finds chlor-alkali). Acronyms and aliases (a list of ours and
 every organisation's in the database) are expanded at indexing time, so "ZMWG" and "Zero Mercury
 Working Group" find the same projects (see registry/searchdocs.py). A country or place name finds the
-projects located there. When the index cannot be used (missing, unreadable, a search over the time
-limit Settings.time_limit), searches raise SearchUnavailable, which the web layer answers with a 503 and a
-message; browsing and filtering without search text keep working.
+projects located there.
+
+Languages (issue 13; analysis.py, languages.py, glossary.py): the records' French and Spanish titles and
+summaries are fields of their own, analysed with French and Spanish stems, and the French and Spanish names
+of a project's countries and regions are places ("Pérou", "Afrique de l'Ouest"); every field folds accents.
+A French or Spanish phrase of the glossary (geodata/glossary.yaml) in a query is also searched as its
+English terms, French and Spanish function words are dropped, and "did you mean" draws on the glossary's
+words too. English queries search the English fields as before.
+
+When the index cannot be used (missing, unreadable, a search over the time limit Settings.time_limit),
+searches raise SearchUnavailable, which the web layer answers with a 503 and a message; browsing and
+filtering without search text keep working.
 """
 import hashlib
 import itertools
@@ -67,18 +76,17 @@ import filelock
 from markupsafe import Markup, escape
 from tqdm import tqdm
 from whoosh import collectors, fields, highlight, index, qparser, query
-from whoosh.analysis import (CharsetFilter, CompositeAnalyzer, Filter, LowercaseFilter, RegexTokenizer,
-                             StemFilter, StopFilter, Token)
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.compound import SubFile
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile, StructFile
-from whoosh.lang.porter2 import stem
-from whoosh.support.charset import accent_map
 
 from ..store import db as storage
+from ..core.language import N_, translated_field, translated_field_names
 from ..core.query import QueryError
-from ..core.searchdocs import DOCUMENT_FORMAT, american, organisation_document, project_document, synonyms_for
+from ..core.searchdocs import DOCUMENT_FORMAT, organisation_document, project_document, synonyms_for
+from . import languages
+from .analysis import ANALYZER, ANALYZERS, PLACES, WORDS, SpellingFilter, _Analyzer, stems  # noqa: F401  (see below)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +94,13 @@ log = logging.getLogger(__name__)
 # and field. "words" (every distinct word, unstemmed) feeds "did you mean" and prefixes like "minin*".
 PROJECT_FIELDS = {"title": 4.0, "names": 2.0, "text": 1.0}   # names: organisations, places, keywords, area
 ORG_FIELDS = {"name": 3.0, "aliases": 2.0, "about": 1.0}     # about: type and country
-KINDS = {"projects": PROJECT_FIELDS, "organisations": ORG_FIELDS}
+# The records' French and Spanish titles and summaries (core/language.py: title_fr, summary_es, ...), each
+# analysed in its own language (analysis.py), and "places": the French and Spanish names of a project's
+# countries (core/searchdocs.py). Fields apart, so that English searches score English text as before.
+FIELD_LANGUAGE = {name: name.rsplit("_", 1)[1] for name in translated_field_names()}
+OTHER_PROJECT_FIELDS = {"places": 2.0, **{name: PROJECT_FIELDS["title" if name.startswith("title") else "text"]
+                                          for name in FIELD_LANGUAGE}}
+KINDS = {"projects": {**PROJECT_FIELDS, **OTHER_PROJECT_FIELDS}, "organisations": ORG_FIELDS}
 WAIT_REBUILD = 1800    # seconds a rebuild waits for another writer
 WAIT_UPDATE = 60       # seconds an update after a commit may wait for another writer (apply's rebuilds)
 # Seconds an update inside an editor's request waits for another writer; then the edit is saved all the
@@ -107,79 +121,19 @@ MIN_PREFIX = 3
 POOL_MB = 1024
 PROJECT_KB = 64   # pool memory a project document needs (a bench project: ~330 postings of ~190 bytes)
 
-TOKENS = r"\w+(\.?\w+)*"   # whoosh-reloaded's default also keeps '*' inside words
-
-
-class SpellingFilter(Filter):
-    """British spellings become American ones (organisation -> organization, labour -> labor:
-    core/searchdocs.py `american`), in the index and in queries alike, so either spelling finds both."""
-
-    def __eq__(self, other):
-        return type(other) is type(self)
-
-    def __call__(self, tokens):
-        for t in tokens:
-            t.text = american(t.text)
-            yield t
-
-
-class _Analyzer(CompositeAnalyzer):
-    """RegexTokenizer | LowercaseFilter | CharsetFilter [| SpellingFilter | StopFilter | StemFilter], run as
-    one loop with a
-    memo of stems instead of a chain of five generators: the same tokens (tests/test_search_equivalence.py
-    compares them with the chain) in less than half the time. Analysis was a quarter of indexing."""
-
-    STEMS = {}   # word -> stem, shared (stemming is a pure function); cleared when it grows large
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
-                 start_pos=0, start_char=0, tokenize=True, mode="", no_morph=False, **kwargs):
-        if not tokenize or no_morph:   # not used here: leave them to the chain
-            return super().__call__(value, positions=positions, chars=chars, keeporiginal=keeporiginal,
-                                    removestops=removestops, start_pos=start_pos, start_char=start_char,
-                                    tokenize=tokenize, mode=mode, no_morph=no_morph, **kwargs)
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        return self._tokens(token, value, keeporiginal, start_pos, start_char)
-
-    def _tokens(self, t, value, keeporiginal, start_pos, start_char):
-        tokenizer, _, charset, *rest = self.items
-        _, stop, stemmer = rest or (None, None, None)
-        stems, kept = self.STEMS, None   # kept: the position of the last word kept (StopFilter renumbers)
-        if len(stems) > 200_000:
-            stems.clear()
-        for pos, match in enumerate(tokenizer.expression.finditer(value), start_pos):
-            t.boost, text = 1.0, match.group(0)
-            if keeporiginal:
-                t.original = text
-            if t.chars:
-                t.startchar, t.endchar = start_char + match.start(), start_char + match.end()
-            text = text.lower()
-            if not text.isascii():   # the accent map changes no lower-case ASCII letter
-                text = text.translate(charset.charmap)
-            t.stopped = bool(stop) and (len(text) < stop.min or text in stop.stops)
-            if t.stopped:
-                if t.removestops:
-                    continue
-            elif stop:
-                # (the spelling map turns no word into a stop word: it maps words of 5+ letters)
-                text = stems.get(text) or stems.setdefault(text, stemmer.stemfn(american(text)))
-                pos = kept = pos if kept is None else kept + 1
-            t.text = text
-            if t.positions:
-                t.pos = pos
-            yield t
-
-
-ANALYZER = _Analyzer(RegexTokenizer(TOKENS), LowercaseFilter(), CharsetFilter(accent_map), SpellingFilter(),
-                     StopFilter(), StemFilter(stemfn=stem))
-WORDS = _Analyzer(RegexTokenizer(TOKENS), LowercaseFilter(), CharsetFilter(accent_map))
+# The analyzers are in analysis.py; their names stay importable here: indexes built before pickled them as
+# registry.search.index._Analyzer and registry.search.index.SpellingFilter.
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the index and the database it derives from are, and how long one search may take."""
+    """Where the index and the database it derives from are, how long one search may take, and whether
+    French and Spanish glossary phrases are also searched as their English terms (languages.py; off only to
+    compare, as tests/test_search_languages.py does)."""
     index_dir: str
     database: str
     time_limit: float = 2.0
+    glossary: bool = True
 
 
 class SearchUnavailable(Exception):
@@ -190,6 +144,10 @@ class SearchUnavailable(Exception):
         super().__init__(message)
         self.code, self.message = code, message
 
+    def translated(self, words):
+        """The message in the language of `words` (gettext's interface): each message is marked with N_."""
+        return words.gettext(self.message)
+
 
 @dataclass
 class Hits:
@@ -199,10 +157,19 @@ class Hits:
 
 
 def _schema(names):
-    text = {name: fields.TEXT(analyzer=ANALYZER) for name in names}
+    text = {name: fields.TEXT(analyzer=_analyzer(name)) for name in names}
     # id and stamp are columns: reading them for every document is fast (stored fields are not)
     return fields.Schema(id=fields.ID(unique=True, sortable=True), stamp=fields.COLUMN(),
                          words=fields.TEXT(analyzer=WORDS, phrase=False), **text)
+
+
+# How each field is analysed: "en" (ANALYZER), "fr", "es", or "places" (unstemmed: analysis.PLACES)
+FIELD_ANALYSIS = {**FIELD_LANGUAGE, "places": "places"}
+ANALYSES = {**ANALYZERS, "places": PLACES}
+
+
+def _analyzer(field_name):
+    return ANALYSES[FIELD_ANALYSIS.get(field_name, "en")]
 
 
 SCHEMAS = {kind: _schema(names) for kind, names in KINDS.items()}
@@ -379,6 +346,7 @@ def _mentioning(path, names):
     """{kind: ids} of the documents whose searched text contains any of these names (as phrases)."""
     found = {kind: set() for kind in SCHEMAS}
     for kind, searched in KINDS.items():
+        searched = [f for f in searched if f not in FIELD_ANALYSIS]   # names are indexed in English fields
         phrases = [words for words in ([t.text for t in ANALYZER(name)] for name in names) if words]
         subqueries = [query.Phrase(f, words) if len(words) > 1 else query.Term(f, words[0])
                       for words in phrases for f in searched]
@@ -734,7 +702,8 @@ class _Engine:
 
     def _load(self, kind):
         """docnum -> id, from the id column (stored_fields per hit is slow)."""
-        self.ids[kind] = list(self.searchers[kind].reader().column_reader("id"))
+        reader = self.searchers[kind].reader()   # (an empty index, no organisations yet, has no columns)
+        self.ids[kind] = list(reader.column_reader("id")) if reader.doc_count() else []
 
     def searcher(self, kind):
         s = self.searchers[kind]
@@ -761,9 +730,15 @@ class _Engine:
             s.close()
 
 
+REBUILDING = {   # one whole sentence each, for the translations
+    "missing": N_("search is temporarily unavailable: the search index is missing and is being rebuilt; please "
+                  "try again in a minute (browsing without search text still works)"),
+    "unreadable": N_("search is temporarily unavailable: the search index cannot be read and is being rebuilt; "
+                     "please try again in a minute (browsing without search text still works)")}
+
+
 def _rebuilding(what):
-    return SearchUnavailable(f"search is temporarily unavailable: the search index {what} and is being rebuilt; "
-                             "please try again in a minute (browsing without search text still works)")
+    return SearchUnavailable(REBUILDING[what])
 
 
 def _engine(settings):
@@ -771,10 +746,10 @@ def _engine(settings):
     name = _current(root)
     if name is None:
         if not os.path.exists(settings.database):   # before `flask setup`: nothing to build it from
-            raise SearchUnavailable("search is not available yet: the index has not been built "
-                                    "(run `flask --app registry setup`); browsing works meanwhile")
+            raise SearchUnavailable(N_("search is not available yet: the index has not been built "
+                                       "(run `flask --app registry setup`); browsing works meanwhile"))
         schedule_repair(settings, "the index is missing")   # deleted: build it again
-        raise _rebuilding("is missing")
+        raise _rebuilding("missing")
     if (root / STALE_FILE).exists():   # marked by a process whose update failed: it may be gone since
         schedule_repair(settings, "the index is marked stale")
     engine = _engines.get(root)
@@ -786,7 +761,7 @@ def _engine(settings):
                 log.exception("search index %s cannot be opened", name)
             else:   # said once, when its repair started
                 log.warning("search index %s cannot be opened (%s: %s)", name, type(exc).__name__, exc)
-            raise _rebuilding("cannot be read") from exc
+            raise _rebuilding("unreadable") from exc
         if engine is not None:
             engine.close()
         _engines[root] = engine = fresh
@@ -819,16 +794,30 @@ def _parser(kind, conjunctive):
     return parser
 
 
-def _unknown_words(searcher, kind, text):
-    """Query words (stem, original, start, end) that no searched field contains. Words of four letters or
-    more as typed: a misspelling may stem short ("minning" -> "min")."""
+def _unknown_words(searcher, kind, text, glossary):
+    """Query words (stem, original, start, end) that no searched field contains, each field as its
+    language's analyzer makes the word. Words of four letters or more as typed: a misspelling may stem short
+    ("minning" -> "min"). French and Spanish function words and glossary phrases are known words."""
     reader, out = searcher.reader(), []
+    phrases = glossary.matches(text)
     for t in ANALYZER(text, chars=True, keeporiginal=True, mode="query"):
         if text[t.endchar:t.endchar + 1] == "*" or len(t.original) < 4 or not t.text.isalpha():
             continue
-        if not any(reader.doc_frequency(f, t.text) for f in KINDS[kind]):
+        if languages.is_query_stop(t.original) or any(m.start <= t.startchar < m.end for m in phrases):
+            continue
+        if not any(reader.doc_frequency(f, stem) for f in KINDS[kind] if (stem := _stem(f, t.text, t.original))):
             out.append((t.text, t.original, t.startchar, t.endchar))
     return out
+
+
+def _stem(field_name, english, original):
+    """The word as field `field_name` holds it: `english` (the English analyzer's), or the stem of its
+    language (None for a function word of it)."""
+    analysis = FIELD_ANALYSIS.get(field_name, "en")
+    if analysis == "en":
+        return english
+    analysed = stems(ANALYSES[analysis], original)
+    return analysed[0] if analysed else None
 
 
 # One misspelled word finds what its correction finds: a word the index has never seen is searched as the
@@ -858,52 +847,81 @@ class _Correction:
     start: int       # where it is in the query text
     end: int
     word: str        # the nearest indexed word, as the "words" field holds it (lower case)
+    shown: str = ""  # the word as "did you mean" writes it: a glossary word with its accents ("minería")
 
 
-def _corrections(searcher, kind, text):
+def _corrections(searcher, kind, text, glossary):
     """The corrections of the first MAX_FUZZY_WORDS unknown words of the query that have one."""
     reader, out = searcher.reader(), []
-    for stemmed, original, start, end in _unknown_words(searcher, kind, text)[:MAX_FUZZY_WORDS]:
+    for stemmed, original, start, end in _unknown_words(searcher, kind, text, glossary)[:MAX_FUZZY_WORDS]:
         word = next((tok.text for tok in WORDS(original)), "")   # as the "words" field holds it
         for dist in (1, 2):
             near = [w for w in reader.terms_within("words", word, dist, prefix=1) if w != word] if word else []
             if near:
                 best = max(near, key=lambda w: (reader.doc_frequency("words", w), w))
-                out.append(_Correction(stemmed, original, start, end, best))
+                out.append(_Correction(stemmed, original, start, end, best, best))
                 break
+        else:   # else the glossary's French and Spanish words, which records need not say ("orpaillage")
+            correction = _glossary_correction(glossary, word)
+            if correction:
+                out.append(_Correction(stemmed, original, start, end, correction, glossary.written(correction)))
     return out
+
+
+def _glossary_correction(glossary, word):
+    """The glossary's French or Spanish word nearest to `word` (one edit away, else two), or None. Not for an
+    English word of the glossary: "batteries", which no record says, is no misspelt "baterías"."""
+    if not word or word in glossary.english_words:
+        return None
+    for dist in (1, 2):
+        near = glossary.near(word, dist)
+        if near:
+            return max(near)
+    return None
 
 
 def _check_and_correct(q, corrected, primary):
     """Reject costly wildcards, stem prefixes, and search each unknown word as its correction."""
     if isinstance(q, query.Every) or (isinstance(q, query.Wildcard) and not isinstance(q, query.Prefix)):
-        raise QueryError(f"wildcards need at least {MIN_PREFIX} leading characters and go at the end "
-                         "of a word, e.g. retort*", "invalid_query")
+        raise QueryError(N_("wildcards need at least %(num)d leading characters and go at the end of a word, "
+                            "e.g. retort*"), "invalid_query", num=MIN_PREFIX)
     if isinstance(q, query.Prefix):   # its text went through the field's analyzer: folded and stemmed
+        if len(q.text) < MIN_PREFIX and q.fieldname in FIELD_ANALYSIS:   # stemmed short in French or Spanish
+            return query.NullQuery   # (the English fields decide whether the prefix is long enough)
         if len(q.text) < MIN_PREFIX:
-            raise QueryError(f"wildcards need at least {MIN_PREFIX} leading characters, e.g. retort*",
-                             "invalid_query")
+            raise QueryError(N_("wildcards need at least %(num)d leading characters, e.g. retort*"), "invalid_query",
+                             num=MIN_PREFIX)
         if q.fieldname == primary:   # once per word: also the unstemmed words ("minin*" -> mining)
             return query.Or([q, query.Prefix("words", q.text, boost=q.boost / 4)])
         return q
-    if type(q) is query.Term and corrected.get(q.text):
-        terms = [query.Term(q.fieldname, stemmed, boost=q.boost) for stemmed in corrected[q.text]]
+    key = (FIELD_ANALYSIS.get(q.fieldname, "en"), q.text) if type(q) is query.Term else None
+    if key and corrected.get(key):
+        terms = [query.Term(q.fieldname, stemmed, boost=q.boost) for stemmed in corrected[key]]
         return terms[0] if len(terms) == 1 else query.And(terms)
     if q.is_leaf():
         return q
     return q.apply(lambda sub: _check_and_correct(sub, corrected, primary))
 
 
-def _compile(searcher, kind, text, conjunctive=True, corrections=None):
-    try:
-        q = _parser(kind, conjunctive).parse(text)
-    except Exception as exc:
-        raise QueryError(f"this search text cannot be understood ({type(exc).__name__}); "
-                         "try plain words, or \"a phrase\" in quotes", "invalid_query") from exc
+def _compile(searcher, kind, text, glossary, conjunctive=True, corrections=None):
     if corrections is None:
-        corrections = _corrections(searcher, kind, text)
-    # the correction's stems (one, or none for a stop word: then the unknown word stays, finding nothing)
-    corrected = {c.stem: [t.text for t in ANALYZER(c.word, mode="query")] for c in corrections}
+        corrections = _corrections(searcher, kind, text, glossary)
+    # French and Spanish glossary phrases (corrected words compared as corrected) also searched as their
+    # English terms; French and Spanish function words dropped (languages.py). English text: unchanged.
+    matches = glossary.matches(text, [(c.start, c.end, c.word) for c in corrections])
+    try:
+        q = _parser(kind, conjunctive).parse(languages.rewrite(text, matches))
+    except Exception as exc:
+        raise QueryError(N_("this search text cannot be understood (%(error)s); try plain words, or \"a phrase\" "
+                            "in quotes"), "invalid_query", error=type(exc).__name__) from exc
+    # the correction's stems in each language's fields (one, or none for a stop word: then the unknown word
+    # stays, finding nothing)
+    corrected = {}
+    for c in corrections:
+        for lang, analyzer in ANALYSES.items():
+            typed = c.stem if lang == "en" else next(iter(stems(analyzer, c.original)), None)
+            if typed:
+                corrected[(lang, typed)] = stems(analyzer, c.word)
     return _check_and_correct(q, corrected, next(iter(KINDS[kind])))
 
 
@@ -912,10 +930,10 @@ def _check_cost(searcher, q):
     reader = searcher.reader()
     postings = sum(_postings(reader, leaf) for leaf in q.leaves())
     if postings > max(MIN_POSTINGS_CHECKED, MAX_POSTINGS_PER_DOC * reader.doc_count()):
-        raise QueryError("this search is too broad to answer quickly: its words, wildcards and corrected words "
-                         f"match about {postings // max(1, reader.doc_count())} times in every record; use fewer "
-                         "or more specific words, fewer wildcards (retort* rather than ret*), or a filter",
-                         "search_too_broad")
+        raise QueryError(N_("this search is too broad to answer quickly: its words, wildcards and corrected words "
+                            "match about %(num)d times in every record; use fewer or more specific words, fewer "
+                            "wildcards (retort* rather than ret*), or a filter"), "search_too_broad",
+                         num=postings // max(1, reader.doc_count()))
 
 
 def _postings(reader, leaf):
@@ -931,7 +949,7 @@ def _suggest(text, corrections):
     """The text with each corrected word replaced by its correction, written in the case it was typed in."""
     out = text
     for c in reversed(corrections):
-        best = c.word
+        best = c.shown or c.word
         if c.original.isupper() and len(c.original) > 1:
             best = best.upper()
         elif c.original[:1].isupper():
@@ -966,7 +984,7 @@ def _run(searcher, ids, q, seconds):
     try:
         searcher.search_with_collector(q, collector)
     except collectors.TimeLimit:
-        raise SearchUnavailable("this search took too long; try more specific words or a filter",
+        raise SearchUnavailable(N_("this search took too long; try more specific words or a filter"),
                                 "search_timeout") from None
     hits = sorted(collector.items, key=itemgetter(1))   # by docnum, then best first (sorts are stable):
     hits.sort(key=itemgetter(0), reverse=True)          # twice as fast as one sort on (-score, docnum)
@@ -979,24 +997,29 @@ _OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b|[\"()]")
 _SYNTAX_OFF = re.compile(r"[:^~]")   # field:, boost^ and fuzzy~ syntax are off: plain word separators
 
 
+def _glossary(settings):
+    return languages.current() if settings.glossary else languages.NO_GLOSSARY
+
+
 def _search(settings, kind, text):
     text = _SYNTAX_OFF.sub(" ", text)
     with _lock_searching:
         engine = _engine(settings)
         try:
             searcher = engine.searcher(kind)
-            hits = engine.cache.get((kind, text))
+            key, glossary = (kind, text, settings.glossary), _glossary(settings)
+            hits = engine.cache.get(key)
             if hits is None:
                 # the corrections of unknown words: shared by the cost check, both passes and the suggestion
-                corrections = _corrections(searcher, kind, text)
-                compiled = _compile(searcher, kind, text, corrections=corrections)
+                corrections = _corrections(searcher, kind, text, glossary)
+                compiled = _compile(searcher, kind, text, glossary, corrections=corrections)
                 _check_cost(searcher, compiled)   # the OR fallback has the same terms
                 ids, scores = _run(searcher, engine.ids[kind], compiled, settings.time_limit)
                 if not ids and len(text.split()) > 1 and not _OPERATOR.search(text):
-                    ids, scores = _run(searcher, engine.ids[kind],
-                                       _compile(searcher, kind, text, False, corrections), settings.time_limit)
+                    fallback = _compile(searcher, kind, text, glossary, False, corrections)
+                    ids, scores = _run(searcher, engine.ids[kind], fallback, settings.time_limit)
                 hits = Hits(ids=ids, scores=scores, suggestion=_suggest(text, corrections))
-                engine.remember((kind, text), hits)
+                engine.remember(key, hits)
             return Hits(ids=list(hits.ids), scores=hits.scores, suggestion=hits.suggestion)
         except (QueryError, SearchUnavailable):
             raise
@@ -1005,8 +1028,9 @@ def _search(settings, kind, text):
             _forget_engine(settings)
             # A damaged file: the repair verifies the index and rebuilds it (one per REPAIR_INTERVAL at most)
             schedule_repair(settings, f"a search failed: {type(exc).__name__}")
-            raise SearchUnavailable("the search could not be completed; the search index is being checked "
-                                    "and repaired if need be: please try again in a minute", "search_failed") from exc
+            raise SearchUnavailable(N_("the search could not be completed; the search index is being checked "
+                                       "and repaired if need be: please try again in a minute"),
+                                    "search_failed") from exc
 
 
 def search_projects(settings, q):
@@ -1047,21 +1071,28 @@ def snippets(settings, db, q, ids):
     with _lock_searching:
         try:
             searcher = _engine(settings).searcher("projects")
-            compiled = _compile(searcher, "projects", _SYNTAX_OFF.sub(" ", q), conjunctive=False)
+            compiled = _compile(searcher, "projects", _SYNTAX_OFF.sub(" ", q), _glossary(settings), conjunctive=False)
             # (Query.existing_terms skips fields after the first one: a Whoosh bug)
-            terms = {t.decode("utf-8") if isinstance(t, bytes) else t for leaf in compiled.leaves()
-                     for f, t in leaf.expanded_terms(searcher.reader()) if f in PROJECT_FIELDS}
+            terms = {lang: set() for lang in ANALYZERS}   # the matched terms of each language's fields
+            for leaf in compiled.leaves():
+                for f, t in leaf.expanded_terms(searcher.reader()):
+                    if f in KINDS["projects"] and f != "places":   # (place names: not in the texts shown)
+                        terms[FIELD_LANGUAGE.get(f, "en")].add(t.decode("utf-8") if isinstance(t, bytes) else t)
         except Exception:   # snippets are a nicety: the list falls back to summaries
             log.warning("no snippets for %r", q, exc_info=True)
             return {}
-    if not terms:
+    if not any(terms.values()):
         return {}
     fragmenter, formatter = highlight.ContextFragmenter(maxchars=240, surround=60), _Mark()
     out = {}
     for p in storage.index_documents(db, list(ids)):
-        for text in (p["description"], p["summary"], *p["sources"], ", ".join(p["keywords"])):
-            if text:
-                found = highlight.highlight(text, terms, ANALYZER, fragmenter, formatter, top=2)
+        # the English texts (a French query's glossary phrases are searched as English terms too), then the
+        # French and Spanish summaries with their own analyzers
+        texts = [(text, "en") for text in (p["description"], p["summary"], *p["sources"], ", ".join(p["keywords"]))]
+        texts += [(p.get(translated_field("summary", lang)), lang) for lang in dict.fromkeys(FIELD_LANGUAGE.values())]
+        for text, lang in texts:
+            if text and terms[lang]:
+                found = highlight.highlight(text, terms[lang], ANALYZERS[lang], fragmenter, formatter, top=2)
                 if found:
                     out[p["id"]] = Markup(found)
                     break

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from ..core.query import POINT_PRECISIONS, region_scope
 from ..core.records import ORGANISATION_FIELDS, PROJECT_FIELDS, canonical_order
+from ..core.language import translated_field_names
 from ..core.regions import all_regions
 from ..core import regions
 from ..core.sources import REPORT_SOURCE_ID
@@ -160,6 +161,9 @@ ADDED_COLUMNS = {
     # issue 12: the canonical code of the region (core/regions.py) a location of precision `region` is;
     # NULL for other precisions (and for region locations stored before it, until their record is saved again)
     ("locations", "region"): "TEXT",
+    # issue 13: a project's title and summary in French and Spanish, NULL when it has none (core/language.py
+    # translated_field_names; a fresh database gets them here too, as every column added since the first schema)
+    **{("projects", name): "TEXT" for name in translated_field_names()},
 }
 
 
@@ -224,6 +228,7 @@ def write_project(db, p, stamp, version):
     row = {k: p[k] for k in ("id", "title", "summary", "description", "kind", "area", "status",
                              "start_year", "end_year", "website")}
     row["iati_identifier"] = p.get("iati_identifier")
+    row.update({name: p.get(name) for name in translated_field_names()})   # NULL: none (an edit may remove one)
     row.update(parent_id=p["parent"], keywords=json.dumps(p["keywords"]), evidence=json.dumps(p.get("evidence") or {}),
                updated_at=stamp, version=version)
     _upsert(db, "projects", row)
@@ -346,7 +351,7 @@ def get_organisation(db, org_id):
         return None
     o = _org_row(rows[0])
     o["projects"] = list(db.query(
-        """SELECT r.role, r.basis, r.source, r.reason, p.id, p.title, p.area, p.status
+        """SELECT r.role, r.basis, r.source, r.reason, p.id, p.title, p.title_fr, p.title_es, p.area, p.status
            FROM roles r JOIN projects p ON p.id = r.project_id
            WHERE r.org_id = ? ORDER BY r.role, p.title""", [org_id]))
     o["countries"] = [r["iso3"] for r in db.query(
@@ -377,19 +382,21 @@ def get_project(db, project_id):
         "SELECT document, section, quote FROM sources WHERE project_id = ? ORDER BY id", [project_id]))
     p["parent"] = None
     if p["parent_id"]:
-        parent = list(db.query("SELECT id, title FROM projects WHERE id = ?", [p["parent_id"]]))
+        parent = list(db.query("SELECT id, title, title_fr, title_es FROM projects WHERE id = ?", [p["parent_id"]]))
         p["parent"] = parent[0] if parent else None
     p["children"] = list(db.query(
-        "SELECT id, title, status FROM projects WHERE parent_id = ? ORDER BY title", [project_id]))
+        "SELECT id, title, title_fr, title_es, status FROM projects WHERE parent_id = ? ORDER BY title", [project_id]))
     return p
 
 
 def project_summaries(db, ids):
-    """List rows (id, title, area, status, kind, years, countries, funders) for ids, in that order."""
+    """List rows (id, title, summary and their French and Spanish versions, area, status, kind, years,
+    countries, funders) for ids, in that order."""
     if not ids:
         return []
     rows = {r["id"]: r for r in db.query(
-        """SELECT p.id, p.title, p.summary, p.area, p.status, p.kind, p.start_year, p.end_year,
+        """SELECT p.id, p.title, p.summary, p.title_fr, p.title_es, p.summary_fr, p.summary_es, p.area, p.status,
+                  p.kind, p.start_year, p.end_year,
                   (SELECT json_group_array(iso3) FROM project_countries c WHERE c.project_id = p.id) AS countries,
                   (SELECT json_group_array(json_object('id', o.id, 'name', o.name, 'acronym', o.acronym))
                      FROM roles r JOIN organisations o ON o.id = r.org_id
@@ -472,7 +479,7 @@ def read_project_records(db, ids):
     for name, sql in _PROJECT_PARTS.items():
         for r in db.query(sql.format(scope=scope)):
             out[r.pop("project_id")][0][name].append(r["value"] if name in _VALUE_PARTS else r)
-    return {i: (canonical_order({k: record[k] for k in PROJECT_FIELDS}), version)
+    return {i: (canonical_order({k: record[k] for k in PROJECT_FIELDS if k in record}), version)
             for i, (record, version) in out.items()}
 
 
@@ -489,6 +496,7 @@ _VALUE_PARTS = ("other_areas", "countries")
 def _project_shell(row):
     p = {k: row[k] for k in ("id", "title", "summary", "description", "kind", "area", "status", "start_year",
                              "end_year", "website", "iati_identifier")}
+    p.update({name: row[name] for name in translated_field_names() if row[name] is not None})   # absent: none
     return dict(p, parent=row["parent_id"], keywords=json.loads(row["keywords"]), evidence=json.loads(row["evidence"]),
                 other_areas=[], countries=[],
                 locations=[], organisations=[], sources=[])
@@ -768,10 +776,10 @@ def organisations_leading_area(db, area):
 
 def locations_for(db, project_ids):
     """Every location of the given projects (with its region code, for precision 'region'), with the project's
-    title, area, status."""
+    title (and its French and Spanish versions), area, status."""
     return list(db.query(
         """SELECT l.project_id, l.name, l.precision, l.lat, l.lon, l.country, l.region, l.coords_source,
-                  l.gazetteer_id, l.basis, l.reason, p.title, p.area, p.status
+                  l.gazetteer_id, l.basis, l.reason, p.title, p.title_fr, p.title_es, p.area, p.status
            FROM locations l JOIN projects p ON p.id = l.project_id
            WHERE l.project_id IN (SELECT value FROM json_each(?)) ORDER BY l.id""", [json.dumps(list(project_ids))]))
 

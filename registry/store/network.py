@@ -18,7 +18,7 @@ ORDER BY shared DESC, o.name COLLATE NOCASE, o.id
 """
 # The shared projects themselves, each partner's by title.
 _SHARED_PROJECTS = """
-SELECT DISTINCT theirs.org_id AS partner, p.id, p.title, p.status
+SELECT DISTINCT theirs.org_id AS partner, p.id, p.title, p.title_fr, p.title_es, p.status
 FROM roles mine
 JOIN roles theirs ON theirs.project_id = mine.project_id AND theirs.org_id <> mine.org_id
 JOIN projects p ON p.id = mine.project_id
@@ -29,13 +29,13 @@ ORDER BY p.title COLLATE NOCASE, p.id
 
 def partners(db, org_id):
     """Every organisation that shares at least one project with `org_id`, most shared projects first,
-    then by name: [{"id", "name", "acronym", "shared", "projects": [{"id", "title", "status"}]}], where
-    "shared" is the number of projects in "projects". [] for an organisation with no partner (or none
-    at all)."""
+    then by name: [{"id", "name", "acronym", "shared", "projects": [{"id", "title", "title_fr", "title_es",
+    "status"}]}], where "shared" is the number of projects in "projects". [] for an organisation with no
+    partner (or none at all)."""
     found = [dict(row, projects=[]) for row in db.query(_PARTNERS, [org_id])]
     by_id = {p["id"]: p for p in found}
     for row in db.query(_SHARED_PROJECTS, [org_id]):
         partner = by_id.get(row["partner"])
         if partner is not None:
-            partner["projects"].append({"id": row["id"], "title": row["title"], "status": row["status"]})
+            partner["projects"].append({k: row[k] for k in ("id", "title", "title_fr", "title_es", "status")})
     return found

@@ -1,6 +1,7 @@
 """The JSON API: one envelope (web/envelope.py), one error shape. Documented at /api/openapi.json and in
 docs/api.md."""
 from flask import Blueprint, jsonify, request, url_for
+from flask_babel import gettext as _
 
 from ..store import db as storage
 from ..store import sources as source_store
@@ -15,9 +16,12 @@ from ..search.finder import (find_organisations, find_projects, list_countries, 
                              query_from_args)
 from .openapi import OPENAPI
 from ..core.validate import AREAS
+from ..core.language import translated_field_names
 from .context import get_db, index_settings
+from . import language
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+TRANSLATED = translated_field_names()   # a project's French and Spanish title and summary, null when none
 MAX_SOURCE_CHANGES = 1000   # changes /api/sources/<id> lists, newest first (/api/changes pages through more)
 
 
@@ -29,7 +33,8 @@ def _project_result(row, found):
     return {
         "id": row["id"], "title": row["title"], "url": url_for("views.project", project_id=row["id"], _external=True),
         "api_url": url_for("api.project", project_id=row["id"], _external=True),
-        "summary": row["summary"], "countries": _countries(row["countries"]), "area": row["area"],
+        "summary": row["summary"], **{name: row.get(name) for name in TRANSLATED},   # title_fr... (issue 13)
+        "countries": _countries(row["countries"]), "area": row["area"],
         "area_label": AREAS.get(row["area"]), "status": row["status"], "kind": row["kind"],
         "start_year": row["start_year"], "end_year": row["end_year"],
         "funders": [{"id": f["id"], "name": f["name"]} for f in row["funders"]],
@@ -45,7 +50,7 @@ def projects():
     found = find_projects(db, index_settings(), query)
     extra = {"suggestion": found.suggestion} if found.suggestion else {}
     return jsonify(list_envelope([_project_result(row, found) for row in found.page_rows], found.total,
-                                 query.page, query.per_page, linked_facets(found.facets, query, "api.projects"),
+                                 query.page, query.per_page, _facets(found.facets, query, "api.projects"),
                                  **extra))
 
 
@@ -54,7 +59,8 @@ def project(project_id):
     db = get_db()
     p = storage.get_project(db, project_id)
     if p is None:
-        raise ApiError(404, "not_found", f"no project with id '{project_id[:100]}'; list ids at /api/projects")
+        raise ApiError(404, "not_found", _("no project with id '%(id)s'; list ids at /api/projects",
+                                           id=project_id[:100]))
     p = dict(p, url=url_for("views.project", project_id=p["id"], _external=True),
              countries=_countries(p["countries"]),
              organisations=[{"id": o["id"], "name": o["name"], "acronym": o["acronym"], "role": o["role"],
@@ -101,7 +107,8 @@ def source(source_id):
     db = get_db()
     s = source_store.get_source(db, source_id)
     if s is None:
-        raise ApiError(404, "not_found", f"no source with id '{source_id[:100]}'; list ids at /api/sources")
+        raise ApiError(404, "not_found", _("no source with id '%(id)s'; list ids at /api/sources",
+                                           id=source_id[:100]))
     counts = next(iter(source_store.list_sources(db, source_id)), {})   # its counts only, not every source's
     body = _source(dict(s, **{k: counts.get(k, 0) for k in ("projects", "citations", "added", "changed")}))
     body["cited_by"] = [{"project_id": c["project_id"], "title": c["title"], "section": c["section"],
@@ -122,7 +129,12 @@ def organisations():
                              if o["country"] else None)) for o in found.page_rows]
     query = found.query
     return jsonify(list_envelope(results, found.total, query.page, query.per_page,
-                                 linked_facets(found.facets, query, "api.organisations")))
+                                 _facets(found.facets, query, "api.organisations")))
+
+
+def _facets(facets, query, endpoint):
+    """The facets with absolute links, their values labelled in the request's language (as on the pages)."""
+    return linked_facets(facets, query, endpoint, words=language.words(), lang=language.current_language())
 
 
 @bp.route("/organisations/<org_id>")
@@ -130,7 +142,8 @@ def organisation(org_id):
     db = get_db()
     o = storage.get_organisation(db, org_id)
     if o is None:
-        raise ApiError(404, "not_found", f"no organisation with id '{org_id[:100]}'; list ids at /api/organisations")
+        raise ApiError(404, "not_found", _("no organisation with id '%(id)s'; list ids at /api/organisations",
+                                           id=org_id[:100]))
     o = dict(o, url=url_for("views.organisation", org_id=o["id"], _external=True),
              countries=_countries(o["countries"]),
              works_with=[_partner(p) for p in network_store.partners(db, org_id)])
@@ -175,7 +188,8 @@ def region(code):
     known = region_table.get_region(code)
     row = next((r for r in list_regions(get_db()) if known and r["code"] == known.code), None)
     if row is None:
-        raise ApiError(404, "not_found", f"no region with code '{code[:100]}'; list codes at /api/regions")
+        raise ApiError(404, "not_found", _("no region with code '%(code)s'; list codes at /api/regions",
+                                           code=code[:100]))
     return jsonify(_region(row))
 
 
@@ -186,4 +200,4 @@ def openapi():
 
 @bp.route("/<path:anything>")
 def unknown(anything):
-    raise ApiError(404, "not_found", "no such API endpoint; see /api/openapi.json")
+    raise ApiError(404, "not_found", _("no such API endpoint; see /api/openapi.json"))

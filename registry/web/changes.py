@@ -6,7 +6,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from flask import Blueprint, g, jsonify, make_response, render_template, request, url_for
+from flask_babel import gettext as _
 
+from ..core.language import N_
 from ..core.query import MAX_PAGE, MAX_PER_PAGE, QueryError
 from ..store import changes as change_log
 from ..store import sources as source_store
@@ -17,6 +19,43 @@ bp = Blueprint("changes", __name__)
 
 PER_PAGE = 20
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# What people read for the keys the log stores (store/changes.py action_of, store/editing.py SOURCE_KINDS)
+ACTION_LABELS = {"added": N_("added"), "changed": N_("changed"), "deleted": N_("deleted"),
+                 "reverted": N_("reverted"), "restored": N_("restored"), "unrecorded": N_("not recorded")}
+# (English keeps the keys' own short words; changes.html explains each in a sentence)
+SOURCE_KIND_LABELS = {"form": N_("form"), "import": N_("import"), "seed": N_("seed"), "source": N_("source"),
+                      "revert": N_("revert"), "proposal": N_("proposal"), "restore": N_("restore")}
+# The kinds of source record (core/sources.py SOURCE_KINDS), as /sources and the source pages show them
+SOURCE_TYPE_LABELS = {"report": N_("report"), "progress-report": N_("progress report"), "web-page": N_("web page"),
+                      "project-page": N_("project page"), "meeting-page": N_("meeting page"), "news": N_("news"),
+                      "evaluation": N_("evaluation"), "database": N_("database")}
+ENTITY_LABELS = {"project": N_("project"), "organisation": N_("organisation")}
+ENTITY_PLURALS = {"project": N_("projects"), "organisation": N_("organisations")}
+
+
+@bp.app_template_global()
+def action_label(action):
+    """What a change did, in the request's language ("added", "ajouté", "añadido")."""
+    return _(ACTION_LABELS[action]) if action in ACTION_LABELS else action
+
+
+@bp.app_template_global()
+def source_kind_label(kind):
+    """The kind of source of a change, in the request's language."""
+    return _(SOURCE_KIND_LABELS[kind]) if kind in SOURCE_KIND_LABELS else (kind or "")
+
+
+@bp.app_template_global()
+def source_type_label(kind):
+    """The kind of a source record ("web page", "page web", "página web")."""
+    return _(SOURCE_TYPE_LABELS[kind]) if kind in SOURCE_TYPE_LABELS else (kind or "").replace("-", " ")
+
+
+@bp.app_template_global()
+def entity_label(entity, plural=False):
+    """"project" / "organisation" (or their plurals) in the request's language."""
+    table = ENTITY_PLURALS if plural else ENTITY_LABELS
+    return _(table[entity]) if entity in table else (entity or "")
 
 
 @dataclass(frozen=True)
@@ -44,17 +83,19 @@ def _one(args, name):
     twice is an error. Values are taken as they are: " project" is not an entity."""
     values = args.getlist(name)
     if len(values) > 1:
-        raise QueryError(f"'{name}' is given {len(values)} times: give it once")
+        raise QueryError(N_("'%(name)s' is given %(count)s times: give it once"), name=name, count=len(values))
     value = values[0] if values else ""
     if len(value) > 100 or any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in value):
-        raise QueryError(f"'{name}' is too long (over 100 characters) or contains control characters")
+        raise QueryError(N_("'%(name)s' is too long (over 100 characters) or contains control characters"),
+                         name=name)
     return value if value.strip() else None
 
 
 def _choice(args, name, allowed):
     value = _one(args, name)
     if value is not None and value not in allowed:
-        raise QueryError(f"unknown {name} '{value[:40]}': use one of {', '.join(allowed)}")
+        raise QueryError(N_("unknown %(name)s '%(value)s': use one of %(allowed)s"), name=name, value=value[:40],
+                         allowed=", ".join(allowed))
     return value
 
 
@@ -63,7 +104,7 @@ def _number(args, name, high, default):
     if value is None:
         return default
     if not (value.isascii() and value.isdigit() and 1 <= int(value) <= high):
-        raise QueryError(f"'{name}' must be a whole number from 1 to {high}")
+        raise QueryError(N_("'%(name)s' must be a whole number from 1 to %(high)s"), name=name, high=high)
     return int(value)
 
 
@@ -76,7 +117,7 @@ def _since(args):
             return date.fromisoformat(value).isoformat()
     except ValueError:   # 2026-02-30
         pass
-    raise QueryError("'since' must be a date written YYYY-MM-DD, e.g. 2026-12-06")
+    raise QueryError(N_("'since' must be a date written YYYY-MM-DD, e.g. 2026-12-06"))
 
 
 def parse_changes_query(args):

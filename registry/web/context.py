@@ -1,6 +1,7 @@
 """What a request works with: its database connection and the search index's settings, both taken
 from the app's configuration. Storage and search know nothing of Flask; they get these as arguments."""
 from flask import current_app, g
+from flask_babel import get_locale, get_translations
 
 from ..core.summary import summarise
 from ..search.index import Settings
@@ -32,7 +33,9 @@ def selection_summary(db, query, total):
     """The one readable summary of a selection (core/summary.py), with the names it needs: what the list
     heading, the map, the embed, the PNG, the newsletter, the feeds, the statistics and file names say."""
     return summarise(query, total, storage.org_labels(db, query.funders + query.orgs),
-                     source_store.source_titles(db, query.sources))
+                     source_store.source_titles(db, query.sources),
+                     # the request's language (web/language.py is Flask-Babel's locale selector)
+                     words=get_translations(), lang=get_locale().language)
 
 
 def init_app(app):

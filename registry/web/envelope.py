@@ -10,7 +10,14 @@ from urllib.parse import urlencode
 
 from flask import request, url_for
 
+from ..core import geo
+from ..core import regions as region_table
+from ..core.labels import labels
+from ..core.language import DEFAULT_LANGUAGE, ENGLISH
 from ..core.query import MAX_PAGE, with_query
+
+# The facets whose values are vocabulary keys (core/labels.py): labelled in the request's language
+VOCABULARY_FACETS = {"area": "area", "status": "status", "kind": "kind", "role": "role", "type": "org_type"}
 
 
 def list_envelope(results, total, page, per_page, facets=None, **extra):
@@ -42,15 +49,30 @@ def _this_url_with_page(page, external):
                 urlencode(list(args.items(multi=True))))
 
 
-def linked_facets(facets, query, endpoint, external=True):
+def linked_facets(facets, query, endpoint, external=True, words=ENGLISH, lang=DEFAULT_LANGUAGE):
     """The finder's facets with links to `endpoint`: toggle_url on each value, show_all_url on each facet
-    (None unless truncated). `query` (ProjectQuery or OrganisationQuery) builds the query strings."""
+    (None unless truncated). `query` (ProjectQuery or OrganisationQuery) builds the query strings. Values
+    of vocabularies, countries and regions are labelled in `lang` (`words`: its gettext translations)."""
     base = url_for(endpoint, _external=external)
-    return {name: {"values": [dict(v, toggle_url=_url(base, query.toggled(name, v["value"])))
+    return {name: {"values": [dict(v, label=_label(name, v, words, lang),
+                                   toggle_url=_url(base, query.toggled(name, v["value"])))
                               for v in f["values"]],
                    "value_count": f["value_count"], "truncated": f["truncated"],
                    "show_all_url": _url(base, query.url_query(facet_size=None)) if f["truncated"] else None}
             for name, f in facets.items()}
+
+
+def _label(facet, value, words, lang):
+    """A facet value's label in `lang`: the finder labels them in English."""
+    key = value["value"]
+    if facet in VOCABULARY_FACETS:
+        return labels(VOCABULARY_FACETS[facet], words).get(key, value["label"])
+    if facet == "country":
+        return geo.country_name(key, lang)
+    if facet == "region":
+        region = region_table.get_region(key)
+        return region.name_in(lang) if region else value["label"]
+    return value["label"]
 
 
 def _url(base, query_string):

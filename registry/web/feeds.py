@@ -16,19 +16,26 @@ registry is served under more than one name, so that the ids stay the same.
 feedgen writes the XML (it escapes text, formats dates as RFC 3339 and orders the Atom elements). A bad query
 is a 400 in the usual error shape (an HTML page, as for the CSV export); a search (`q`) is metered like the
 list's by web/limits.py, which meters every GET with search text.
+
+The feed speaks the request's language (issue 13): its title, subtitle and each entry's sentence, and the
+projects' titles and summaries in French or Spanish where they have them. The feed's own links carry `lang=`
+when a language was chosen (url_for adds it), so a reader subscribed in French keeps getting French.
 """
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, current_app, request, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
+from ..core.language import N_, localized
 from ..core.query import with_query
 from ..search.finder import find_projects, query_from_args
 from ..store import changes as change_log
 from ..store import db as storage
 from ..store import sources as source_store
+from . import language
 from .context import get_db, index_settings, selection_summary
 
 bp = Blueprint("feeds", __name__)
@@ -36,11 +43,15 @@ bp = Blueprint("feeds", __name__)
 MAX_ENTRIES = 50          # entries in one feed: the newest changes of the selection (docs/api.md)
 TAG_DATE = "2026"         # the date part of every tag: URI (RFC 4151): the year this naming began
 MIMETYPE = "application/atom+xml; charset=utf-8"
-REGISTRY_NAME = "Mercury Partnership Registry"
-# How a change came about, after its action: "Changed by an editor's form: status, end_year"
-VIA = {"form": "by an editor's form", "import": "by an import", "seed": "from the registry's first edition "
-       "(the Partnership's report on activities)", "proposal": "from an approved proposal",
-       "revert": "by reverting an earlier change", "restore": "from a restored backup"}
+REGISTRY_NAME = N_("Mercury Partnership Registry")
+# What a change did, as an entry's sentence begins: "Changed by an editor's form: status, end_year"
+ACTIONS = {"added": N_("Added"), "changed": N_("Changed"), "deleted": N_("Deleted"), "reverted": N_("Reverted"),
+           "restored": N_("Restored")}
+# How a change came about, after its action
+VIA = {"form": N_("by an editor's form"), "import": N_("by an import"),
+       "seed": N_("from the registry's first edition (the Partnership's report on activities)"),
+       "proposal": N_("from an approved proposal"), "revert": N_("by reverting an earlier change"),
+       "restore": N_("from a restored backup")}
 
 
 @bp.app_template_global()
@@ -59,10 +70,10 @@ def projects():
     summary = selection_summary(db, query, results.total)
     changes = change_log.last_project_changes(db, results.ids, MAX_ENTRIES)
     sources = source_store.sources_of_changes(db, [c["id"] for c in changes if c["id"] is not None])
-    summaries = {p["id"]: p["summary"] for p in storage.project_summaries(db, [c["entity_id"] for c in changes])}
+    records = {p["id"]: p for p in storage.project_summaries(db, [c["entity_id"] for c in changes])}
     feed = _feed(query, summary.sentence, _feed_updated(db, changes))
     for change in changes:
-        _add_entry(feed, change, sources.get(change["id"]), summaries.get(change["entity_id"]))
+        _add_entry(feed, change, sources.get(change["id"]), records.get(change["entity_id"]))
     return Response(feed.atom_str(pretty=True), content_type=MIMETYPE)
 
 
@@ -72,14 +83,16 @@ def _feed(query, title, updated):
     feed = FeedGenerator()
     feed.id(f"{_tag_prefix()}projects.atom{suffix}")
     feed.title(title)
-    feed.subtitle(f"The newest changes to these projects in the {REGISTRY_NAME}, newest first "
-                  f"(at most {MAX_ENTRIES}): projects added, and which fields changed, from which source.")
+    feed.language(language.current_language())
+    feed.subtitle(_("The newest changes to these projects in the %(registry)s, newest first (at most %(max)s): "
+                    "projects added, and which fields changed, from which source.",
+                    registry=_(REGISTRY_NAME), max=MAX_ENTRIES))
     feed.updated(updated)
-    feed.author({"name": REGISTRY_NAME, "uri": url_for("views.home", _external=True)})
+    feed.author({"name": _(REGISTRY_NAME), "uri": url_for("views.home", _external=True)})
     feed.link(href=with_query(url_for("feeds.projects", _external=True), filters), rel="self",
               type="application/atom+xml")
     feed.link(href=with_query(url_for("views.projects", _external=True), filters), rel="alternate", type="text/html")
-    feed.generator(REGISTRY_NAME, uri=url_for("views.about", _external=True))
+    feed.generator(_(REGISTRY_NAME), uri=url_for("views.about", _external=True))
     return feed
 
 
@@ -92,46 +105,64 @@ def _feed_updated(db, changes):
     return _datetime(newest[0]["at"]) if newest else datetime.now(timezone.utc)
 
 
-def _add_entry(feed, change, update_source, project_summary):
+def _add_entry(feed, change, update_source, record):
+    """One entry: the project's title and summary in the feed's language where it has them (else English)."""
     entry = feed.add_entry(order="append")   # feedgen prepends by default: the changes are newest first
     pid = change["entity_id"]
     number = f"changes/{change['id']}" if change["id"] is not None else "unrecorded"
     entry.id(f"{_tag_prefix()}projects/{quote(pid, safe='')}/{number}")
-    entry.title(change["title"])
+    lang = language.current_language()
+    title = localized(record, "title", lang)[0] or change["title"]
+    project_summary = localized(record, "summary", lang)
+    entry.title(title)
     entry.updated(_datetime(change["at"]))
     link = url_for("views.project", project_id=pid, _external=True)
     entry.link(href=link, rel="alternate", type="text/html")
     entry.category(term=change["action"])
     what = what_changed(change, update_source)
     entry.summary(what)
-    entry.content(_content(what, change, update_source, project_summary, link), type="html")
+    entry.content(_content(what, title, update_source, project_summary, link), type="html")
 
 
 def what_changed(change, update_source):
-    """One sentence: "Added from ...", "Update from <source title> (as of 2024-05-01): status, end_year",
-    "Changed by an editor's form: title"."""
-    fields = ", ".join(change["fields"])
+    """One sentence in the request's language: "Added from ...", "Update from <source title> (as of May 1,
+    2024): status, end_year", "Changed by an editor's form: title"."""
     if change["action"] == "unrecorded":
-        return f"No change of this project is recorded in the history; it was last updated {change['at'][:10]}"
+        return _("No change of this project is recorded in the history; it was last updated %(date)s",
+                 date=language.date_text(change["at"]))
     if update_source:
-        as_of = f" (as of {update_source['as_of']})" if update_source.get("as_of") else ""
-        head = f"{'Added' if change['action'] == 'added' else 'Update'} from {update_source['title']}{as_of}"
+        head = _update_from(change["action"] == "added", update_source)
     else:
-        head = f"{change['action'].capitalize()} {VIA.get(change['source_kind'], '')}".rstrip()
-    return f"{head}: {fields}" if fields else head
+        action, kind = change["action"], change["source_kind"]
+        head = f"{_(ACTIONS[action]) if action in ACTIONS else action.capitalize()} {_(VIA[kind]) if kind in VIA else ''}"
+        head = head.rstrip()
+    if not change["fields"]:
+        return head
+    return _("%(change)s: %(fields)s", change=head, fields=", ".join(change["fields"]))
 
 
-def _content(what, change, update_source, project_summary, link):
-    """The entry's HTML: what changed (the source linked), the project's own summary, a link to it."""
+def _update_from(added, source):
+    values = {"source": source["title"], "date": language.date_text(source.get("as_of"))}
+    if source.get("as_of"):
+        return _("Added from %(source)s (as of %(date)s)", **values) if added \
+            else _("Update from %(source)s (as of %(date)s)", **values)
+    return _("Added from %(source)s", **values) if added else _("Update from %(source)s", **values)
+
+
+def _content(what, title, update_source, project_summary, link):
+    """The entry's HTML: what changed (the source linked), the project's own summary ((text, its language)),
+    a link to it."""
     sentence = escape(what)
     if update_source:
         source_link = Markup('<a href="{}">{}</a>').format(
             url_for("views.source", source_id=update_source["id"], _external=True), update_source["title"])
         sentence = Markup(str(sentence).replace(str(escape(update_source["title"])), str(source_link), 1))
     parts = [Markup("<p>{}</p>").format(sentence)]
-    if project_summary:
-        parts.append(Markup("<p>{}</p>").format(project_summary))
-    parts.append(Markup('<p><a href="{}">{}</a></p>').format(link, change["title"]))
+    text, text_lang = project_summary
+    if text:   # the English summary of a project without one in the feed's language says it is English
+        marked = Markup(' lang="{}"').format(text_lang) if text_lang != language.current_language() else ""
+        parts.append(Markup("<p{}>{}</p>").format(marked, text))
+    parts.append(Markup('<p><a href="{}">{}</a></p>').format(link, title))
     return str(Markup("").join(parts))
 
 

@@ -6,12 +6,16 @@ sticks. While a language is chosen (or is not English), every link url_for build
 share URLs, embed codes, PNG URLs and newsletter snippets open in the language they were made in.
 Layers below the web get the words they write through `words()` (gettext's interface).
 """
+import re
+from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
+from babel.dates import format_skeleton, format_time, get_datetime_format
+
 from flask import g, has_request_context, request
 from markupsafe import Markup
-from flask_babel import Babel, format_decimal, get_translations
+from flask_babel import Babel, format_date, format_decimal, get_locale, get_translations
 
 from ..core.query import with_query
 from ..core.language import (DEFAULT_LANGUAGE, LANG_COOKIE, LANG_PARAM, LANGUAGE_NAMES, LANGUAGES,
@@ -95,6 +99,34 @@ def number(value):
     return format_decimal(value)
 
 
+_YEAR, _MONTH, _DAY = re.compile(r"\d{4}"), re.compile(r"\d{4}-\d{2}"), re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def date_text(value, time=False):
+    """One of the registry's dates written in the request's language: "2026" as it is, "2026-12" as
+    "December 2026" / "décembre 2026" / "diciembre de 2026", "2026-12-07" (or an ISO timestamp) as
+    "December 7, 2026" / "7 décembre 2026" / "7 de diciembre de 2026"; with `time`, a timestamp's UTC time
+    too. Anything else (a date the data got wrong) is shown as it is rather than failing the page."""
+    text = str(value or "").strip()
+    try:
+        if _YEAR.fullmatch(text):
+            return text
+        if _MONTH.fullmatch(text):
+            return format_skeleton("yMMMM", date(int(text[:4]), int(text[5:7]), 1), locale=get_locale())
+        if _DAY.fullmatch(text):
+            return format_date(date.fromisoformat(text), "long")
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    stamp = stamp.astimezone(timezone.utc) if stamp.tzinfo else stamp
+    if not time:
+        return format_date(stamp.date(), "long")
+    # the locale's way of joining a date and a time ("{1} à {0}", "{1}, {0}"); the clock is UTC's
+    joined = get_datetime_format("long", locale=get_locale()).replace("'", "")
+    clock = format_time(stamp.time(), "short", locale=get_locale())
+    return joined.replace("{1}", format_date(stamp.date(), "long")).replace("{0}", clock) + " UTC"
+
+
 def init_app(app):
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
@@ -104,3 +136,4 @@ def init_app(app):
     app.context_processor(_template_context)
     app.add_template_filter(with_query)
     app.add_template_filter(number)
+    app.add_template_filter(date_text)

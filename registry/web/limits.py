@@ -37,6 +37,7 @@ import os
 import time
 
 from flask import current_app, g, request
+from flask_babel import gettext as _, ngettext
 
 from ..store.limits import BudgetStore
 from .errors import error_response
@@ -71,7 +72,34 @@ class RateLimited(Exception):
             f"server time on {noun} at once, and regains {rate * 60:g} seconds a minute. Please wait "
             f"{retry_after} second{'' if retry_after == 1 else 's'} and try again; a filter or more specific "
             "words make each request cheaper")
-        self.retry_after = retry_after
+        self.kind, self.retry_after, self.capacity, self.rate = kind, retry_after, capacity, rate
+
+    def translated(self):
+        """The message in the request's language (one whole sentence per kind of work)."""
+        values = {"capacity": f"{self.capacity:g}", "rate": f"{self.rate * 60:g}"}   # ngettext adds num
+        if self.kind == "search":
+            return ngettext("too many searches from your address in a short time: each address may use "
+                            "%(capacity)s seconds of server time on searches at once, and regains %(rate)s seconds "
+                            "a minute. Please wait %(num)s second and try again; a filter or more specific words "
+                            "make each request cheaper",
+                            "too many searches from your address in a short time: each address may use "
+                            "%(capacity)s seconds of server time on searches at once, and regains %(rate)s seconds "
+                            "a minute. Please wait %(num)s seconds and try again; a filter or more specific words "
+                            "make each request cheaper", self.retry_after, **values)
+        if self.kind == "export":
+            return ngettext("too many exports from your address in a short time: each address may use "
+                            "%(capacity)s seconds of server time on exports at once, and regains %(rate)s seconds "
+                            "a minute. Please wait %(num)s second and try again; a filter makes each export cheaper",
+                            "too many exports from your address in a short time: each address may use "
+                            "%(capacity)s seconds of server time on exports at once, and regains %(rate)s seconds "
+                            "a minute. Please wait %(num)s seconds and try again; a filter makes each export "
+                            "cheaper", self.retry_after, **values)
+        return ngettext("too many new map images from your address in a short time: each address may use "
+                        "%(capacity)s seconds of server time on new map images at once, and regains %(rate)s "
+                        "seconds a minute. Please wait %(num)s second and try again",
+                        "too many new map images from your address in a short time: each address may use "
+                        "%(capacity)s seconds of server time on new map images at once, and regains %(rate)s "
+                        "seconds a minute. Please wait %(num)s seconds and try again", self.retry_after, **values)
 
 
 def init_app(app):
@@ -84,12 +112,13 @@ def init_app(app):
 
     @app.errorhandler(RateLimited)
     def _rate_limited(exc):
-        response, status = error_response(429, "too_many_requests", str(exc))
+        response, status = error_response(429, "too_many_requests", exc.translated())
         return response, status, {"Retry-After": str(exc.retry_after)}
 
     @app.errorhandler(Busy)
     def _busy(exc):
-        response, status = error_response(503, "busy", str(exc))
+        response, status = error_response(503, "busy", _("the server is busy with other exports and map images; "
+                                                          "please try again in a few seconds"))
         return response, status, {"Retry-After": str(BUSY_RETRY)}
 
 

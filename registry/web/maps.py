@@ -7,6 +7,8 @@ data, then draws clusters of canvas circle markers, a choropleth of projects per
 partnership area, a legend, and popups built with textContent.
 
 Every map takes the list's query string and goes through `finder`, so it shows exactly the list's selection.
+Every map speaks the request's language (issue 13): map.js gets its words in the configuration
+(`map_strings`), and whatever is cached with words in it (the payload, the PNG) is keyed on the language.
 """
 import base64
 import gzip
@@ -18,10 +20,13 @@ from functools import lru_cache
 from cachetools import LRUCache
 
 from flask import Blueprint, Response, current_app, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from ..core import geo
+from ..core.labels import labels as vocabulary
+from ..core.summary import STATUS_WORDS
 from ..core import regions as region_table
 from ..core.paths import STATIC
 from ..maps import data as mapdata
@@ -34,8 +39,8 @@ from ..search.finder import find_projects, query_from_args
 from ..core.query import ProjectQuery, with_query
 from . import limits
 from .security import embeddable
-from ..core.validate import AREAS
 from .context import get_db, index_settings, selection_summary
+from .language import current_language, words
 
 bp = Blueprint("maps", __name__)
 
@@ -55,23 +60,89 @@ def shell(config, inline=False):
 BESIDE = {"summaryId": "map-summary", "listId": "map-unplaced", "legendId": "map-legend", "locatedId": "map-located"}
 
 
+def map_strings():
+    """Every word static/map.js writes, in the request's language (docs/maps.md, "strings"). "%(name)s"
+    marks a value map.js puts in; a plural is {"one", "other"} (map.js picks one with Intl.PluralRules)."""
+    t = words()
+
+    def ngettext(singular, plural):     # named so that pybabel extracts both forms of each plural below
+        return {"one": t.ngettext(singular, plural, 1), "other": t.ngettext(singular, plural, 2)}
+    return {
+        "mapLabel": t.gettext("Map of the projects"),
+        "details": t.gettext("Details"),
+        "where": t.gettext("Where"), "coordinates": t.gettext("Coordinates"),
+        "fundedBy": t.gettext("Funded by"), "countries": t.gettext("Countries"), "status": t.gettext("Status"),
+        "placeAt": t.gettext("%(place)s (%(precision)s)"),
+        "viewProject": t.gettext("View the project →"),
+        "showInList": t.gettext("Show them in the list →"),
+        "matchingProjects": ngettext("%(num)s matching project", "%(num)s matching projects"),
+        "projects": ngettext("%(num)s project", "%(num)s projects"),
+        "countryProjects": t.gettext("%(country)s: %(projects)s"),
+        "places": ngettext("%(num)s place", "%(num)s places"),
+        "placesOf": t.gettext("%(places)s of %(projects)s"),
+        "clusterNear": t.gettext("%(what)s near %(country)s: zoom in"),
+        "cluster": t.gettext("%(what)s: zoom in"),
+        "legend": t.gettext("Legend"),
+        "legendChoropleth": t.gettext("Projects per country"),
+        "legendLocated": t.gettext("Located activities"),
+        "legendAreas": t.gettext("Partnership area (shape and colour)"),
+        "legendNote": t.gettext("Numbers are clusters of nearby points: zoom in, click them, or Tab to them and "
+                                "press Enter. Switch layers with the control at the top right."),
+        "legendNoteLocated": t.gettext("Every located project is also listed beside the map."),
+        "layersLabel": t.gettext("Layers: base map and partnership areas"),
+        "baseShaded": t.gettext("Countries shaded by number of projects"),
+        "basePlain": t.gettext("Countries only"),
+        "attribution": t.gettext("Boundaries: Natural Earth · Mercury Partnership Registry"),
+        "noProjects": t.gettext("No projects match these filters."),
+        "summaryLocations": ngettext("%(num)s location on the map", "%(num)s locations on the map"),
+        "summaryListed": ngettext("%(num)s regional or global project listed",
+                                "%(num)s regional or global projects listed"),
+        "noneHere": t.gettext("None in this selection."),
+        "more": t.gettext("… and %(num)s more:"),
+        "seeList": t.gettext("see the list"),
+        "otherPlaces": t.gettext("Other places"),
+        "showOnMap": t.gettext("Show on the map"),
+        "showOnMapLabel": t.gettext("Show on the map: %(title)s"),
+        "searchArea": t.gettext("Search this area"),
+        "searchAreaTitle": t.gettext("Show only the projects with a place inside the area on the screen"),
+        "loadFailed": t.gettext("The map data could not be loaded: %(error)s"),
+        "tilesUnavailable": t.gettext("Online map tiles are unavailable (the tile server cannot be reached): "
+                                      "showing the offline country map."),
+    }
+
+
+def _project_url(external):
+    """(prefix, suffix) of a project page's URL around its id: map.js writes prefix + id + suffix, so that
+    the suffix keeps the language (?lang=fr) while one is chosen."""
+    prefix = url_for("views.project", project_id="x", _external=external, lang=None)[:-1]
+    whole = url_for("views.project", project_id="x", _external=external)
+    return prefix, whole[len(prefix) + 1:] if whole.startswith(prefix + "x") else ""
+
+
 def _config(mode, query=None, data=None, external=False, inline_countries=False, beside=()):
     """The configuration static/map.js reads: one contract, documented key by key in docs/maps.md
     ("Configuration"; tests/test_maps.py checks that every key a page sends is documented there).
     `beside` names the keys of BESIDE whose elements the page has."""
     filters = query.filter_params() if query is not None else ""
+    t = words()
+    prefix, suffix = _project_url(external)
     config = {
         "mode": mode,
-        # a prefix map.js appends a project id to (lang=None: no query string before the id)
-        "projectUrl": url_for("views.project", project_id="x", _external=external, lang=None)[:-1],
+        "lang": current_language(),
+        # map.js appends a project id to projectUrl, then projectSuffix (the language: "?lang=fr", or "")
+        "projectUrl": prefix,
+        "projectSuffix": suffix,
         "listUrl": with_query(url_for("views.projects", _external=external), filters),
         "areas": {key: {"label": label, "colour": mapdata.AREA_COLOURS[key], "shape": mapdata.AREA_SHAPES[key]}
-                  for key, label in AREAS.items()},
+                  for key, label in vocabulary("area", t).items()},
         "colours": {"sea": mapdata.SEA, "empty": mapdata.EMPTY, "border": mapdata.BORDER,
                     "ringOuter": mapdata.MARKER_RINGS[0], "ringInner": mapdata.MARKER_RINGS[1]},
         "palette": list(mapdata.PALETTE),
-        "precisions": mapdata.PRECISION_LABELS,
-        "coordsSources": mapdata.COORDS_SOURCE_LABELS,
+        "precisions": vocabulary("precision", t),
+        "coordsSources": vocabulary("coords_source", t),
+        "statuses": {key: t.gettext(word) for key, word in STATUS_WORDS.items()},
+        "strings": map_strings(),
+        "countryNames": _country_names(current_language()),
         "newTab": mode in ("embed", "download"),
         **{key: BESIDE[key] for key in beside},
     }
@@ -91,6 +162,16 @@ def _config(mode, query=None, data=None, external=False, inline_countries=False,
     return config
 
 
+@lru_cache(maxsize=4)
+def _country_names(lang):
+    """{iso3: name in `lang`} of every country of the boundaries (the tooltips of countries without a matching
+    project); empty in English, whose names the boundaries carry."""
+    if lang == "en":
+        return {}
+    features = _countries_geojson()["features"]
+    return {f["properties"]["iso3"]: geo.country_name(f["properties"]["iso3"], lang) for f in features}
+
+
 @lru_cache(maxsize=1)
 def _countries_geojson():
     return json.loads(geo.countries_geojson_path().read_text("utf-8"))
@@ -108,32 +189,34 @@ def _count(db, query):
 
 def _region_name(code):
     region = region_table.get_region(code)
-    return region.name if region else code
+    return region.name_in(current_language()) if region else code
 
 
 def _chips(db, query):
-    """Active filters as (label, URL of the map without it)."""
+    """Active filters as (label, URL of the map without it), in the request's language."""
     map_url = url_for("maps.map_page")
     base = lambda query_string: with_query(map_url, query_string)  # noqa: E731
     labels = storage.org_labels(db, query.funders + query.orgs)
     titles = source_store.source_titles(db, query.sources)
+    t, lang = words(), current_language()
+    areas, statuses, kinds, roles = (vocabulary(v, t) for v in ("area", "status", "kind", "role"))
     chips = [(f"“{query.q}”", base(query.url_query(q="", page=1)))] if query.q else []
     for facet, values, label in (
-            ("area", query.areas, lambda v: AREAS.get(v, v).split(" (")[0]),
-            ("country", query.countries, geo.country_name),
+            ("area", query.areas, lambda v: areas.get(v, v).split(" (")[0]),
+            ("country", query.countries, lambda v: geo.country_name(v, lang)),
             ("region", getattr(query, "regions", ()), _region_name),
-            ("funder", query.funders, lambda v: "funded by " + labels.get(v, v)),
-            ("org", query.orgs, lambda v: "with " + labels.get(v, v)),
-            ("role", query.roles, lambda v: "as " + v),
-            ("status", query.statuses, str.capitalize),
-            ("kind", query.kinds, lambda v: v.replace("-", " ").capitalize()),
-            ("source", query.sources, lambda v: "Source: " + titles.get(v, v))):
+            ("funder", query.funders, lambda v: _("funded by %(org)s", org=labels.get(v, v))),
+            ("org", query.orgs, lambda v: _("with %(org)s", org=labels.get(v, v))),
+            ("role", query.roles, lambda v: _("as %(role)s", role=roles.get(v, v).lower())),
+            ("status", query.statuses, lambda v: statuses.get(v, v)),
+            ("kind", query.kinds, lambda v: kinds.get(v, v)),
+            ("source", query.sources, lambda v: _("Source: %(title)s", title=titles.get(v, v)))):
         chips += [(label(v), base(query.toggled(facet, v))) for v in values]
     if query.year_from is not None or query.year_to is not None:
         chips.append((f"{query.year_from or '…'}–{query.year_to or '…'}",
                       base(query.url_query(year_from=None, year_to=None, page=1))))
     if query.bbox is not None:
-        chips.append(("In the area searched", base(query.url_query(bbox=None, page=1))))
+        chips.append((_("In the area searched"), base(query.url_query(bbox=None, page=1))))
     return chips
 
 
@@ -161,7 +244,8 @@ def download():
     """One HTML file with everything inlined (Leaflet, clusters, our script, the data, the boundaries)."""
     db, query = _selection()
     results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-    data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query), area=query.bbox)
+    data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query), area=query.bbox,
+                            lang=current_language())
     config = _config("download", query, data=data, external=True, inline_countries=True, beside=BESIDE)
     summary = selection_summary(db, query, results.total)
     html = render_template("map_download.html", q=query, shell=shell(config, inline=True), assets=_inline_assets(),
@@ -196,8 +280,9 @@ def _inline_assets():
 def data():
     """The selection's compact drawing data (registry/maps/data.py, docs/maps.md), HTML-safe, cached by ETag."""
     db, query = _selection()
-    etag = hashlib.sha256(f"{mapdata.FORMAT}|{storage.data_version(db)}|{mapdata.cache_key(query)}".encode()
-                          ).hexdigest()[:24]
+    lang = current_language()     # the payload names countries and titles projects in it
+    etag = hashlib.sha256(f"{mapdata.FORMAT}|{storage.data_version(db)}|{mapdata.cache_key(query)}|{lang}"
+                          .encode()).hexdigest()[:24]
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
@@ -208,7 +293,7 @@ def data():
     if body is None:
         results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
         body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query),
-                                                    area=query.bbox),
+                                                    area=query.bbox, lang=lang),
                                    ensure_ascii=False,
                                    separators=(",", ":")).encode("utf-8")
         if gz and len(body) > 1400:
@@ -274,21 +359,24 @@ def png():
     width, height = staticmap.parse_size(request.args)
     scale = staticmap.parse_scale(request.args)
     version = storage.data_version(db)
-    key = f"{mapdata.cache_key(query)}|{width}x{height}@{scale}|{mapdata.FORMAT}|v{version}"
+    lang = current_language()     # title, legend and credit are written in it
+    key = f"{mapdata.cache_key(query)}|{width}x{height}@{scale}|{mapdata.FORMAT}|v{version}|{lang}"
 
     def render():   # only on a cache miss: a cached image never counts against the client's budget
         with limits.metered("render"):
             results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-            data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query), area=query.bbox)
+            data = mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query), area=query.bbox,
+                                    lang=lang)
             (title, subtitle), *alternatives = png_titles(selection_summary(db, query, results.total))
-            return staticmap.render_png(data, title, subtitle, width, height, scale, alternatives)
+            return staticmap.render_png(data, title, subtitle, width, height, scale, alternatives,
+                                        words=words())
 
     try:
         body, _ = staticmap.cached_png(current_app.config["CACHE_DIR"], key, render,
                                        max_bytes=current_app.config.get("PNG_CACHE_BYTES")
                                        or staticmap.PNG_CACHE_BYTES)
     except staticmap.Busy as exc:
-        raise ApiError(503, "busy", str(exc)) from None
+        raise ApiError(503, "busy", words().gettext(staticmap.BUSY)) from None
     return Response(body, mimetype="image/png", headers={
         "Cache-Control": "public, max-age=600", "ETag": f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"'})
 
@@ -296,10 +384,10 @@ def png():
 def png_titles(summary):
     """(title, subtitle) pairs for the PNG, best first: the whole sentence with every place named, then with
     the countries counted, then the count over the filters in short (which the image shortens if need be)."""
+    counted = _("%(count)s in the Mercury Partnership Registry", count=summary.count)
     if not summary.short:
-        return [(f"{summary.count} in the Mercury Partnership Registry", "")]
-    return [(summary.full, ""), (summary.sentence, ""),
-            (f"{summary.count} in the Mercury Partnership Registry", summary.short)]
+        return [(counted, "")]
+    return [(summary.full, ""), (summary.sentence, ""), (counted, summary.short)]
 
 
 def _newsletter(db, query):
@@ -311,9 +399,7 @@ def _newsletter(db, query):
         q=query, total=results.total, headline=summary.sentence, description="",
         items=storage.project_summaries(db, results.ids[:NEWSLETTER_ITEMS]), more=max(0, results.total - NEWSLETTER_ITEMS),
         links=links, width=width, height=height,
-        project_url=lambda pid: url_for("views.project", project_id=pid, _external=True),
-        alt=f"Map of {summary.full[0].lower() + summary.full[1:] if summary.total else summary.full}"
-            " (Mercury Partnership Registry), countries shaded by number of projects")
+        project_url=lambda pid: url_for("views.project", project_id=pid, _external=True))
 
 
 @bp.route("/map/newsletter")
@@ -354,7 +440,7 @@ def small_map(project=None, org=None, country=None):
     country's projects (fetched). Empty when a project has nothing to draw."""
     if project is not None:
         db = get_db()
-        data = mapdata.map_data(db, [project], focus=None)
+        data = mapdata.map_data(db, [project], focus=None, lang=current_language())
         if not data["points"]:
             return ""
         config, query = _config("small", data=data), None

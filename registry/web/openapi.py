@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 description of the JSON API (served at /api/openapi.json)."""
 from ..core.query import DEFAULT_FACET_SIZE, MAX_FACET_SIZE, MAX_PAGE, MAX_PER_PAGE, MAX_Q, SORT_CHOICES
 from ..core.validate import AREAS, KINDS, ORG_TYPES, ROLES, STATUSES
+from ..core.language import translated_field_names
 from ..store.changes import ACTIONS as CHANGE_ACTIONS, ENTITIES as CHANGE_ENTITIES, SOURCE_KINDS
 
 
@@ -117,6 +118,11 @@ PROBLEM = {"type": "object", "required": ["where", "field", "message"], "propert
                                               "record"},
     "message": {"type": "string", "description": "what is wrong and how to fix it"}}}
 COUNTRY = {"type": "object", "properties": {"iso3": {"type": "string"}, "name": {"type": "string"}}}
+# a project's title and summary in French and Spanish (issue 13): null when it has none (the page then shows
+# the English, marked lang="en")
+_IN = {"fr": "French", "es": "Spanish"}
+TRANSLATIONS = {name: {"type": ["string", "null"], "description": f"{name[:-3]} in {_IN[name[-2:]]}"}
+                for name in translated_field_names()}
 # on what a value stands (issue 18): stated by the record's source number `source` (from 1, its quote), or
 # inferred with a one-line `reason`; a role's basis may be null (not recorded)
 SUPPORT = {"basis": {"type": ["string", "null"], "enum": ["stated", "inferred", None]},
@@ -171,7 +177,7 @@ OPENAPI = {
         "ProjectList": _with(envelope({"type": "object", "required": [
                                  "id", "title", "url", "countries", "area", "status", "snippet", "score"],
                                  "properties": {"id": {"type": "string"}, "title": {"type": "string"},
-                                                "url": {"type": "string"},
+                                                **TRANSLATIONS, "url": {"type": "string"},
                                                 "countries": {"type": "array", "items": COUNTRY},
                                                 "area": {"type": "string"}, "status": {"type": "string"},
                                                 "snippet": {"type": ["string", "null"]},
@@ -190,6 +196,7 @@ OPENAPI = {
             "iso3": {"type": "string"}, "name": {"type": "string"}, "projects": {"type": "integer"}}}),
         "Project": {"type": "object", "required": ["id", "title", "countries", "organisations", "locations",
                                                    "sources", "evidence", "as_of", "cited_sources"], "properties": {
+            **TRANSLATIONS,
             "as_of": {"type": ["string", "null"], "description": "The newest date (YYYY, YYYY-MM or YYYY-MM-DD) "
                       "among the source records the project cites: publication date, else consultation date. Not "
                       "a field of the record: exports leave it out, and an import refuses it."},

@@ -6,7 +6,8 @@ table beside it, and downloadable: `/stats/<chart>.png?<query>` (the picture), `
 (the table's numbers, cells guarded against spreadsheet formulas as the exports are).
 
 The counts (store/stats.py, a few ms) and the drawings (0.1-0.5 s each) are kept per process by
-(database, data version, selection): the popular selections are drawn once per change of the data.
+(database, data version, selection, language): the popular selections are drawn once per change of the data
+and language (the charts' titles, axes, legends and tables are in the request's language).
 """
 import csv
 import hashlib
@@ -21,6 +22,7 @@ from ..maps import charts as chart_drawing
 from ..search.finder import find_projects, query_from_args
 from ..store import db as storage
 from ..store import stats as stats_store
+from . import language
 from .context import get_db, index_settings, selection_summary
 
 bp = Blueprint("stats", __name__)
@@ -60,7 +62,8 @@ class Selection:
         db = get_db()
         self.query = query_from_args(db, request.args)
         self.filters = self.query.filter_params()
-        self.key = (current_app.config["DATABASE"], storage.data_version(db), self.filters)
+        self.lang = language.current_language()
+        self.key = (current_app.config["DATABASE"], storage.data_version(db), self.filters, self.lang)
         self.db = db
         self.charts, self.total = _caches()["charts"].get(self.key, self._count)
 
@@ -69,7 +72,7 @@ class Selection:
         if self.filters or self.query.q or self.query.has_filters:
             ids = find_projects(self.db, index_settings(), self.query, with_page=False, with_facets=False).ids
         counts = stats_store.selection_counts(self.db, ids)
-        return tuple(chart_drawing.charts(counts)), counts["projects"]
+        return tuple(chart_drawing.charts(counts, language.words(), self.lang)), counts["projects"]
 
     def chart(self, name):
         return next(c for c in self.charts if c.name == name)

@@ -1,6 +1,7 @@
 """HTML pages: thin. Parse the request, make one library call, render."""
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 
 from ..exchange import exports, iati
@@ -84,7 +85,13 @@ def projects():
     return render_template("projects.html", results=results, q=query,
                            summary=selection_summary(db, query, results.total),
                            source_titles=source_store.source_titles(db, query.sources),
-                           facets=linked_facets(results.facets, query, "views.projects", external=False))
+                           facets=page_facets(results.facets, query, "views.projects"))
+
+
+def page_facets(facets, query, endpoint):
+    """A list page's facets: linked to `endpoint` on this site, labelled in the request's language."""
+    return linked_facets(facets, query, endpoint, external=False, words=language.words(),
+                         lang=language.current_language())
 
 
 @bp.route("/projects.iati.xml", defaults={"fmt": "iati"})   # the same endpoint: web/limits.py meters it as an export
@@ -143,7 +150,7 @@ def project(project_id):
 def organisations():
     found = find_organisations(get_db(), index_settings(), request.args)
     return render_template("organisations.html", q=found.query, found=found,
-                           facets=linked_facets(found.facets, found.query, "views.organisations", external=False))
+                           facets=page_facets(found.facets, found.query, "views.organisations"))
 
 
 @bp.route("/organisations/<org_id>")
@@ -159,13 +166,22 @@ def organisation(org_id):
                            last_change=last_change(db, "organisation", org_id),
                            as_of=source_store.organisation_as_of(db, org_id),
                            partners=top, more_partners=partners[TOP_PARTNERS:],
-                           network=Markup(network_svg(o, top, total=len(partners))) if top else None)
+                           network=Markup(network_svg(o, top, total=len(partners), words=language.words()))
+                           if top else None)
 
 
 @bp.route("/countries")
 def countries():
-    rows = list_countries(get_db())
-    return render_template("countries.html", rows=rows, groups=countries_by_region(rows))
+    lang = language.current_language()
+    rows = [dict(row, name=geo.country_name(row["iso3"], lang)) for row in list_countries(get_db())]
+    rows.sort(key=lambda row: (geo.fold(row["name"]), row["iso3"]))     # in the order of the page's language
+    return render_template("countries.html", rows=rows, groups=regions_by_name(countries_by_region(rows), lang))
+
+
+def regions_by_name(groups, lang):
+    """countries_by_region's groups ordered by the regions' names in `lang` (no region last)."""
+    by_name = lambda item: (item[0] is None, geo.fold(item[0].name_in(lang)) if item[0] else "")   # noqa: E731
+    return [(region, sorted(subs, key=by_name)) for region, subs in sorted(groups, key=by_name)]
 
 
 @bp.route("/regions")
@@ -180,7 +196,8 @@ def region(code):
         named = region_table.lookup_region(code)     # a name or another spelling: the page of its code
         if named is not None:
             return redirect(url_for("views.region", code=named.code), 301)
-        raise ApiError(404, "not_found", f"no region with code '{code[:100]}': the regions are listed at /regions")
+        raise ApiError(404, "not_found", _("no region with code '%(code)s': the regions are listed at /regions",
+                                           code=code[:100]))
     if r.code != code:
         return redirect(url_for("views.region", code=r.code), 301)
     db = get_db()
@@ -189,7 +206,8 @@ def region(code):
     parent = region_table.get_region(r.parent) if r.parent else None
     children = [c for c in region_table.all_regions() if c.parent == r.code and c.kind != "custom"]
     return render_template("region.html", r=r, parent=parent, children=children, results=results, q=query,
-                           members=sorted(r.members, key=geo.country_name))
+                           members=sorted(r.members, key=lambda iso3: geo.fold(
+                               geo.country_name(iso3, language.current_language()))))
 
 
 @bp.route("/countries/<code>")
@@ -233,7 +251,8 @@ def source(source_id):
     db = get_db()
     s = source_store.get_source(db, source_id)
     if s is None:
-        raise ApiError(404, "not_found", f"no source with id '{source_id[:100]}': the sources are listed at /sources")
+        raise ApiError(404, "not_found", _("no source with id '%(id)s': the sources are listed at /sources",
+                                           id=source_id[:100]))
     return render_template("source.html", s=s, by_project=citations_by_project(s["citations"]),
                            changes=changes_from(db, source_id))
 
