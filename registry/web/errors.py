@@ -57,7 +57,7 @@ def init_app(app):
 
     @app.errorhandler(SearchUnavailable)
     def _search_unavailable(exc):
-        response, status = error_response(503, exc.code, exc.message)
+        response, status = error_response(503, exc.code, exc.translated(get_translations()))
         return response, status, {"Retry-After": "30"}
 
     @app.errorhandler(QueryError)
