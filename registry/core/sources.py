@@ -12,7 +12,7 @@ import datetime
 import re
 
 from .language import N_
-from .validate import MAX_TITLE, Checker, Problem
+from .validate import MAX_TITLE, Checker, problem
 
 SOURCE_FIELDS = ("id", "title", "publisher", "date", "url", "reference", "kind", "consulted")
 SOURCE_KINDS = ("report", "progress-report", "web-page", "project-page", "meeting-page", "news", "evaluation",
@@ -39,10 +39,11 @@ def clean_source(raw, where=""):
     """Return (source record, problems) for one raw source mapping."""
     c = Checker(where)
     if not isinstance(raw, dict):
-        return None, [Problem(c.where, "", "a source must be a mapping of fields: " + ", ".join(SOURCE_FIELDS))]
+        return None, [problem(c.where, "", N_("a source must be a mapping of fields: %(fields)s"),
+                              fields=", ".join(SOURCE_FIELDS))]
     unknown = sorted(set(map(str, raw)) - set(SOURCE_FIELDS))
     for key in unknown:
-        c.error(key, f"is not a field of a source; the fields are: {', '.join(SOURCE_FIELDS)}")
+        c.error(key, N_("is not a field of a source; the fields are: %(fields)s"), fields=", ".join(SOURCE_FIELDS))
     source = {
         "id": _required(c, raw, "id") and c.slug(raw.get("id"), "id"),
         "title": _required(c, raw, "title") and c.text(raw.get("title"), "title", required=True,
@@ -124,9 +125,9 @@ def document_ids(sources, citations):
 
 def unknown_documents(project, where, source_ids):
     """A Problem for each citation of `project` whose document is not a source record's id."""
-    return [Problem(where, f"sources[{i}].document",
-                    f"'{s['document']}' is not a source of the registry: give the id of a source (they are "
-                    "listed at /sources and in /api/sources), or add the source to the same file, under "
-                    "'sources', first")
+    return [problem(where, f"sources[{i}].document",
+                    N_("'%(document)s' is not a source of the registry: give the id of a source (they are listed "
+                       "at /sources and in /api/sources), or add the source to the same file, under 'sources', "
+                       "first"), document=s["document"])
             for i, s in enumerate(project.get("sources") or [], 1)
             if s.get("document") and s["document"] not in source_ids]

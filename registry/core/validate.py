@@ -313,7 +313,7 @@ def clean_organisation(raw, where=""):
     """Return (organisation, errors) for one raw organisation mapping."""
     c = Checker(where)
     if not isinstance(raw, dict):
-        return None, [Problem(c.where, "", "an organisation must be a mapping of fields")]
+        return None, [problem(c.where, "", N_("an organisation must be a mapping of fields"))]
     org = {
         "id": c.slug(raw.get("id"), "id"),
         "name": c.text(raw.get("name"), "name", required=True, max_len=MAX_TITLE),
@@ -370,7 +370,7 @@ def clean_location(c, raw, i, n_sources=0):
     """One location; `n_sources`: how many sources its record has (a stated place's `source` is one of them)."""
     name = f"locations[{i}]"
     if not isinstance(raw, dict):
-        return c.error(name, "must be a mapping with name, precision, lat, lon")
+        return c.error(name, N_("must be a mapping with name, precision, lat, lon"))
     loc = {
         "name": c.text(raw.get("name"), f"{name}.name", required=True, max_len=MAX_TITLE),
         "precision": c.choice(raw.get("precision"), f"{name}.precision", PRECISIONS),
@@ -450,24 +450,40 @@ def _coords_source(c, raw, name, loc):
 def _gazetteer_point(c, name, place_id, source, loc):
     """The checked gazetteer id (None after an error); fills the location's point from the entry."""
     if source not in (None, "gazetteer"):     # None: a wrong coords_source, already reported
-        return c.error(f"{name}.gazetteer_id", f"is only for coords_source 'gazetteer' (this one says '{source}'): "
-                                               "remove it, or set coords_source to 'gazetteer'")
+        return c.error(f"{name}.gazetteer_id", N_("is only for coords_source 'gazetteer' (this one says "
+                                                  "'%(source)s'): remove it, or set coords_source to 'gazetteer'"),
+                       source=source)
     if not place_id:
-        return c.error(f"{name}.gazetteer_id", "is required when coords_source is 'gazetteer': name an entry of "
-                                               "geodata/gazetteer.csv (e.g. geonames:2294768)")
+        return c.error(f"{name}.gazetteer_id", N_("is required when coords_source is 'gazetteer': name an entry of "
+                                                  "geodata/gazetteer.csv (e.g. geonames:2294768)"))
     place = geo.gazetteer_place(place_id)
     if place is None:
-        return c.error(f"{name}.gazetteer_id", f"'{place_id}' is not in the registry's gazetteer (geodata/"
-                                               "gazetteer.csv): use one of its ids, or give the coordinates "
-                                               "with coords_source 'editor'")
+        return c.error(f"{name}.gazetteer_id", N_("'%(value)s' is not in the registry's gazetteer (geodata/"
+                                                  "gazetteer.csv): use one of its ids, or give the coordinates "
+                                                  "with coords_source 'editor'"), value=place_id)
     loc["country"] = loc["country"] or place.country
     if loc["lat"] is None:
         loc["lat"], loc["lon"] = place.lat, place.lon
     elif (loc["lat"], loc["lon"]) != (place.lat, place.lon):
-        return c.error(f"{name}.lat", f"{loc['lat']}, {loc['lon']} is not the point of gazetteer entry {place_id} "
-                                      f"({place.name}: {place.lat}, {place.lon}): remove lat and lon to use the "
-                                      "entry's point, or remove gazetteer_id and set coords_source to 'editor'")
+        return c.error(f"{name}.lat", N_("%(lat)s, %(lon)s is not the point of gazetteer entry %(id)s (%(place)s: "
+                                         "%(place_lat)s, %(place_lon)s): remove lat and lon to use the entry's "
+                                         "point, or remove gazetteer_id and set coords_source to 'editor'"),
+                       lat=loc["lat"], lon=loc["lon"], id=place_id, place=place.name, place_lat=place.lat,
+                       place_lon=place.lon)
     return place_id
+
+
+# one whole message for each kind of value (`what` of _support), so that French and Spanish can agree with it
+ONLY_FOR_STATED = {
+    "locations": N_("is only for stated locations: remove it, or set basis to 'stated' (and remove the reason)"),
+    "roles": N_("is only for stated roles: remove it, or set basis to 'stated' (and remove the reason)"),
+    "values": N_("is only for stated values: remove it, or set basis to 'stated' (and remove the reason)"),
+}
+ONLY_FOR_INFERRED = {
+    "locations": N_("is only for inferred locations: remove it, or set basis to 'inferred'"),
+    "roles": N_("is only for inferred roles: remove it, or set basis to 'inferred'"),
+    "values": N_("is only for inferred values: remove it, or set basis to 'inferred'"),
+}
 
 
 def _support(c, raw, name, n_sources, what, default=None):
@@ -492,11 +508,10 @@ def _support(c, raw, name, n_sources, what, default=None):
         elif "\n" in reason:
             c.error(f"{name}.reason", N_("must be one line: remove the line breaks"))
         if source is not None:
-            c.error(f"{name}.source", f"is only for stated {what}: remove it, or set basis to 'stated' (and remove "
-                                      "the reason)")
+            c.error(f"{name}.source", ONLY_FOR_STATED[what])
     elif basis == "stated":
         if reason:
-            c.error(f"{name}.reason", f"is only for inferred {what}: remove it, or set basis to 'inferred'")
+            c.error(f"{name}.reason", ONLY_FOR_INFERRED[what])
         if source is None and default is None and raw.get("source") in (None, ""):
             c.error(f"{name}.source", N_("is required when basis is 'stated': give the number of the source (1 "
                                          "for the first) whose quote says so, or set basis to 'inferred' with a "
@@ -533,14 +548,15 @@ def _evidence(c, raw, fields, has_value, entry):
         return {}
     shape = "{basis: stated, source: N} or {basis: inferred, reason: ...}"
     if not isinstance(raw, dict):
-        c.error("evidence", f"must be a mapping from {', '.join(fields)} to {shape}")
+        c.error("evidence", N_("must be a mapping from %(fields)s to %(shape)s"), fields=", ".join(fields),
+                shape=shape)
         return {}
     out = {}
     for key, value in raw.items():
         name = f"evidence.{key}"
         if key not in fields:
-            c.error(name, f"'{_shortened(str(key))}' is not a field whose basis is recorded; evidence records the "
-                          f"basis of: {', '.join(fields)}")
+            c.error(name, N_("'%(value)s' is not a field whose basis is recorded; evidence records the basis of: "
+                             "%(fields)s"), value=_shortened(str(key)), fields=", ".join(fields))
         elif not has_value(key):
             if not any(p.field == key for p in c.problems):     # (a wrong value is reported already)
                 if key == "status":
@@ -550,10 +566,10 @@ def _evidence(c, raw, fields, has_value, entry):
                     c.error(name, N_("%(field)s has no value, so there is nothing to support: remove this entry, or "
                                      "give %(field)s a value"), field=key)
         elif not isinstance(value, dict):
-            c.error(name, f"must be {shape}")
+            c.error(name, N_("must be %(shape)s"), shape=shape)
         elif set(value) - {"basis", "source", "reason"}:
-            c.error(name, f"has {', '.join(sorted(map(str, set(value) - {'basis', 'source', 'reason'})))}: the keys of "
-                          "an evidence entry are basis, and source (stated) or reason (inferred)")
+            c.error(name, N_("has %(keys)s: the keys of an evidence entry are basis, and source (stated) or reason "
+                             "(inferred)"), keys=", ".join(sorted(map(str, set(value) - {"basis", "source", "reason"}))))
         else:
             out[key] = entry(c, value, name)
     return {key: out[key] for key in fields if out.get(key)}
@@ -569,8 +585,9 @@ def _project_evidence_entry(c, raw, name, n_sources):
 def _org_evidence_entry(c, raw, name):
     """An organisation has no sources: only names the report does not write are marked, as inferred."""
     if str(raw.get("basis") or "").strip().lower() != "inferred":
-        return c.error(f"{name}.basis", "must be 'inferred' (with a one-line reason): an organisation has no sources "
-                                        "to point at, so a name the report writes needs no entry; remove it")
+        return c.error(f"{name}.basis", N_("must be 'inferred' (with a one-line reason): an organisation has no "
+                                           "sources to point at, so a name the report writes needs no entry; "
+                                           "remove it"))
     return _compact(_support(c, raw, name, 0, "values"))
 
 
@@ -582,13 +599,18 @@ def _compact(support):
     return {"basis": support["basis"], key: support[key]}
 
 
-def list_of(c, raw, name, what):
+# the message of each list field that is not a list, whole (a translation may need to change its words)
+LIST_OF = {"locations": N_("must be a list of locations"), "organisations": N_("must be a list of {org, role}"),
+           "sources": N_("must be a list of {section, quote}")}
+
+
+def list_of(c, raw, name, what):   # (what: the entries, as LIST_OF[name] says)
     """A list field of a record: [] when absent (None); any other value that is not a list is an error
     (never read as an empty list, which would drop what it held)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
-        c.error(name, f"must be a list of {what}")
+        c.error(name, LIST_OF[name])
         return []
     return raw
 
@@ -615,7 +637,7 @@ def clean_project(raw, where=""):
     """Return (project, errors) for one raw project mapping (seed, CSV row, JSON, form)."""
     c = Checker(where)
     if not isinstance(raw, dict):
-        return None, [Problem(c.where, "", "a project must be a mapping of fields")]
+        return None, [problem(c.where, "", N_("a project must be a mapping of fields"))]
     p = {
         "id": c.slug(raw.get("id"), "id"),
         "title": c.text(raw.get("title"), "title", required=True, max_len=MAX_TITLE),
@@ -662,7 +684,7 @@ def clean_project(raw, where=""):
     check_count(c, sources, "sources")
     for i, s in enumerate(sources):
         if not isinstance(s, dict):
-            c.error(f"sources[{i + 1}]", "must be a mapping with document, section and quote")
+            c.error(f"sources[{i + 1}]", N_("must be a mapping with document, section and quote"))
             continue
         p["sources"].append({
             "document": c.text(s.get("document"), f"sources[{i + 1}].document", max_len=MAX_TITLE),
@@ -678,7 +700,7 @@ def _roles(c, roles, n_sources):
     out = {}
     for i, r in enumerate(roles, 1):
         if not isinstance(r, dict):
-            c.error(f"organisations[{i}]", "must be a mapping with org and role")
+            c.error(f"organisations[{i}]", N_("must be a mapping with org and role"))
             continue
         entry = {"org": c.slug(r.get("org"), f"organisations[{i}].org"),
                  "role": c.choice(r.get("role"), f"organisations[{i}].role", ROLES)}
@@ -778,13 +800,20 @@ def _unknown_country(where, name, code):
                                    "KEN (Kenya)"), code=code)
 
 
+def _unknown_org(where, name, role):
+    """The role's organisation does not exist; the role (funder, lead...) is named when there is one."""
+    if not role.get("role"):
+        return problem(where, name, N_("organisation '%(org)s' does not exist: add it to the organisations first, or "
+                                       "fix the id"), org=role["org"])
+    return problem(where, name, N_("organisation '%(org)s' does not exist (named as %(role)s): add it to the "
+                                   "organisations first, or fix the id"), org=role["org"], role=role["role"])
+
+
 def _project_references(p, where, org_ids, project_ids, countries):
     problems = []
     for i, r in enumerate(p.get("organisations") or [], 1):
         if r.get("org") and r["org"] not in org_ids:
-            problems.append(problem(where, f"organisations[{i}].org", N_(
-                "organisation '%(org)s' does not exist (named as %(role)s): add it to the organisations first, or "
-                "fix the id"), org=r["org"], role=r.get("role") or "an organisation"))
+            problems.append(_unknown_org(where, f"organisations[{i}].org", r))
     if p.get("parent") and p["parent"] not in project_ids:
         problems.append(problem(where, "parent", N_("parent '%(parent)s' does not exist: use the id of a project in "
                                                     "the registry or in this file, or leave it empty"),

@@ -185,8 +185,11 @@ def job_page(token):
         return jsonify({"job": _job_json(job)})
     refresh = not job["finished"] and request.args.get("refresh") != "off"
     percent = 100 * job["done"] // job["total"] if job["total"] and job["done"] is not None else None
+    words = language.words()
     return render_template("editor/job.html", job=job, stage=stage_text(job["stage"]),
-                           percent=percent, refresh=refresh, refresh_seconds=JOB_REFRESH)
+                           percent=percent, refresh=refresh, refresh_seconds=JOB_REFRESH,
+                           errors=[runner.error_text(e, words) for e in job["errors"] or []],
+                           summary=runner.summary_text(job["report"], words) if job["report"] else "")
 
 
 JOB_REFRESH = 3   # seconds between two reloads of a running job's page
@@ -195,6 +198,8 @@ JOB_REFRESH = 3   # seconds between two reloads of a running job's page
 def _job_json(job):
     public = ("id", "kind", "status", "stage", "done", "total", "filename", "format", "who", "created_at",
               "started_at", "finished_at", "report", "errors")
-    return dict({k: job[k] for k in public}, finished=job["finished"],
+    # the API's errors stay English text (the page writes them in its reader's language)
+    errors = None if job["errors"] is None else [runner.error_text(e) for e in job["errors"]]
+    return dict({k: job[k] for k in public}, finished=job["finished"], errors=errors,
                 stage_text=runner.STAGES.get(job["stage"], job["stage"]),
                 url=url_for("webimport.job_page", token=job["id"], _external=True))

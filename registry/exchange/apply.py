@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 
 from ..core import geo
 from ..core import patches
+from ..core.language import ENGLISH, N_
 from ..core.records import describe
 from ..core.sources import clean_source, document_ids, unknown_documents
-from ..core.validate import Problem, ValidationError, check_references, clean_organisation, clean_project
+from ..core.validate import (ValidationError, check_references, clean_organisation, clean_project,
+                             problem)
 from ..search import index as search
 from ..store import backup as store_backup
 from ..store import db as storage
@@ -89,18 +91,42 @@ class Report:
             out += [f"{record_id}: {entity} deleted" for record_id in outcome.deleted]
         return out
 
-    def summary(self):
+    def counts(self):
+        """The numbers the summary sentence gives (kept with a web import job's report, whose page writes
+        the sentence in its reader's language)."""
+        p, o, s = self.projects, self.orgs, self.sources
+        return {"p_added": len(p.added), "p_changed": len(p.changed), "p_unchanged": len(p.unchanged),
+                "p_deleted": len(p.deleted), "o_added": len(o.added), "o_changed": len(o.changed),
+                "o_unchanged": len(o.unchanged), "o_deleted": len(o.deleted), "s_added": len(s.added),
+                "s_changed": len(s.changed), "s_deleted": len(s.deleted)}
+
+    def summary(self, words=ENGLISH):
         """`Added 1, changed 2, unchanged 40, deleted 0 projects; added 0, changed 1 organisations.`"""
-        verbs = ("would add", "would change") if self.dry_run else ("added", "changed")
-        p, o = self.projects, self.orgs
-        text = (f"{verbs[0]} {len(p.added)}, {verbs[1]} {len(p.changed)}, unchanged {len(p.unchanged)}, "
-                f"{'would delete' if self.dry_run else 'deleted'} {len(p.deleted)} projects; "
-                f"{verbs[0]} {len(o.added)}, {verbs[1]} {len(o.changed)}, unchanged {len(o.unchanged)}, "
-                f"{'would delete' if self.dry_run else 'deleted'} {len(o.deleted)} organisations")
-        s = self.sources
-        if s.added or s.changed or s.deleted:
-            text += f"; {verbs[0]} {len(s.added)}, {verbs[1]} {len(s.changed)} sources"
-        return text[0].upper() + text[1:] + "."
+        return summary_sentence(self.counts(), self.dry_run, words)
+
+
+# The import's one-line summary: one whole sentence for each tense, with and without source records
+SUMMARIES = {
+    (False, False): N_("Added %(p_added)s, changed %(p_changed)s, unchanged %(p_unchanged)s, deleted %(p_deleted)s "
+                       "projects; added %(o_added)s, changed %(o_changed)s, unchanged %(o_unchanged)s, deleted "
+                       "%(o_deleted)s organisations."),
+    (False, True): N_("Added %(p_added)s, changed %(p_changed)s, unchanged %(p_unchanged)s, deleted %(p_deleted)s "
+                      "projects; added %(o_added)s, changed %(o_changed)s, unchanged %(o_unchanged)s, deleted "
+                      "%(o_deleted)s organisations; added %(s_added)s, changed %(s_changed)s sources."),
+    (True, False): N_("Would add %(p_added)s, would change %(p_changed)s, unchanged %(p_unchanged)s, would delete "
+                      "%(p_deleted)s projects; would add %(o_added)s, would change %(o_changed)s, unchanged "
+                      "%(o_unchanged)s, would delete %(o_deleted)s organisations."),
+    (True, True): N_("Would add %(p_added)s, would change %(p_changed)s, unchanged %(p_unchanged)s, would delete "
+                     "%(p_deleted)s projects; would add %(o_added)s, would change %(o_changed)s, unchanged "
+                     "%(o_unchanged)s, would delete %(o_deleted)s organisations; would add %(s_added)s, would "
+                     "change %(s_changed)s sources."),
+}
+
+
+def summary_sentence(counts, dry_run, words=ENGLISH):
+    """The summary of a Report's `counts()` in the language of `words` (gettext's interface)."""
+    with_sources = bool(counts["s_added"] or counts["s_changed"] or counts["s_deleted"])
+    return words.gettext(SUMMARIES[bool(dry_run), with_sources]) % counts
 
 
 def _report(plan, version, dry_run):
@@ -133,8 +159,9 @@ def _fill_locations(p):
 
 
 def _quote_problems(where, p, report_text):
-    return [Problem(where.rstrip(": "), f"sources[{i}].quote",
-                    f"this quote is not found in the report: {s['quote'][:80]!r}; copy it exactly from the report")
+    return [problem(where.rstrip(": "), f"sources[{i}].quote",
+                    N_("this quote is not found in the report: %(quote)s; copy it exactly from the report"),
+                    quote=repr(s["quote"][:80]))
             for i, s in enumerate(p["sources"], 1) if s["quote"] and s["quote"] not in report_text]
 
 
@@ -193,8 +220,9 @@ def _unique_sources(sources):
     seen, problems = set(), []
     for i, s in enumerate(sources, 1):
         if s and s["id"] in seen:
-            problems.append(Problem(f"sources[{i}]", "id", f"duplicate id: '{s['id']}' is already the id of an "
-                                                           "earlier source in this file; give each its own id"))
+            problems.append(problem(f"sources[{i}]", "id", N_("duplicate id: '%(id)s' is already the id of an "
+                                                              "earlier source in this file; give each its own id"),
+                                    id=s["id"]))
         seen.add((s or {}).get("id"))
     return problems
 
@@ -302,6 +330,19 @@ def _merged(raw, stored, fields):
     return out
 
 
+# one whole message per kind of record (French and Spanish nouns have genders)
+GIVEN_AND_CHANGED = {
+    "project": N_("this file gives project '%(id)s' in full and changes it too: give one of the two"),
+    "organisation": N_("this file gives organisation '%(id)s' in full and changes it too: give one of the two"),
+}
+NOT_STORED = {
+    "project": N_("project '%(id)s' does not exist: a change names a record of the registry; give a new project in "
+                  "full"),
+    "organisation": N_("organisation '%(id)s' does not exist: a change names a record of the registry; give a new "
+                       "organisation in full"),
+}
+
+
 def resolve_changes(db, changes, organisations=(), projects=(), newer=None):
     """Changes to stored records -> ((where, record after the change) pairs of organisations, of projects,
     problems). Several changes to one record apply one after the other. A record the batch also gives in
@@ -316,8 +357,7 @@ def resolve_changes(db, changes, organisations=(), projects=(), newer=None):
         shape = patches.check_change(change, where)
         entity, record_id = patches.target(change)
         if not shape and (entity, record_id) in given:
-            shape = [Problem(where, entity, f"this file gives {entity} '{record_id}' in full and changes it too: "
-                                            "give one of the two")]
+            shape = [problem(where, entity, GIVEN_AND_CHANGED[entity], id=record_id)]
         problems += shape
         if not shape:
             after.setdefault((entity, record_id), None)
@@ -329,8 +369,7 @@ def resolve_changes(db, changes, organisations=(), projects=(), newer=None):
     for (entity, record_id), items in where_of.items():
         record = stored.get((entity, record_id))
         if record is None:
-            problems.append(Problem(items[0][0], entity, f"{entity} '{record_id}' does not exist: a change names a "
-                                                         f"record of the registry; give a new {entity} in full"))
+            problems.append(problem(items[0][0], entity, NOT_STORED[entity], id=record_id))
             continue
         for where, change in items:
             record, more = patches.apply_change(record, change, where, kept.get((entity, record_id), frozenset()))

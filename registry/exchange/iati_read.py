@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ..core import geo, regions
-from ..core.language import OTHER_LANGUAGES, translated_field, translated_field_names
-from ..core.validate import PRECISIONS, SLUG_RE, Problem, ValidationError, fold
+from ..core.language import N_, OTHER_LANGUAGES, translated_field, translated_field_names
+from ..core.validate import PRECISIONS, SLUG_RE, Problem, ValidationError, fold, problem
 from ..store import db as storage
 from ..store import editing as store_editing
 from . import iati      # the export side: shared codelists, the schema's path, validate_activities
@@ -60,8 +60,9 @@ def _parse(data):
     try:
         return iati.parse_activities(data)
     except etree.XMLSyntaxError as exc:
-        raise ValidationError([Problem(f"line {exc.lineno}", "", f"the file is not well-formed XML: {exc.msg}; fix "
-                                       "the file's XML")]) from None
+        # (lxml's own words stay English)
+        raise ValidationError([problem(f"line {exc.lineno}", "", N_("the file is not well-formed XML: %(reason)s; "
+                                                                    "fix the file's XML"), reason=exc.msg)]) from None
 
 
 def _checked_tree(data):
@@ -69,17 +70,19 @@ def _checked_tree(data):
     tree = _parse(data)
     root = tree.getroot()
     if root.tag != "iati-activities":
-        raise ValidationError([Problem(f"line {root.sourceline}", "", f"the root element is <{root.tag}>: an IATI "
-                                       "activity file's is <iati-activities> (IATI organisation files are not "
-                                       "read); export the activities as IATI 2.03 activity XML")])
+        raise ValidationError([problem(f"line {root.sourceline}", "", N_(
+            "the root element is <%(tag)s>: an IATI activity file's is <iati-activities> (IATI organisation files "
+            "are not read); export the activities as IATI 2.03 activity XML"), tag=str(root.tag))])
     if root.get("version") != "2.03":
-        raise ValidationError([Problem(f"line {root.sourceline}", "version", f"is '{root.get('version')}': the "
-                                       "registry reads IATI version 2.03 files; convert the file to 2.03 first")])
+        raise ValidationError([problem(f"line {root.sourceline}", "version", N_(
+            "is '%(version)s': the registry reads IATI version 2.03 files; convert the file to 2.03 first"),
+            version=str(root.get("version")))])
     problems = iati.validate_activities(data)     # the same schema check as the export's tests
     if problems:
         raise ValidationError(problems)
     if len(root) > MAX_ROWS:
-        raise ValidationError([f"the file has {len(root)} activities; the maximum is {MAX_ROWS}: split it"])
+        raise ValidationError([problem("", "", N_("the file has %(count)s activities; the maximum is %(limit)s: "
+                                                  "split it"), count=len(root), limit=MAX_ROWS)])
     return root
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..store import db as storage
 from ..core.paths import ROOT
-from ..core.validate import Problem, ValidationError
+from ..core.language import N_
+from ..core.validate import Problem, ValidationError, problem as make_problem
 from .apply import Origin, Report, apply_changes, cli_actor, prepare  # noqa: F401  (the importer's API)
 from . import iati_read
 from .readers import FORMATS, READERS, guess_format, read_yaml_dir  # noqa: F401  (the importer's API)
@@ -42,10 +43,11 @@ def import_data(db, data, fmt, dry_run=False, *, actor=None, source=None, index=
     `cli:<os user>`; `source` names the file; `progress`: see apply_changes. Returns a Report; raises
     ValidationError (nothing stored)."""
     if fmt not in READERS:
-        raise ValidationError([f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}"])
+        raise ValidationError([make_problem("", "", N_("unknown format '%(format)s'; use one of: %(formats)s"),
+                                            format=fmt, formats=", ".join(FORMATS))])
     records = READERS[fmt](data)
     if not records:
-        raise ValidationError(["the file holds no records"])
+        raise ValidationError([make_problem("", "", N_("the file holds no records"))])
     storage.migrate(db)
     records = iati_read.match_stored(db, records)   # IATI: activities and organisations the registry has
     origin = Origin(actor or cli_actor(), "import", source, note, batch)
@@ -60,9 +62,10 @@ def import_data(db, data, fmt, dry_run=False, *, actor=None, source=None, index=
 
 
 UNKNOWN_DOCUMENT = re.compile(r"^sources\[\d+\]\.document$")
-CSV_SOURCES_HINT = ("a CSV file cannot hold source records: import the source first, as JSON "
-                    '({"sources": [{"id": ..., "title": ..., "publisher": ..., "date": ..., "url": ...}]}, '
-                    "README.md \"Import formats\"), or cite one the registry has (listed at /sources)")
+CSV_SOURCES_HINT = N_("'%(document)s' is not a source of the registry: a CSV file cannot hold source records: "
+                      'import the source first, as JSON ({"sources": [{"id": ..., "title": ..., "publisher": ..., '
+                      '"date": ..., "url": ...}]}, README.md "Import formats"), or cite one the registry has '
+                      "(listed at /sources)")
 
 
 def _csv_hint(problem):
@@ -71,5 +74,5 @@ def _csv_hint(problem):
     if not (isinstance(problem, Problem) and UNKNOWN_DOCUMENT.match(problem.field or "")
             and "is not a source of the registry" in problem.message):
         return problem
-    document = problem.message.split(" is not a source of the registry", 1)[0]
-    return Problem(problem.where, problem.field, f"{document} is not a source of the registry: {CSV_SOURCES_HINT}")
+    document = (problem.params or {}).get("document") or problem.message.split(" is not a source", 1)[0].strip("'")
+    return make_problem(problem.where, problem.field, CSV_SOURCES_HINT, document=document)

@@ -33,12 +33,13 @@ from pathlib import Path
 import filelock
 
 from ..core.paths import ROOT
+from ..core.language import ENGLISH
 from ..core.validate import Problem, ValidationError
 from ..search import index as search
 from ..store import db as storage
 from ..store import jobs as store_jobs
 from ..store.editing import Conflict
-from . import ingest
+from . import apply, ingest
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def execute(db, state, settings, job):
         report = report_summary(report)
         errors = _index_problem(settings, progress)
     except ValidationError as exc:   # the registry changed since the preview
-        errors = [_problem(p) for p in exc.problems]
+        errors = [error_entry(p) for p in exc.problems]
     except Conflict as exc:
         errors = [f"{exc.entity} '{exc.entity_id}' changed while importing ({exc.reason}): nothing was stored; "
                   "upload the file again"]
@@ -263,13 +264,40 @@ def _index_problem(settings, progress):
             "or `flask --app registry reindex`)."]
 
 
-def _problem(problem):
-    return problem.describe() if isinstance(problem, Problem) else str(problem)
+def error_entry(problem):
+    """A problem as the job keeps it: its English text, and for a translatable one (a template) what it
+    takes to write it again in a reader's language (error_text); a plain string when it has no template."""
+    if not isinstance(problem, Problem):
+        return str(problem)
+    if not problem.template:
+        return problem.describe()
+    params = {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)   # kept as JSON
+              for k, v in (problem.params or {}).items()}
+    return dict(problem.as_dict(), text=problem.describe(), template=problem.template, params=params or None)
+
+
+def error_text(entry, words=ENGLISH):
+    """One of a job's errors in the language of `words` (English: the text the job wrote)."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    if words is ENGLISH or not entry.get("template"):
+        return entry["text"]
+    problem = Problem(entry["where"], entry["field"], entry["message"], entry["template"], entry.get("params"))
+    return problem.describe(words)
+
+
+def summary_text(report, words=ENGLISH):
+    """A job's report's one-line summary in the language of `words` (reports kept before the counts were:
+    English)."""
+    if not report.get("counts"):
+        return report["summary"]
+    return apply.summary_sentence(report["counts"], report["dry_run"], words)
 
 
 def report_summary(report):
     """A Report as JSON: the job keeps it, and the preview and job pages show it the same way."""
-    return {"summary": report.summary(), "dry_run": report.dry_run, "version": report.version,
+    return {"summary": report.summary(), "counts": report.counts(), "dry_run": report.dry_run,
+            "version": report.version,
             "projects": _outcome(report.projects), "organisations": _outcome(report.orgs),
             "sources": _outcome(report.sources), "lines": report.lines()}
 

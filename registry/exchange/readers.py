@@ -18,9 +18,9 @@ from pathlib import Path
 import yaml
 
 from ..core.validate import (PRECISIONS, Checker, Problem, ValidationError, as_float, clean_organisation,
-                             clean_project)
+                             clean_project, problem)
 from ..core import geo
-from ..core.language import translated_field_names
+from ..core.language import N_, translated_field_names
 from . import cells
 
 MAX_ROWS = 100_000
@@ -57,13 +57,22 @@ def record_keys():
             "organisation": tuple(organisation)}
 
 
+# one whole message per kind of record (French and Spanish nouns have genders)
+NOT_A_FIELD_OF = {
+    "project": N_("is not a field of a project; the fields are: %(fields)s"),
+    "organisation": N_("is not a field of an organisation; the fields are: %(fields)s"),
+    "location": N_("is not a field of a location; the fields are: %(fields)s"),
+    "source": N_("is not a field of a source; the fields are: %(fields)s"),
+    "role": N_("is not a field of a role; the fields are: %(fields)s"),
+}
+
+
 def unknown_fields(raw, kind, where, path=""):
     """Problems for the keys of `raw` that are not fields of a `kind` record (and of its lists' items)."""
     if not isinstance(raw, dict):
         return []
     keys = record_keys()
-    problems = [Problem(where, f"{path}{key}", f"is not a field of {'an' if kind[0] in 'aeiou' else 'a'} "
-                                               f"{kind}; the fields are: {', '.join(keys[kind])}")
+    problems = [problem(where, f"{path}{key}", NOT_A_FIELD_OF[kind], fields=", ".join(keys[kind]))
                 for key in raw if key not in keys[kind]]
     if kind == "project":
         for name, item_kind in (("locations", "location"), ("sources", "source"), ("organisations", "role")):
@@ -109,12 +118,13 @@ def _decode(data):
     if isinstance(data, str):
         return data
     if data[:2] in (b"PK", b"\x89P") or data[:4] in (b"%PDF", b"\x1f\x8b\x08\x00"):
-        raise ValidationError(["the file is not text (it looks like a ZIP, PNG, PDF or other binary file)"])
+        raise ValidationError([problem("", "", N_("the file is not text (it looks like a ZIP, PNG, PDF or other "
+                                                  "binary file)"))])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationError([f"the file must be UTF-8 encoded (byte {exc.start} is not); "
-                               "save it as 'CSV UTF-8' or convert it with iconv"]) from None
+        raise ValidationError([problem("", "", N_("the file must be UTF-8 encoded (byte %(byte)s is not); save it "
+                                                  "as 'CSV UTF-8' or convert it with iconv"), byte=exc.start)]) from None
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -122,17 +132,19 @@ def _decode(data):
 def _csv_header(reader):
     header = next(reader, None)
     if not header:
-        raise ValidationError(["the file is empty: the first row must name the columns"])
+        raise ValidationError([problem("", "", N_("the file is empty: the first row must name the columns"))])
     header = [h.strip().lower() for h in header]
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise ValidationError([Problem("row 1", "", f"duplicate column name(s): {', '.join(dupes)}")])
+        raise ValidationError([problem("row 1", "", N_("duplicate column name(s): %(names)s"),
+                                       names=", ".join(dupes))])
     allowed = CSV_COLUMNS + LEGACY_COLUMNS
     unknown = [h for h in header if h not in allowed]
     if unknown:
-        raise ValidationError([Problem("row 1", "", f"unknown column(s): {', '.join(unknown)}; allowed columns "
-                                                    f"are: {', '.join(allowed)}")])
-    missing = [Problem("row 1", "", f"the required column '{name}' is missing")
+        raise ValidationError([problem("row 1", "", N_("unknown column(s): %(unknown)s; allowed columns are: "
+                                                       "%(allowed)s"), unknown=", ".join(unknown),
+                                       allowed=", ".join(allowed))])
+    missing = [problem("row 1", "", N_("the required column '%(name)s' is missing"), name=name)
                for name in ("id", "title", "area") if name not in header]
     if missing:
         raise ValidationError(missing)
@@ -142,11 +154,12 @@ def _csv_header(reader):
 def _csv_cells(header, cells_, where):
     """(the row as {column: text} with the formula guard removed, []) or (None, Problems)."""
     if len(cells_) != len(header):
-        return None, [Problem(where, "", f"has {len(cells_)} cells, expected {len(header)}: check for a missing "
-                                         "or extra comma, or quote cells that contain commas")]
+        return None, [problem(where, "", N_("has %(count)s cells, expected %(expected)s: check for a missing or "
+                                            "extra comma, or quote cells that contain commas"),
+                              count=len(cells_), expected=len(header))]
     long = [h for h, c in zip(header, cells_) if len(c) > MAX_FIELD]
     if long:
-        return None, [Problem(where, long[0], f"is too long (max {MAX_FIELD} characters)")]
+        return None, [problem(where, long[0], N_("is too long (max %(limit)s characters)"), limit=MAX_FIELD)]
     return {h: cells.unguard(c) for h, c in zip(header, cells_)}, []
 
 
@@ -209,7 +222,8 @@ def read_csv(data):
         header = _csv_header(reader)
         for row_no, cells_ in enumerate(reader, 2):    # spreadsheet rows: the header is row 1
             if len(records) >= MAX_ROWS:
-                raise ValidationError([f"the file has more than {MAX_ROWS} rows; split it into smaller files"])
+                raise ValidationError([problem("", "", N_("the file has more than %(limit)s rows; split it into "
+                                                          "smaller files"), limit=MAX_ROWS)])
             if not any(c.strip() for c in cells_):
                 continue
             row, errs = _csv_cells(header, cells_, f"row {row_no}")
@@ -219,8 +233,10 @@ def read_csv(data):
                 errs += exc.problems
             problems += errs
     except csv.Error as exc:
-        raise ValidationError([Problem(f"line {reader.line_num}", "", f"the CSV is malformed ({exc}); check for "
-                                                                     "an unterminated quote")]) from None
+        # (the csv module's own words, in parentheses, stay English)
+        raise ValidationError([problem(f"line {reader.line_num}", "", N_("the CSV is malformed (%(reason)s); check "
+                                                                         "for an unterminated quote"),
+                                       reason=str(exc))]) from None
     if problems:
         raise ValidationError(problems)
     return Batch([], records)
@@ -245,13 +261,19 @@ def _strict_json(text):
     try:
         doc = json.loads(text, parse_constant=_no_constants, parse_int=_integer)
     except RecursionError:
-        raise ValidationError([f"the JSON is nested too deeply (max {MAX_DEPTH} levels)"]) from None
+        raise ValidationError([_too_deep()]) from None
     except json.JSONDecodeError as exc:
-        raise ValidationError([f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]) from None
+        # (the json module's own words after the colon stay English)
+        raise ValidationError([problem("", "", N_("invalid JSON at line %(line)s, column %(column)s: %(reason)s"),
+                                       line=exc.lineno, column=exc.colno, reason=exc.msg)]) from None
     except ValueError as exc:
-        raise ValidationError([f"invalid JSON: {exc}"]) from None
+        raise ValidationError([problem("", "", N_("invalid JSON: %(reason)s"), reason=str(exc))]) from None
     _check_depth(doc)
     return doc
+
+
+def _too_deep():
+    return problem("", "", N_("the JSON is nested too deeply (max %(limit)s levels)"), limit=MAX_DEPTH)
 
 
 def _check_depth(doc):
@@ -259,7 +281,7 @@ def _check_depth(doc):
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ValidationError([f"the JSON is nested too deeply (max {MAX_DEPTH} levels)"])
+            raise ValidationError([_too_deep()])
         if isinstance(node, dict):
             stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):
@@ -272,8 +294,24 @@ def _list_member(doc, name):
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ValidationError([Problem("", name, f"must be a list of {name} (it is {_a_json_type(value)})")])
+        raise ValidationError([problem("", name, NOT_A_LIST[_json_type(value)], name=name)])
     return value
+
+
+# "must be a list of projects (it is an object)": one whole message per JSON type
+NOT_A_LIST = {
+    "null": N_("must be a list of %(name)s (it is null)"),
+    "bool": N_("must be a list of %(name)s (it is true/false)"),
+    "object": N_("must be a list of %(name)s (it is an object)"),
+    "text": N_("must be a list of %(name)s (it is a text)"),
+    "number": N_("must be a list of %(name)s (it is a number)"),
+}
+
+
+def _json_type(value):
+    if isinstance(value, bool):
+        return "bool"
+    return {dict: "object", str: "text", type(None): "null"}.get(type(value), "number")
 
 
 def _a_json_type(value):
@@ -306,8 +344,9 @@ def read_json(data):
     if isinstance(doc, list):
         doc = {"projects": doc}
     if not isinstance(doc, dict) or not set(doc) <= set(JSON_LISTS):
-        raise ValidationError(["the JSON must be a list of projects or an object with the lists "
-                               + ", ".join(f"'{name}'" for name in JSON_LISTS) + " (any of them)"])
+        raise ValidationError([problem("", "", N_("the JSON must be a list of projects or an object with the lists "
+                                                  "%(lists)s (any of them)"),
+                                       lists=", ".join(f"'{name}'" for name in JSON_LISTS))])
     lists, problems = {}, []
     for name in JSON_LISTS:     # every one named when several are wrong
         try:
@@ -318,7 +357,7 @@ def read_json(data):
         raise ValidationError(problems)
     projects = lists["projects"]
     if sum(map(len, lists.values())) > MAX_ROWS:
-        raise ValidationError([f"more than {MAX_ROWS} records; split the file"])
+        raise ValidationError([problem("", "", N_("more than %(limit)s records; split the file"), limit=MAX_ROWS)])
     return Batch(_organisations(doc), _checked([(f"projects[{i + 1}]: ", p) for i, p in enumerate(projects)], "project"),
                  _sources(doc), [(f"changes[{i + 1}]: ", c) for i, c in enumerate(lists["changes"])])
 
@@ -328,7 +367,7 @@ def read_json(data):
 def _positions(geometry, where):
     """Validated (lon, lat) positions of a Point or MultiPoint geometry."""
     if not isinstance(geometry, dict) or "type" not in geometry:
-        raise ValidationError([Problem(where, "geometry", "geometry type missing")])
+        raise ValidationError([problem(where, "geometry", N_("geometry type missing"))])
     gtype = geometry["type"]
     coords = geometry.get("coordinates")
     if gtype == "Point":
@@ -383,7 +422,7 @@ def _placed(locations, positions, where):
 
 def _feature_record(feat, where):
     if not isinstance(feat, dict) or feat.get("type") != "Feature":
-        raise ValidationError([Problem(where, "", "is not a GeoJSON Feature")])
+        raise ValidationError([problem(where, "", N_("is not a GeoJSON Feature"))])
     raw = feat.get("properties")
     if raw is not None and not isinstance(raw, dict):
         raise ValidationError([Problem(where, "properties", "must be an object holding the project's fields "
@@ -446,14 +485,16 @@ def read_geojson(data):
     `organisations`."""
     doc = _strict_json(_decode(data))
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise ValidationError(["not GeoJSON: expected a FeatureCollection with a 'features' list"])
+        raise ValidationError([problem("", "", N_("not GeoJSON: expected a FeatureCollection with a 'features' "
+                                                  "list"))])
     crs = json.dumps(doc.get("crs") or "")
     if doc.get("crs") and "4326" not in crs and "CRS84" not in crs:
-        raise ValidationError(["the GeoJSON must be in WGS84 longitude/latitude (RFC 7946); remove the 'crs' "
-                               "member or reproject the file to EPSG:4326"])
+        raise ValidationError([problem("", "", N_("the GeoJSON must be in WGS84 longitude/latitude (RFC 7946); "
+                                                  "remove the 'crs' member or reproject the file to EPSG:4326"))])
     features = doc["features"]
     if len(features) > MAX_FEATURES:
-        raise ValidationError([f"the file has {len(features)} features; the maximum is {MAX_FEATURES}"])
+        raise ValidationError([problem("", "", N_("the file has %(count)s features; the maximum is %(limit)s"),
+                                       count=len(features), limit=MAX_FEATURES)])
     records, problems = [], []
     for i, feat in enumerate(features):
         where = f"feature {i + 1}"
