@@ -8,6 +8,7 @@
 - browsers: Debian's chromium driven by Playwright, the app on a real local server.
 """
 import csv
+import html
 import json
 import os
 import re
@@ -107,6 +108,13 @@ def db(app):
 
 CHROMIUM = "/usr/bin/chromium"   # installed by `make test` (apt-get); never `playwright install`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def page_text(response):
+    """A page's text as a person reads it: scripts, styles and tags removed, entities decoded, spaces
+    collapsed."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", response.get_data(as_text=True), flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
 def serve(app):

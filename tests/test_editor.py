@@ -14,11 +14,6 @@ from registry.store import db as storage
 from registry.exchange import exports, ingest
 from registry.core.validate import ValidationError
 @pytest.fixture
-def app(instance):
-    return make_app(instance, UPLOAD_DIR=str(instance / "uploads"))
-
-
-@pytest.fixture
 def editor(app):
     return logged_in(app, "eddie", "editor")
 

@@ -9,14 +9,9 @@ import re
 
 import pytest
 
-from conftest import add_user, csrf_token, logged_in, make_app, post_form, read_form, set_field
+from conftest import page_text as text_of, add_user, csrf_token, logged_in, post_form, read_form, set_field
 from registry.core.validate import Checker, clean_project
 from registry.web.language import TRANSLATIONS_DIR
-
-
-@pytest.fixture
-def app(instance):
-    return make_app(instance, UPLOAD_DIR=str(instance / "uploads"))
 
 
 @pytest.fixture
@@ -27,12 +22,6 @@ def editor(app):
 @pytest.fixture
 def admin(app):
     return logged_in(app, "ada", "admin")
-
-
-def text_of(response):
-    """The page's text as a person reads it: tags removed, entities decoded, spaces collapsed."""
-    page = re.sub(r"<(script|style)\b.*?</\1>", " ", response.get_data(as_text=True), flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
 def heading(response):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import csrf_token, logged_in, make_app, post_form, read_form, set_field, wait_for_job
+from conftest import csrf_token, logged_in, post_form, read_form, set_field, wait_for_job
 from registry.core.sources import REPORT_SOURCE_ID
 from registry.store import db as storage
 from registry.store import editing as editing_db
@@ -16,11 +16,6 @@ from registry.store import sources as source_store
 
 NEWSLETTER = {"id": "quetzal-newsletter-2024", "title": "Quetzal newsletter, May 2024", "publisher": "Quetzal Institute",
               "date": "2024-05", "url": "https://example.org/quetzal/2024-05", "kind": "news"}
-
-
-@pytest.fixture
-def app(instance):
-    return make_app(instance, UPLOAD_DIR=str(instance / "uploads"))
 
 
 @pytest.fixture
@@ -109,7 +104,7 @@ def test_create_and_edit_a_source_with_history(editor, db):
     response = submit(editor, "/editor/sources/new", **NEWSLETTER)
     assert response.status_code == 302 and response.headers["Location"] == "/editor/sources"
     record, version = editing_db.source_record(db, NEWSLETTER["id"])
-    assert record == dict(NEWSLETTER, reference=None, consulted=None) and version == 1
+    assert record == dict(NEWSLETTER, reference=None, consulted=None, language=None) and version == 1
     assert NEWSLETTER["title"] in editor.get("/editor/sources").get_data(as_text=True)
 
     url = f"/editor/sources/{NEWSLETTER['id']}/edit"

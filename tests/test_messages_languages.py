@@ -3,14 +3,13 @@ the gazetteer, source records, a bad CSV or JSON, an IATI file's root) in the pa
 preview and on an import job's page, with its one-line summary; English unchanged (Problem.message, the API's
 JSON, the CLI), nothing stored. The real app, a real SQLite file, real import jobs, the committed catalogs."""
 import gettext
-import html
 import io
 import json
 import re
 
 import pytest
 
-from conftest import csrf_token, logged_in, make_app, wait_for_job
+from conftest import page_text as text_of, csrf_token, logged_in, wait_for_job
 from registry.core.sources import clean_source
 from registry.core.validate import clean_organisation, clean_project
 from registry.exchange import ingest
@@ -21,19 +20,8 @@ SPANISH = gettext.translation("messages", str(TRANSLATIONS_DIR), languages=["es"
 
 
 @pytest.fixture
-def app(instance):
-    return make_app(instance, UPLOAD_DIR=str(instance / "uploads"))
-
-
-@pytest.fixture
 def editor(app):
     return logged_in(app, "pia", "editor")
-
-
-def text_of(response):
-    """The page's text as a person reads it: tags removed, entities decoded, spaces collapsed."""
-    page = re.sub(r"<(script|style)\b.*?</\1>", " ", response.get_data(as_text=True), flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
 def state(db):

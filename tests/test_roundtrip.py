@@ -499,7 +499,8 @@ def test_a_sources_member_that_is_not_a_list_is_an_error(db, fmt, doc):
 
 def test_a_geojson_file_brings_its_source_records(db):
     source = {"id": "geo-newsletter", "title": "Geo newsletter", "publisher": "Geo Institute", "date": "2025",
-              "url": "https://example.org/geo", "reference": None, "kind": "news", "consulted": None}
+              "url": "https://example.org/geo", "reference": None, "kind": "news", "consulted": None,
+              "language": "en"}
     feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [36.8, -1.3]},
                "properties": {"id": "geo-cites", "title": "Geo cites", "area": "asgm",
                               "sources": [{"document": "geo-newsletter", "quote": "It is there."}]}}

@@ -3,9 +3,11 @@
 A project's `sources` are its citations ({document, section, quote}); each citation's `document` is the id
 of one source record:
 
-    source: id, title, publisher, date, url, reference, kind, consulted
+    source: id, title, publisher, date, url, reference, kind, consulted, language
 
 `date` is when the source was published (YYYY, YYYY-MM or YYYY-MM-DD), `consulted` when the team read it.
+`language` (optional) is the language the source is written in, an ISO 639-1 code ("en", "fr", "es"...):
+pages mark its title and quotes with it where it is not the page's (WCAG 3.1.2, language of parts).
 A record is "as of" the newest date among the sources it cites (`as_of`).
 """
 import datetime
@@ -14,7 +16,7 @@ import re
 from .language import N_
 from .validate import MAX_TITLE, Checker, problem
 
-SOURCE_FIELDS = ("id", "title", "publisher", "date", "url", "reference", "kind", "consulted")
+SOURCE_FIELDS = ("id", "title", "publisher", "date", "url", "reference", "kind", "consulted", "language")
 SOURCE_KINDS = ("report", "progress-report", "web-page", "project-page", "meeting-page", "news", "evaluation",
                 "database")
 # The Partnership's report on December 2020 to February 2022: the seed's source, and the one a citation
@@ -31,7 +33,16 @@ REPORT_SOURCE = {
              "Partnership (December 2020 to February 2022)",
     "publisher": "UNEP Global Mercury Partnership Advisory Group, twelfth meeting",
     "date": "2022-03-10", "url": None, "reference": "UNEP/Hg/PAG.12", "kind": "report", "consulted": None,
+    "language": "en",
 }
+# ISO 639-1: the two-letter language codes (a source's `language`)
+ISO_639_1 = frozenset("""
+    aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el
+    en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it
+    iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt
+    my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg sh si sk
+    sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi
+    yo za zh zu""".split())
 DATE_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01]))?)?$")
 
 
@@ -55,6 +66,7 @@ def clean_source(raw, where=""):
         "reference": c.text(raw.get("reference"), "reference", max_len=MAX_TITLE),
         "kind": c.choice(raw.get("kind"), "kind", SOURCE_KINDS, default="web-page"),
         "consulted": _date(c, raw.get("consulted"), "consulted", day=True),
+        "language": _language(c, raw.get("language")),
     }
     # reported with the other problems (one pass), unless the fields concerned already have one
     if not (source["url"] or source["reference"] or _has_problem(c, "url", "reference")):
@@ -97,6 +109,17 @@ def _date(c, raw, name, day=False):
         return c.error(name, N_("'%(value)s' is not a date of the form YYYY, YYYY-MM or YYYY-MM-DD (e.g. 2024-01-31)"),
                        value=value)
     return value
+
+
+def _language(c, raw):
+    """The source's language as a lower-case ISO 639-1 code ("FR" is kept as "fr"), or None when not given."""
+    value = c.text(raw, "language", max_len=20)
+    if value is None:
+        return None
+    if value.lower() not in ISO_639_1:
+        return c.error("language", N_("'%(value)s' is not an ISO 639-1 language code: give the two-letter code of "
+                                      "the language the source is written in, e.g. en, fr, es or pt"), value=value)
+    return value.lower()
 
 
 def _real_day(m):

@@ -217,7 +217,7 @@ PROJECT_FORM = ("id", "title", "summary", "description", "area", "kind", "status
                 "org", "src")
 ORG_FORM = ("id", "name", "acronym", "aliases", *(c for c in ORG_EVIDENCE_CELLS if c != "ev-identifier-reason"), "type",
             "country", "website", "identifier", "ev-identifier-reason", "leads_areas")   # the identifier, then its source
-SOURCE_FORM = ("id", "title", "publisher", "date", "consulted", "kind", "url", "reference")
+SOURCE_FORM = ("id", "title", "publisher", "date", "consulted", "kind", "url", "reference", "language")
 # The words of each field's label, in English, marked for the catalogs (issue 13): field_label translates them
 LABELS = {"id": N_("Id"), "title": N_("Title"), "summary": N_("Summary"), "description": N_("Description"),
           "area": N_("Main partnership area"), "kind": N_("Kind"), "status": N_("Status"),
@@ -227,7 +227,8 @@ LABELS = {"id": N_("Id"), "title": N_("Title"), "summary": N_("Summary"), "descr
           "country": N_("Country"), "leads_areas": N_("Leads or co-leads these partnership areas"),
           "locations": N_("Locations"), "organisations": N_("Organisations"), "sources": N_("Sources"),
           "evidence": N_("Basis"), "publisher": N_("Publisher"), "date": N_("Published"), "consulted": N_("Consulted"),
-          "url": N_("Address (URL)"), "reference": N_("Reference"), "identifier": N_("IATI identifier"),
+          "url": N_("Address (URL)"), "reference": N_("Reference"), "language": N_("Language"),
+          "identifier": N_("IATI identifier"),
           "iati_identifier": N_("IATI identifier"),
           "title_fr": N_("French title"), "title_es": N_("Spanish title"), "summary_fr": N_("French summary"),
           "summary_es": N_("Spanish summary")}

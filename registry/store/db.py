@@ -164,6 +164,8 @@ ADDED_COLUMNS = {
     # issue 13: a project's title and summary in French and Spanish, NULL when it has none (core/language.py
     # translated_field_names; a fresh database gets them here too, as every column added since the first schema)
     **{("projects", name): "TEXT" for name in translated_field_names()},
+    # issue 13: the language a source record is written in (ISO 639-1, NULL when not known: core/sources.py)
+    ("documents", "language"): "TEXT",
 }
 
 
@@ -174,6 +176,7 @@ LOCATION_COLUMNS = "name, precision, lat, lon, country, region, coords_source, g
 def migrate(db):
     """Bring the database to the current schema: create what is missing, add the newer columns."""
     db.conn.executescript(SCHEMA)
+    db.conn.executescript(source_store.SCHEMA)     # before the columns: `documents` gets one of them
     for (table, column), definition in ADDED_COLUMNS.items():
         existing = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in existing:

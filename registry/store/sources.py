@@ -144,10 +144,10 @@ def source_titles(db, ids):
 
 
 def source_summaries(db, ids):
-    """{id: {"id", "title", "as_of", "consulted"}} of those of `ids` that are source records: how a change
-    or a citation names its source."""
+    """{id: {"id", "title", "as_of", "consulted", "language"}} of those of `ids` that are source records: how
+    a change or a citation names its source."""
     return {r["id"]: dict(r) for r in db.query(
-        f"SELECT d.id, d.title, {_DATE} AS as_of, d.consulted FROM documents d WHERE d.id IN {IDS}",
+        f"SELECT d.id, d.title, {_DATE} AS as_of, d.consulted, d.language FROM documents d WHERE d.id IN {IDS}",
         [json.dumps(list(ids))])}
 
 

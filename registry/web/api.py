@@ -86,7 +86,7 @@ def _source_summary(s):
 
 def _source(row):
     """A source record as the API gives it: its fields, its date as of, what it contributed and its links."""
-    fields = ("id", "title", "publisher", "date", "consulted", "as_of", "kind", "url", "reference",
+    fields = ("id", "title", "publisher", "date", "consulted", "as_of", "kind", "url", "reference", "language",
               "projects", "citations", "added", "changed")
     out = {k: row[k] for k in fields if k in row}   # `url`: the source's own address (a field of the record)
     return dict(out, page_url=url_for("views.source", source_id=row["id"], _external=True),

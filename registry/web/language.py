@@ -94,6 +94,14 @@ def record_text(record, field, lang):
     return Markup('<span lang="{}">{}</span>').format(text_lang, text)
 
 
+def source_text(text, text_lang, lang):
+    """Text from a source (its title, publisher, a quote) as HTML, marked with the source's language where that
+    is not the page's (WCAG 3.1.2); a source of unknown language is left unmarked."""
+    if not text or not text_lang or text_lang == lang:
+        return text or ""
+    return Markup('<span lang="{}">{}</span>').format(text_lang, text)
+
+
 def number(value):
     """A number written the locale's way: 1,234 / 1 234 / 1.234."""
     return format_decimal(value)
@@ -137,3 +145,6 @@ def init_app(app):
     app.add_template_filter(with_query)
     app.add_template_filter(number)
     app.add_template_filter(date_text)
+    # a global, not in the context: macros imported without context (_change.html) show source text too
+    app.add_template_global(lambda text, text_lang: source_text(text, text_lang, current_language()),
+                            "source_text")

@@ -266,6 +266,8 @@ SOURCE = {"type": "object", "required": ["id", "title", "publisher", "date", "co
     "kind": {"type": "string"},
     "url": {"type": ["string", "null"], "description": "The source's own address (outside the registry)."},
     "reference": {"type": ["string", "null"], "description": "A document symbol, e.g. UNEP/Hg/PAG.12."},
+    "language": {"type": ["string", "null"], "description": "The language it is written in (ISO 639-1, e.g. "
+                                                              "fr); null when not known."},
     "projects": {"type": "integer", "description": "Projects citing it."},
     "citations": {"type": "integer", "description": "Citations (quotes) of it."},
     "added": {"type": "integer", "description": "Projects and organisations its update added (the founding "
