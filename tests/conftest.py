@@ -8,6 +8,7 @@
 - browsers: Debian's chromium driven by Playwright, the app on a real local server.
 """
 import csv
+import gettext
 import html
 import json
 import os
@@ -93,6 +94,26 @@ def app(instance):
 
 
 @pytest.fixture
+def empty_db(tmp_path):
+    """A new, empty registry database (every table, no record)."""
+    db = storage.connect(str(tmp_path / "empty.db"))
+    storage.migrate(db)
+    yield db
+    db.conn.close()
+
+
+@pytest.fixture(scope="module")
+def shared_app(seeded_instance):
+    """The seeded instance itself, for the tests that only read (faster than a copy per test)."""
+    return make_app(seeded_instance)
+
+
+@pytest.fixture
+def reader(shared_app):
+    return shared_app.test_client()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
@@ -108,6 +129,12 @@ def db(app):
 
 CHROMIUM = "/usr/bin/chromium"   # installed by `make test` (apt-get); never `playwright install`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def catalog(lang):
+    """The committed catalog of `lang`, as the app reads it (gettext's interface)."""
+    from registry.web.language import TRANSLATIONS_DIR
+    return gettext.translation("messages", str(TRANSLATIONS_DIR), languages=[lang])
 
 
 def page_text(response):

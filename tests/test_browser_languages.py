@@ -4,15 +4,12 @@ the search, goes to the map, and reads its legend and its share panel in the new
 The expected words come from the committed catalogs (what the English page shows, translated), not from
 strings copied into the test: a legend or panel left in English fails, and so does an untranslated one."""
 import re
-from pathlib import Path
 
 import pytest
-from babel.support import Translations
 
-from conftest import make_app, serve
+from conftest import catalog, make_app, serve
 
 pytestmark = pytest.mark.slow   # a real browser
-TRANSLATIONS = Path(__file__).resolve().parents[1] / "registry" / "translations"
 MAP_READY = ".folium-map[data-ready]"
 QUERY = "mercury"
 
@@ -22,10 +19,6 @@ def site(seeded_instance):
     server, base = serve(make_app(seeded_instance))
     yield base
     server.shutdown()
-
-
-def catalog(lang):
-    return Translations.load(str(TRANSLATIONS), [lang])
 
 
 def messages_shown(text, lang, minimum_words=2):

@@ -23,14 +23,6 @@ SOURCE_ID = "iati-xm-dac-41116-2026-11-30"
 REPORTING = {"ref": "XM-DAC-41116", "type": "40", "name": "UN Environment Programme"}
 
 
-@pytest.fixture
-def empty_db(tmp_path):
-    db = storage.connect(str(tmp_path / "empty.db"))
-    storage.migrate(db)
-    yield db
-    db.conn.close()
-
-
 def state(db):
     return storage.counts(db), storage.data_version(db), len(source_store.all_sources(db))
 

@@ -90,14 +90,6 @@ def test_an_identifiers_evidence_is_inferred_with_a_reason_and_needs_an_identifi
 
 # --- storage and every format ---------------------------------------------------------------------
 
-@pytest.fixture
-def empty_db(tmp_path):
-    conn = storage.connect(str(tmp_path / "empty.db"))
-    storage.migrate(conn)
-    yield conn
-    conn.conn.close()
-
-
 def load(db, orgs, projects, fmt="json"):
     return ingest.import_data(db, json.dumps({"organisations": orgs, "projects": projects}).encode(), fmt)
 

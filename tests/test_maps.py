@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples, make_app
+from conftest import XSS_ORG, XSS_PLACE, XSS_TITLE, import_samples
 from registry.web.context import index_settings
 from registry.store import db as storage
 from registry.search.finder import find_projects, query_from_args
@@ -24,17 +24,6 @@ CDN_HOSTS = ("cdn.jsdelivr.net", "code.jquery.com", "cdnjs.cloudflare.com", "net
 @pytest.fixture
 def samples(app):
     import_samples(app)
-
-
-@pytest.fixture(scope="module")
-def shared_app(seeded_instance):
-    """The seeded instance itself, for the tests that only read (faster than a copy per test)."""
-    return make_app(seeded_instance)
-
-
-@pytest.fixture
-def reader(shared_app):
-    return shared_app.test_client()
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Issue 13 on the maps: the map, the embed, the PNG, the share panel and the newsletter speak English,
 French and Spanish (?lang=), through the real app on the seeded instance and the committed catalogs.
 Expected words come from the catalogs, core/geo and core/regions, not from strings written here."""
-import gettext
 import io
 import json
 import re
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import make_app
+from conftest import catalog
 from registry.core import geo
 from registry.core import regions as region_table
 from registry.core.labels import labels as vocabulary
@@ -22,22 +21,6 @@ from registry.store import db as storage
 from registry.web.maps import map_strings
 
 ROOT = Path(__file__).resolve().parent.parent
-TRANSLATIONS = ROOT / "registry" / "translations"
-
-
-def catalog(lang):
-    """The committed catalog of `lang`, as the app reads it (gettext's interface)."""
-    return gettext.translation("messages", str(TRANSLATIONS), languages=[lang])
-
-
-@pytest.fixture(scope="module")
-def shared_app(seeded_instance):
-    return make_app(seeded_instance)
-
-
-@pytest.fixture
-def reader(shared_app):
-    return shared_app.test_client()
 
 
 @pytest.fixture(scope="module")

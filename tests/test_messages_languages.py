@@ -2,21 +2,18 @@
 the gazetteer, source records, a bad CSV or JSON, an IATI file's root) in the page's language on the web import's
 preview and on an import job's page, with its one-line summary; English unchanged (Problem.message, the API's
 JSON, the CLI), nothing stored. The real app, a real SQLite file, real import jobs, the committed catalogs."""
-import gettext
 import io
 import json
 import re
 
 import pytest
 
-from conftest import page_text as text_of, csrf_token, logged_in, wait_for_job
+from conftest import page_text as text_of, catalog, csrf_token, logged_in, wait_for_job
 from registry.core.sources import clean_source
 from registry.core.validate import clean_organisation, clean_project
 from registry.exchange import ingest
-from registry.web.language import TRANSLATIONS_DIR
 
-FRENCH = gettext.translation("messages", str(TRANSLATIONS_DIR), languages=["fr"])
-SPANISH = gettext.translation("messages", str(TRANSLATIONS_DIR), languages=["es"])
+FRENCH, SPANISH = catalog("fr"), catalog("es")
 
 
 @pytest.fixture

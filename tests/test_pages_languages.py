@@ -6,7 +6,6 @@ heading or label of the page in that language, vocabulary (partnership areas, st
 (countries, M49 regions) in that language, numbers written the locale's way, and links that keep the
 language. The expected translations are read from the compiled catalogs (what the app itself loads) and
 must differ from the English, so a page left in English fails."""
-import gettext
 import html as html_lib
 import re
 
@@ -14,12 +13,13 @@ import pytest
 from babel.numbers import format_decimal
 from werkzeug.datastructures import MultiDict
 
+from conftest import catalog
+
 from registry.core import geo
 from registry.core.labels import STATUS_LABELS
 from registry.core.language import ENGLISH
 from registry.core.query import QueryError, parse_query
 from registry.core.validate import AREAS
-from registry.web.language import TRANSLATIONS_DIR
 
 OTHER = ("fr", "es")
 # Headings and labels each page shows, in French and Spanish, as a reader would expect them
@@ -35,10 +35,6 @@ PAGES = {
     "/regions/419": {"fr": "<h1>Amérique latine et Caraïbes</h1>", "es": "<h1>América Latina y el Caribe</h1>"},
     "/areas/asgm": {"fr": "Rechercher et filtrer ces projets", "es": "Buscar y filtrar estos proyectos"},
 }
-
-
-def catalog(lang):
-    return gettext.translation("messages", str(TRANSLATIONS_DIR), languages=[lang])
 
 
 def translated(lang, english):

@@ -50,14 +50,6 @@ def translated(r):
     return {k: v for k, v in r.items() if k in translated_field_names()}
 
 
-@pytest.fixture
-def empty_db(tmp_path):
-    db = storage.connect(str(tmp_path / "empty.db"))
-    storage.migrate(db)
-    yield db
-    db.conn.close()
-
-
 # --- validation -------------------------------------------------------------------------------------------
 
 def test_they_are_cleaned_as_their_english_fields_and_a_blank_one_is_absent():
