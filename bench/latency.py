@@ -55,6 +55,7 @@ def search_latency(ours, peer, queries):
         row[f"{side}_max_ms"] = max(r[f"{side}_ms"] for r in cold)
         row[f"{side}_repeat_p50_ms"] = statistics.median(r[f"{side}_ms"] for r in repeat)
         row[f"{side}_errors"] = sum(r[f"{side}_status"] != 200 for r in cold + repeat)
+    row["ours_timeouts"] = sum(r["ours_status"] == 503 for r in cold + repeat)   # the search time limit
     row["p50_ratio"] = row["ours_p50_ms"] / row["peer_p50_ms"]
     row["p95_ratio"] = row["ours_p95_ms"] / row["peer_p95_ms"]
     slowest = max(cold, key=lambda r: r["ours_ms"])

@@ -124,9 +124,13 @@ def serve(name, cmd, env, ready_path, log, timeout=180):
             proc.wait()
 
 
-def registry_server(folder, log, workers=1):
-    """The registry as `make serve` runs it (gunicorn with registry/gunicorn.conf.py), without access log."""
-    env = dict(registry_env(folder), REGISTRY_WORKERS=str(workers), REGISTRY_ACCESS_LOG="", REGISTRY_TIMEOUT="600")
+def registry_server(folder, log, workers=1, limits=False):
+    """The registry as `make serve` runs it (gunicorn with registry/gunicorn.conf.py), without access log.
+    The per-client budgets (web/limits.py) are off unless `limits`: the harness is one client measuring
+    capacity, which the budgets would cut to one person's share (the peer has none); they are measured
+    apart, by `python -m bench.load_test --abuse`."""
+    env = dict(registry_env(folder), REGISTRY_WORKERS=str(workers), REGISTRY_ACCESS_LOG="", REGISTRY_TIMEOUT="600",
+               REGISTRY_RATE_LIMITS_ENABLED="true" if limits else "false")
     cmd = lambda port: [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "registry" / "gunicorn.conf.py"),  # noqa: E731
                         "--bind", f"127.0.0.1:{port}", "registry:create_app()"]
     return serve(f"registry ({workers} worker{'s' if workers > 1 else ''})", cmd, env, "/api/openapi.json", log)

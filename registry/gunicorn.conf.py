@@ -4,6 +4,9 @@ Everything comes from the environment (see docs/deployment.md):
   REGISTRY_BIND             where to listen (default 127.0.0.1:$PORT, PORT default 8000): keep it on
                             loopback behind a reverse proxy
   REGISTRY_WORKERS          worker processes (default 2 x cores)
+  REGISTRY_WORKER_CLASS     sync (default) or gthread, with REGISTRY_THREADS threads per worker (default 1):
+                            gthread keeps connections alive (a burst of map readers), but a worker's
+                            threads share one interpreter lock (docs/deployment.md, "Caching and CDNs")
   REGISTRY_TIMEOUT          seconds before a silent worker is killed and replaced (default 120)
   REGISTRY_ACCESS_LOG       access log file, "-" for standard output (default), "" for none
   REGISTRY_SECRET_KEY       signs sessions and CSRF tokens; refused when shorter than 32 characters or
@@ -25,13 +28,17 @@ sys.path.insert(0, str(ROOT))
 chdir = str(ROOT)
 bind = os.environ.get("REGISTRY_BIND") or f"127.0.0.1:{os.environ.get('PORT') or 8000}"
 workers = int(os.environ.get("REGISTRY_WORKERS") or 2 * multiprocessing.cpu_count())
-worker_class = "sync"
+worker_class = os.environ.get("REGISTRY_WORKER_CLASS") or "sync"
+threads = int(os.environ.get("REGISTRY_THREADS") or 1)
 timeout = int(os.environ.get("REGISTRY_TIMEOUT") or 120)   # > the slowest request (an import preview)
 graceful_timeout = 30
 keepalive = 5
 preload_app = False            # each worker imports the app and opens its connections after the fork
-max_requests = 5000            # recycle workers now and then: bounds slow memory growth
-max_requests_jitter = 500
+# Recycle workers now and then: bounds slow memory growth (every cache is bounded in bytes). Not too often:
+# a new worker spends about a second of CPU starting, and a newsletter's readers (cached answers, 1,000 a
+# second) would otherwise restart each worker every few seconds (docs/deployment.md, "Caching and CDNs").
+max_requests = 100_000
+max_requests_jitter = 10_000
 # Request limits (gunicorn's defaults, stated): a longer request line or more headers get a 400.
 limit_request_line = 4094
 limit_request_fields = 100

@@ -105,11 +105,21 @@
 
   function say(ctl, key, values) { return fmt(ctl.cfg.strings[key], values); }
 
-  function number(ctl, n) { return new Intl.NumberFormat(ctl.cfg.lang || "en").format(n); }
+  // The language's number format and plural rules, made once per map (a cluster's label uses both, and a
+  // large selection has thousands of clusters and listed projects).
+  function intl(ctl) {
+    if (!ctl.intl) {
+      var lang = ctl.cfg.lang || "en";
+      ctl.intl = {number: new Intl.NumberFormat(lang), plural: new Intl.PluralRules(lang)};
+    }
+    return ctl.intl;
+  }
+
+  function number(ctl, n) { return intl(ctl).number.format(n); }
 
   // A plural string ({one, other}) for n, the form chosen by the language's rules (French: 0 and 1 are "one").
   function plural(ctl, key, n) {
-    var forms = ctl.cfg.strings[key], rule = new Intl.PluralRules(ctl.cfg.lang || "en").select(n);
+    var forms = ctl.cfg.strings[key], rule = intl(ctl).plural.select(n);
     return fmt(rule === "one" ? forms.one : forms.other, {num: number(ctl, n)});
   }
 
@@ -128,16 +138,21 @@
     return Array.isArray(value) ? value.map(function (i) { return dictionary[i]; }) : dictionary[value];
   }
 
+  // Plain loops over the columns found once: a large selection has tens of thousands of rows.
   function records(data, table) {
     var col = columns(data.fields[table]), names = Object.keys(col), values = data.values || {};
-    return data[table].map(function (row) {
-      var record = {};
-      names.forEach(function (name) {
-        var value = row[col[name]];
-        record[name] = value === undefined ? null : decoded(values[name], value);
-      });
-      return record;
-    });
+    var at = names.map(function (name) { return col[name]; });
+    var dictionaries = names.map(function (name) { return values[name]; });
+    var rows = data[table], out = new Array(rows.length);
+    for (var r = 0; r < rows.length; r++) {
+      var row = rows[r], record = {};
+      for (var k = 0; k < names.length; k++) {
+        var value = row[at[k]];
+        record[names[k]] = value === undefined ? null : decoded(dictionaries[k], value);
+      }
+      out[r] = record;
+    }
+    return out;
   }
 
   // The payload as records, with its references resolved: a point's or listed place's project is the
@@ -276,11 +291,26 @@
     })};
   }
 
+  // A map centred across the antimeridian may pan that far east (before the view is set).
+  function limitBounds(ctl) {
+    var seam = seamOf(ctl);
+    if (seam !== null) ctl.map.setMaxBounds([[-85, seam - 20], [85, seam + 380]]);
+  }
+
+  // A layer made the first time it is shown (the plain countries: a choice in the layer control).
+  function lazyLayer(build) {
+    var group = L.featureGroup(), built = false;
+    group.on("add", function () {
+      if (!built) group.addLayer(build());
+      built = true;
+    });
+    return group;
+  }
+
   function drawCountries(ctl, world) {
     var map = ctl.map;
     world = shiftedWorld(ctl, world);
-    if (seamOf(ctl) !== null) map.setMaxBounds([[-85, seamOf(ctl) - 20], [85, seamOf(ctl) + 380]]);
-    ctl.plain = L.geoJSON(world, {style: plainStyle(ctl), interactive: false});
+    ctl.plain = lazyLayer(function () { return L.geoJSON(world, {style: plainStyle(ctl), interactive: false}); });
     ctl.shaded = L.geoJSON(world, {
       style: function (f) { return shadeStyle(ctl, f.properties.iso3); },
       onEachFeature: function (f, layer) {
@@ -312,15 +342,17 @@
     }
   });
 
-  // The country of the cluster's point nearest its centre (a point's "country" column), by name.
-  function nearestCountry(ctl, cluster) {
-    var centre = cluster.getLatLng(), best = null, bestDistance = Infinity;
+  // In one walk over a cluster's points: how many projects they belong to, and the country (a point's
+  // "country" column) of the point nearest the cluster's centre, by name.
+  function clusterContents(ctl, cluster) {
+    var centre = cluster.getLatLng(), best = null, bestDistance = Infinity, projects = Object.create(null), count = 0;
     cluster.getAllChildMarkers().forEach(function (m) {
       var point = ctl.data.points[m.options.pointIndex], ll = m.getLatLng();
+      if (!projects[point.project.id]) { projects[point.project.id] = true; count += 1; }
       var distance = Math.pow(ll.lat - centre.lat, 2) + Math.pow(ll.lng - centre.lng, 2);
       if (point.country && distance < bestDistance) { best = point.country; bestDistance = distance; }
     });
-    return best && countryName(ctl, best);
+    return {projects: count, near: best && countryName(ctl, best)};
   }
 
   // A country's name in the page's language: the payload's (countries with matching projects), else the
@@ -331,9 +363,8 @@
   }
 
   function clusterLabel(ctl, cluster) {
-    var n = cluster.getChildCount(), near = nearestCountry(ctl, cluster), projects = {};
-    cluster.getAllChildMarkers().forEach(function (m) { projects[ctl.data.points[m.options.pointIndex].project.id] = 1; });
-    var count = Object.keys(projects).length;
+    var n = cluster.getChildCount(), contents = clusterContents(ctl, cluster);
+    var count = contents.projects, near = contents.near;
     // the label starts with the number the badge shows (WCAG 2.5.3, label in name): the places it groups
     var what = plural(ctl, "projects", count);
     if (n !== count) what = say(ctl, "placesOf", {places: plural(ctl, "places", n), projects: what});
@@ -396,13 +427,30 @@
     else open();
   }
 
-  function drawPoints(ctl) {
+  // Runs `run` after the next frame (what was drawn is painted first), or after a quarter of a second in a
+  // page that gets no frames (a hidden tab, an embed's iframe off screen).
+  function afterPaint(run) {
+    var done = false;
+    function once() { if (!done) run(); done = true; }
+    requestAnimationFrame(function () { setTimeout(once, 0); });
+    setTimeout(once, 250);
+  }
+
+  // `then` runs once every marker is in, once they are painted.
+  function drawPoints(ctl, then) {
     var d = ctl.data, map = ctl.map, byArea = {};
     ctl.cluster = L.markerClusterGroup({
-      chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45, spiderfyOnMaxZoom: true,
+      // chunks of at most 200 ms keep the page responsive; between them, only a short pause
+      chunkedLoading: true, chunkDelay: 1, showCoverageOnHover: false, maxClusterRadius: 45, spiderfyOnMaxZoom: true,
       iconCreateFunction: function (cluster) { return clusterIcon(ctl, cluster); },
       // data-drawn tells tests and benchmarks that every marker is in (chunked loading is done)
-      chunkProgress: function (done, total) { if (done === total) ctl.container.setAttribute("data-drawn", "1"); }
+      chunkProgress: function (done, total) {
+        // (the group reports 0 of 0 when it is added to the map, before its markers are)
+        if (done !== total || total !== ctl.markers.length) return;
+        ctl.container.setAttribute("data-drawn", "1");
+        if (then) afterPaint(then);
+        then = null;
+      }
     });
     ctl.markers = d.points.map(function (point, i) {
       var options = markerStyle(ctl, point);
@@ -525,7 +573,16 @@
     update();
   }
 
+  // The same few symbols are drawn beside thousands of listed projects: each is made once, then copied.
+  var shapeSvgs = {};
+
   function shapeSvg(shape, fill, size) {
+    var key = shape + " " + fill + " " + size;
+    if (!(key in shapeSvgs)) shapeSvgs[key] = newShapeSvg(shape, fill, size);
+    return shapeSvgs[key].cloneNode(true);
+  }
+
+  function newShapeSvg(shape, fill, size) {
     var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg"), r = size / 3.4, c = size / 2;
     svg.setAttribute("width", size); svg.setAttribute("height", size); svg.setAttribute("aria-hidden", "true");
     var corners = shapeCorners(shape, r), node;
@@ -645,9 +702,9 @@
   // The text equivalent of the points (issue 17): every located project, grouped by the country of its
   // places, each linked to its page, with a button that shows it on the map (its popup). This is the
   // keyboard and screen-reader path to single points, which are drawn on a canvas and cannot take focus.
-  function fillLocated(ctl) {
+  function fillLocated(ctl, done) {
     var d = ctl.data, target = ctl.cfg.locatedId && document.getElementById(ctl.cfg.locatedId);
-    if (!target) return;
+    if (!target) return done();
     var groups = {}, order = [];
     d.points.forEach(function (point, index) {
       var key = point.country || "";
@@ -659,33 +716,58 @@
     function label(key) { return key ? countryName(ctl, key) : say(ctl, "otherPlaces"); }
     order.sort(function (a, b) { return (a ? 0 : 1) - (b ? 0 : 1) || label(a).localeCompare(label(b), ctl.cfg.lang); });
     target.textContent = "";
-    if (!order.length) { target.appendChild(el("p", "small", say(ctl, "noneHere"))); return; }
-    order.forEach(function (key) {
-      var g = groups[key], section = el("section", "map-located-place");
-      var heading = el("h3");
-      if (g.iso3) heading.appendChild(link(ctl, withParam(ctl.cfg.listUrl, "country", g.iso3), label(key)));
-      else heading.textContent = label(key);
-      heading.appendChild(document.createTextNode(" (" + number(ctl, g.ids.length) + ")"));
-      section.appendChild(heading);
-      var list = el("ul", "map-located");
-      g.ids.forEach(function (id) {
-        var entry = g.projects[id], p = entry.project, item = el("li"), area = areaOf(ctl, p.area);
-        item.setAttribute("data-project", id);
-        item.appendChild(shapeSvg(area.shape, area.colour, 14));
-        item.appendChild(link(ctl, projectHref(ctl, id), p.title, null, p.title_lang));
-        var where = el("span", "map-located-where", entry.places.join("; ") + " · " + area.label);
-        item.appendChild(where);
-        var show = el("button", "map-show", say(ctl, "showOnMap"));
-        show.type = "button";
-        // the visible words first (WCAG 2.5.3)
-        show.setAttribute("aria-label", say(ctl, "showOnMapLabel", {title: p.title}));
-        show.addEventListener("click", function () { showPoint(ctl, entry.first, show); });
-        item.appendChild(show);
-        list.appendChild(item);
-      });
-      section.appendChild(list);
-      target.appendChild(section);
-    });
+    if (!order.length) { target.appendChild(el("p", "small", say(ctl, "noneHere"))); return done(); }
+    // one project at a time, in slices with the page free in between: a large selection lists thousands
+    var entries = [], list = null, current = null;
+    order.forEach(function (key) { groups[key].ids.forEach(function (id) { entries.push({key: key, id: id}); }); });
+    inSlices(entries, function (entry) {
+      if (entry.key !== current) {
+        current = entry.key;
+        list = locatedSection(ctl, target, groups[current], label(current));
+      }
+      list.appendChild(locatedItem(ctl, entry.id, groups[current].projects[entry.id]));
+    }, done);
+  }
+
+  // A country's heading (linked to its projects in the list) and its list, added to `target`: the list.
+  function locatedSection(ctl, target, group, name) {
+    var section = el("section", "map-located-place"), heading = el("h3");
+    if (group.iso3) heading.appendChild(link(ctl, withParam(ctl.cfg.listUrl, "country", group.iso3), name));
+    else heading.textContent = name;
+    heading.appendChild(document.createTextNode(" (" + number(ctl, group.ids.length) + ")"));
+    section.appendChild(heading);
+    var list = el("ul", "map-located");
+    section.appendChild(list);
+    target.appendChild(section);
+    return list;
+  }
+
+  // A located project: its symbol, its link, its places and area, and the button that shows it on the map.
+  function locatedItem(ctl, id, entry) {
+    var p = entry.project, item = el("li"), area = areaOf(ctl, p.area);
+    item.setAttribute("data-project", id);
+    item.appendChild(shapeSvg(area.shape, area.colour, 14));
+    item.appendChild(link(ctl, projectHref(ctl, id), p.title, null, p.title_lang));
+    item.appendChild(el("span", "map-located-where", entry.places.join("; ") + " · " + area.label));
+    var show = el("button", "map-show", say(ctl, "showOnMap"));
+    show.type = "button";
+    // the visible words first (WCAG 2.5.3)
+    show.setAttribute("aria-label", say(ctl, "showOnMapLabel", {title: p.title}));
+    show.addEventListener("click", function () { showPoint(ctl, entry.first, show); });
+    item.appendChild(show);
+    return item;
+  }
+
+  // each(item) for every item, in slices of about 50 ms with the page free (input, painting) in between;
+  // then done().
+  function inSlices(items, each, done) {
+    var next = 0;
+    (function slice() {
+      var start = Date.now();
+      while (next < items.length && Date.now() - start < 50) each(items[next++]);
+      if (next < items.length) setTimeout(slice, 0);
+      else done();
+    })();
   }
 
   function notice(ctl, text) {
@@ -717,8 +799,8 @@
     if (!restored) {                         // a viewport in the address wins
       if (bounds) {
         map.fitBounds(bounds, {padding: [24, 24], maxZoom: ctl.cfg.mode === "small" ? 5 : 6, animate: false});
-      } else if (ctl.markers.length) {
-        map.fitBounds(L.latLngBounds(ctl.markers.map(function (m) { return m.getLatLng(); })),
+      } else if (ctl.data.points.length) {
+        map.fitBounds(L.latLngBounds(ctl.data.points.map(function (p) { return [p.lat, eastOf(ctl, p.lon)]; })),
                       {padding: [36, 36], maxZoom: ctl.cfg.mode === "small" ? 5 : 6, animate: false});
       } else {
         map.setView([20, 10], map.getSize().x < 700 ? 1 : 2, {animate: false});
@@ -801,27 +883,43 @@
     }, 0);
   }
 
+  // The lists beside the map; then the map is ready (data-ready: the browser tests wait for it).
+  function fillBeside(ctl) {
+    fillUnplaced(ctl, ctl.cfg.mode === "embed" ? 50 : 300);
+    fillLocated(ctl, function () {
+      ctl.container.setAttribute("aria-busy", "false");
+      ctl.container.setAttribute("data-ready", "1");
+    });
+  }
+
+  // Resolves once the page is parsed: the elements beside the map (after it in the page) exist, and the
+  // deferred scripts that hear the map (static/share.js) have run. The data, preloaded, may come before.
+  function parsed() {
+    return new Promise(function (done) {
+      if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", done, {once: true});
+      else done();
+    });
+  }
+
   function init(map, cfg) {
     var ctl = {map: map, cfg: cfg, container: map.getContainer(), markers: []};
     (window.registryMaps = window.registryMaps || []).push(ctl);
     ctl.container.setAttribute("aria-busy", "true");
     ctl.container.setAttribute("role", "region");
     ctl.container.setAttribute("aria-label", say(ctl, "mapLabel"));
-    Promise.all([load(cfg.countries, cfg.countriesUrl), load(cfg.data, cfg.dataUrl)]).then(function (res) {
+    Promise.all([load(cfg.countries, cfg.countriesUrl), load(cfg.data, cfg.dataUrl), parsed()]).then(function (res) {
       ctl.data = readData(res[1]);
       ctl.container.style.background = cfg.colours.sea;
       watchPopups(ctl);
+      limitBounds(ctl);
+      fitView(ctl);            // before drawing: the countries are projected and the points clustered once
       drawCountries(ctl, res[0]);
-      drawPoints(ctl);
+      // the map first: the lists beside it (thousands of entries in a large selection) once the points are in
+      drawPoints(ctl, function () { fillBeside(ctl); });
       addControls(ctl);
-      fitView(ctl);
       if (cfg.mode === "full") addAreaSearch(ctl);
       fillSummary(ctl);
-      fillUnplaced(ctl, cfg.mode === "embed" ? 50 : 300);
-      fillLocated(ctl);
       if (!ctl.data.total) notice(ctl, say(ctl, "noProjects"));
-      ctl.container.setAttribute("aria-busy", "false");
-      ctl.container.setAttribute("data-ready", "1");
     }).catch(function (err) {
       var failed = say(ctl, "loadFailed", {error: err.message});
       notice(ctl, failed);

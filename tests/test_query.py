@@ -2,7 +2,7 @@
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from registry.core.query import ProjectQuery, QueryError, parse_query, resolve
+from registry.core.query import OrganisationQuery, ProjectQuery, QueryError, parse_query, resolve
 
 
 def args(**kw):
@@ -81,3 +81,26 @@ def test_resolve_maps_names_and_reports_unknowns():
         resolve(ProjectQuery(countries=("Narnia",)), lookup, lambda t: {})
     with pytest.raises(QueryError, match="unknown organisation"):
         resolve(ProjectQuery(funders=("ACME",)), lookup, lambda texts: {t: None for t in texts})
+
+
+QUERIES_FOR_TOGGLES = [
+    ProjectQuery(),
+    ProjectQuery(q="gold & mercury=1", page=3, per_page=50, facet_size=None, sort="title"),
+    ProjectQuery(countries=("KEN", "UGA"), areas=("asgm",), statuses=("ongoing",), year_from=2015, year_to=2021),
+    ProjectQuery(q="café", regions=("002",), funders=("gef",), orgs=("unep",), roles=("funder",), kinds=("study",),
+                 sources=("report-2022",), page=2),
+    OrganisationQuery(q="unitar", types=("ngo",), countries=("FRA",), page=4, facet_size=None),
+]
+VALUES = ["KEN", "UGA", "asgm", "ongoing", "gef", "unep", "002", "ngo", "FRA", "a b&c=d,é", ""]
+
+
+@pytest.mark.parametrize("query", QUERIES_FOR_TOGGLES)
+def test_toggler_gives_the_same_query_string_as_toggled(query):
+    """The facet links encode the rest of the query once (envelope.linked_facets): the same strings."""
+    checked = 0
+    for facet, _ in query.LISTS:
+        toggle = query.toggler(facet)
+        for value in VALUES:
+            assert toggle(value) == query.toggled(facet, value), (facet, value)
+            checked += 1
+    assert checked == len(query.LISTS) * len(VALUES) > 0

@@ -11,11 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh.analysis import CompositeAnalyzer
 
+from bench.generate import generate
+from registry.exchange import ingest
 from registry.store import db as storage
 from registry.search import index as search
 from registry.core import searchdocs
 from registry.core.query import ProjectQuery
 from registry.core.validate import fold
+from conftest import make_app
+from registry.web.context import index_settings
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +149,18 @@ def passing(db, f, ids, skip=None):
 
 
 def test_filters_and_facets_equal_one_query_per_facet(db):
+    facets_equal_one_query_per_facet(db)
+
+
+def test_filters_and_facets_equal_one_query_per_facet_on_generated_projects(generated):
+    db = storage.connect(str(generated / "registry.db"))
+    try:
+        facets_equal_one_query_per_facet(db)
+    finally:
+        db.conn.close()
+
+
+def facets_equal_one_query_per_facet(db):
     values = {name: [r[0] for r in db.execute(sql)] for name, sql in {
         "countries": "SELECT DISTINCT iso3 FROM project_countries", "areas": "SELECT DISTINCT area FROM project_areas",
         "funders": "SELECT DISTINCT org_id FROM roles WHERE role = 'funder'",
@@ -183,3 +199,157 @@ def test_the_search_ids_table_follows_each_list_and_survives_a_rollback(db):
         assert set(storage.filter_ids(readonly, f, ids=second)) == set(second)
     finally:
         readonly.conn.close()
+
+
+def test_region_facet_equals_the_regions_of_each_projects_places(db, generated):
+    """Regions counted in memory = the plain way: each project's places read for the hits, then its regions."""
+    other = storage.connect(str(generated / "registry.db"))
+    try:
+        for conn in (db, other):
+            everything = sorted(r[0] for r in conn.execute("SELECT id FROM projects"))
+            rnd = random.Random(3)
+            for ids in (None, everything, rnd.sample(everything, len(everything) // 4), []):
+                scope = "(SELECT id FROM projects)" if ids is None else "(SELECT value FROM json_each(?))"
+                rows = conn.execute(storage.FACET_SQL["region"].format(scope=scope), [] if ids is None else
+                                    [json.dumps(ids)] * 2).fetchall()
+                expected = sorted(storage._region_counts(rows).items(), key=lambda x: (-x[1], x[0]))
+                assert storage.facet_counts(conn, ProjectQuery(), ids=ids)["region"] == expected
+                assert expected or ids == []
+    finally:
+        other.conn.close()
+
+
+def test_facet_counts_follow_a_write(instance):
+    """The counts held in memory are read again once a write moved the data version on."""
+    app = make_app(instance)
+    db = storage.connect(app.config["DATABASE"])
+    try:
+        before = dict(storage.facet_counts(db, ProjectQuery())["status"])
+        project_id = next(r[0] for r in db.execute("SELECT id FROM projects WHERE status != 'planned'"))
+        _, (project,) = storage.export_records(db, [project_id])
+        ingest.import_data(db, json.dumps({"projects": [dict(project, status="planned")]}).encode(), "json")
+        after = dict(storage.facet_counts(db, ProjectQuery())["status"])
+    finally:
+        db.conn.close()
+    assert after["planned"] == before.get("planned", 0) + 1
+    assert sum(after.values()) == sum(before.values())
+
+
+# --- scoring every match at once -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """An instance of 300 generated projects (bench/generate.py, seed 0) and its index."""
+    folder = tmp_path_factory.mktemp("generated")
+    app = make_app(folder, CHECK_INDEX_ON_START=False)
+    db = storage.connect(app.config["DATABASE"])
+    storage.migrate(db)
+    ingest.import_data(db, json.dumps(generate(300, seed=0)).encode(), "json")
+    db.conn.close()
+    search.rebuild(index_settings(app))
+    return folder
+
+
+SEARCHES = ["mercury", "gold", "amalgam", "UNITAR", "Indonesia", "artisanal gold", "small-scale gold mining",
+            "chlor-alkali plants", "national action plan", "health risks miners", "mercury waste", "coal combustion",
+            "mercuy", "artisnal gold", "minamta convention", '"Minamata Convention"', '"small-scale gold mining"',
+            "gold OR cement", "mercury NOT gold", "retort*", "(gold OR coal) AND emissions", "orpaillage",
+            "Pérou mercurio",
+            "ASGM", "Zero Mercury Working Group", "nothingatall", "the"]
+
+
+def walked(searcher, q, context):
+    """(docnum, score) of every match, Whoosh walking its matcher match by match (the plain way)."""
+    out = []
+    for subsearcher, offset in searcher.leaf_searchers():
+        m = q.matcher(subsearcher, context)
+        while m.is_active():
+            out.append((m.id() + offset, m.score()))
+            m.next()
+    return out
+
+
+def scored_at_once(searcher, q, context):
+    found = [(search._scored_at_once(q.matcher(sub, context), sub), offset)
+             for sub, offset in searcher.leaf_searchers()]
+    if any(f is None for f, _ in found):
+        return None
+    return [(d + offset, s) for (docs, scores), offset in found for d, s in zip(docs.tolist(), scores.tolist())]
+
+
+@pytest.mark.parametrize("which", ["seed", "generated"])
+def test_scores_at_once_equal_whooshs_walk_to_the_last_bit(which, seeded_instance, generated):
+    """Every match and its score, for AND and OR queries, with the matchers Whoosh picks for a small index
+    (an array union of the fields) and for a large one (binary trees: needs_current)."""
+    folder = seeded_instance if which == "seed" else generated
+    settings_ = search.Settings(str(folder / "index"), str(folder / "registry.db"))
+    searcher = search._engine(settings_).searcher("projects")
+    fast = 0
+    for text in SEARCHES:
+        for conjunctive in (True, False):
+            q = search._compile(searcher, "projects", text, search._glossary(settings_), conjunctive)
+            for context in (searcher.context(), searcher.context(needs_current=True)):
+                at_once = scored_at_once(searcher, q, context)
+                if at_once is not None:
+                    assert at_once == walked(searcher, q, context), (text, conjunctive)
+                    fast += bool(at_once)
+    assert fast >= 60   # most of them are scored at once (phrases, prefixes and NOT are walked)
+
+
+@pytest.mark.parametrize("which", ["seed", "generated"])
+def test_search_results_equal_whooshs_collector(which, seeded_instance, generated):
+    """search._run (scored at once where it can) = Whoosh's own collector: the same ids, order and scores."""
+    folder = seeded_instance if which == "seed" else generated
+    settings_ = search.Settings(str(folder / "index"), str(folder / "registry.db"))
+    engine = search._engine(settings_)
+    searcher, ids = engine.searcher("projects"), engine.ids["projects"]
+    for text in SEARCHES:
+        for conjunctive in (True, False):
+            q = search._compile(searcher, "projects", text, search._glossary(settings_), conjunctive)
+            collector = search._AllScored(60)
+            searcher.search_with_collector(q, collector)
+            plain = sorted(collector.items, key=lambda x: (-x[0], x[1]))
+            found, scores = search._run(searcher, ids, q, 60)
+            assert found == [ids[d] for _, d in plain], (text, conjunctive)
+            assert [scores[i] for i in found] == [s for s, _ in plain], (text, conjunctive)
+
+
+def plain_resolve(db, texts):
+    """Each text's organisation: every organisation's id, name, acronym and aliases folded on each call."""
+    index = {}
+    for r in db.query("SELECT id, name, acronym, aliases FROM organisations"):
+        for key in [r["id"], r["name"], r["acronym"], *json.loads(r["aliases"])]:
+            if key:
+                index.setdefault(fold(key), r["id"])
+    return {t: index.get(fold(t)) for t in texts}
+
+
+def test_organisation_names_held_per_state_resolve_as_the_plain_scan(instance):
+    db = storage.connect(str(instance / "registry.db"))
+    try:
+        orgs = storage.list_organisations(db)
+        texts = [o["name"] for o in orgs] + [o["acronym"] for o in orgs if o["acronym"]] + ["GEF", "unep", "nobody"]
+        texts += [f"{o['name']} project" for o in orgs[:20]]
+        assert storage.resolve_organisations(db, texts) == plain_resolve(db, texts)
+        assert storage.resolve_organisations(db, texts) == plain_resolve(db, texts)   # held: the same
+        new = {"id": "held-test-org", "name": "Held Test Organisation", "type": "ngo", "country": "KEN"}
+        ingest.import_data(db, json.dumps({"organisations": [new]}).encode(), "json")
+        found = storage.resolve_organisations(db, ["Held Test Organisation"] + texts)
+        assert found == plain_resolve(db, ["Held Test Organisation"] + texts)
+        assert found["Held Test Organisation"] == "held-test-org"   # read again after the write
+    finally:
+        db.conn.close()
+
+
+@pytest.mark.parametrize("which", ["seed", "generated"])
+def test_field_lengths_read_at_once_are_doc_field_lengths(which, seeded_instance, generated):
+    folder = seeded_instance if which == "seed" else generated
+    searcher = search._engine(search.Settings(str(folder / "index"), str(folder / "registry.db"))).searcher("projects")
+    for subsearcher, _ in searcher.leaf_searchers():
+        reader = subsearcher.reader()
+        for name in search.KINDS["projects"]:
+            lengths = search._read_lengths(reader, name).tolist()
+            whooshs = [reader.doc_field_length(d, name, 1) for d in range(reader.doc_count_all())]
+            # (Whoosh answers None for a document without the field, whose length nothing scores)
+            assert [n for n, w in zip(lengths, whooshs) if w is not None] == [w for w in whooshs if w is not None]
+            assert any(n > 1 for n in lengths) or name in search.OTHER_PROJECT_FIELDS

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import import_samples
+from conftest import import_samples, make_app
 from registry.maps import png as staticmap
 from registry.maps.data import DRAWN, FIELDS, class_breaks, map_data
 from registry.store import db as storage
@@ -68,7 +68,9 @@ def test_second_request_is_served_from_the_disk_cache(client, app):
     marker = io.BytesIO()
     Image.new("RGB", (300, 180), "red").save(marker, format="PNG")
     files[0].write_bytes(marker.getvalue())
-    assert png(client, "area=asgm&width=300") == marker.getvalue()
+    # another worker (a new app: its response cache, web/httpcache.py, is empty) reads the shared disk cache
+    other = make_app(Path(app.config["DATABASE"]).parent).test_client()
+    assert png(other, "area=asgm&width=300") == marker.getvalue()
     # The same selection spelled differently (a name for a code, another order) shares the entry.
     png(client, "width=300&area=ASGM")
     assert len(cached_files(app)) == 1

@@ -141,6 +141,23 @@ class _Links:
         new = tuple(v for v in current if v != value) if value in current else current + (value,)
         return self.url_query(**{attr: new, "page": 1})
 
+    def toggler(self, facet):
+        """`toggled` for one facet as a function of the value, the rest of the query encoded once: a facet
+        shown whole (facet_size=max) has hundreds of values, each with its link, on every request."""
+        attr = dict(self.LISTS)[facet]
+        current = getattr(self, attr)
+        pairs = self.params(**{attr: (), "page": 1})
+        split = (1 if self.q else 0) + sum(len(getattr(self, a)) for _, a in self.LISTS[:self._list_index(attr)])
+        before, after = urlencode(pairs[:split], safe=","), urlencode(pairs[split:], safe=",")
+
+        def toggle(value):
+            new = tuple(v for v in current if v != value) if value in current else current + (value,)
+            return "&".join(part for part in (before, urlencode([(facet, v) for v in new], safe=","), after) if part)
+        return toggle
+
+    def _list_index(self, attr):
+        return [a for _, a in self.LISTS].index(attr)
+
 
 @dataclass(frozen=True)
 class ProjectQuery(_Links):

@@ -10,7 +10,11 @@ import hashlib
 import json
 import math
 import operator
+import os
+import tempfile
+import time
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urlencode
 
 from ..store import db as storage
@@ -204,6 +208,59 @@ def _decoded(dictionary, value):
     if isinstance(value, list):
         return [dictionary[i] for i in value]
     return dictionary[value]
+
+
+# Payload responses kept on disk under CACHE_DIR/mapdata (config MAP_DATA_FILE_BYTES), shared by the workers of an
+# instance: a selection is built once per data version, not once per worker and again after each restart (each
+# worker also keeps its last responses in memory, registry/web/maps.py). Least recently used out first.
+PAYLOAD_FILES_BYTES = 256 * 1024 * 1024
+STALE_TMP = 3600          # seconds after which a *.tmp file is a leftover of a killed process
+
+
+def cached_payload(cache_dir, key, build, max_bytes=PAYLOAD_FILES_BYTES):
+    """The response bytes for `key` (a string naming the payload's shape, data version, selection, language
+    and encoding) from the folder `cache_dir`/mapdata, made with `build()` and written there on a miss."""
+    folder = Path(cache_dir) / "mapdata"
+    path = folder / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".json")
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        body = build()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.replace(tmp, path)      # whole or absent: another worker never reads half a file
+        _trim_payloads(folder, max_bytes, keep=path)
+    else:
+        now = time.time_ns()        # last use is the file's time (a read and a utime: no shared index)
+        try:
+            os.utime(path, ns=(now, now))
+        except FileNotFoundError:   # trimmed by another worker since: the bytes read are still right
+            pass
+    return body
+
+
+def _trim_payloads(folder, max_bytes, keep):
+    """Delete the least recently used files (never `keep`) until the rest fits in `max_bytes`."""
+    files, now = [], time.time()
+    for entry in os.scandir(folder):
+        try:
+            st = entry.stat()
+        except FileNotFoundError:
+            continue
+        if entry.name.endswith(".tmp"):
+            if now - st.st_mtime > STALE_TMP:
+                Path(entry.path).unlink(missing_ok=True)
+            continue
+        files.append((st.st_mtime_ns, st.st_size, entry.path))
+    total = sum(size for _, size, _ in files)
+    for _, size, name in sorted(files):
+        if total <= max_bytes:
+            break
+        if name != str(keep):
+            Path(name).unlink(missing_ok=True)
+            total -= size
 
 
 def cache_key(query):

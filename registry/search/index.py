@@ -69,17 +69,21 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
 from pathlib import Path
 
 import filelock
 from markupsafe import Markup, escape
+import numpy
 from tqdm import tqdm
-from whoosh import collectors, fields, highlight, index, qparser, query
-from whoosh.codec.whoosh3 import W3Codec
+from whoosh import collectors, columns, fields, formats, highlight, index, matching, qparser, query, scoring
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN as W3_LENGTHS, W3Codec, W3LeafMatcher
 from whoosh.filedb.compound import SubFile
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile, StructFile
+from whoosh.query import spans
+from whoosh.system import pack_uint
+from whoosh.util import numeric
+from whoosh.writing import PostingPool, SegmentWriter
 
 from ..store import db as storage
 from ..core.language import N_, translated_field, translated_field_names
@@ -359,7 +363,99 @@ def _mentioning(path, names):
 
 
 def _add(writer, doc):
-    writer.add_document(**dict(doc, stamp=doc["stamp"].encode("utf-8")))
+    """writer.add_document(**doc): the same postings, lengths and columns for a fifth less CPU, most of it in
+    the fields with positions or frequencies (tests/test_indexing_equivalence.py compares the two indexes)."""
+    doc = dict(doc, stamp=doc["stamp"].encode("utf-8"))
+    if not isinstance(writer, SegmentWriter) or any(name.startswith("_") for name in doc):
+        writer.add_document(**doc)
+        return
+    writer._check_state()
+    if type(writer.pool) is PostingPool:
+        writer.pool.__class__ = _SortedPool
+    docs, docnum, schema = writer.perdocwriter, writer.docnum, writer.schema
+    postings = []
+    docs.start_doc(docnum)
+    try:
+        for name in sorted(doc):
+            value = doc[name]
+            if value is not None:
+                _add_field(docs, postings, name, schema[name], value, docnum)
+    except Exception:
+        docs.cancel_doc()
+        raise
+    docs.finish_doc()
+    _pool_extend(writer.pool, postings)
+    writer._added = True
+    writer.docnum += 1
+
+
+def _add_field(docs, postings, name, field, value, docnum):
+    """One field of SegmentWriter.add_document: its postings into `postings`, its length and column."""
+    length = 0
+    if field.indexed:
+        for text, freq, weight, encoded in _field_postings(field, value):
+            if field.scorable:
+                length += freq
+            postings.append((name, text, docnum, weight, encoded))
+    if field.separate_spelling() or field.vector:
+        raise ValueError(f"field {name}: spelling and vector fields are not supported by _add")
+    docs.add_field(name, field, value if field.stored else None, length)
+    if field.column_type:
+        docs.add_column_value(name, field.column_type, field.to_column_value(value))
+
+
+def _field_postings(field, value):
+    """(term bytes, frequency, weight, encoded value) of each term, as field.index(value) makes them: for
+    positions and frequencies, one loop over the analyzer's tokens (each token's boost is 1.0: the weight is
+    the frequency times the field's boost) instead of Whoosh's generators and dictionaries of weights."""
+    fmt = type(field.format)
+    if fmt not in (formats.Positions, formats.Frequency) or not isinstance(value, str) \
+            or not isinstance(field.analyzer, _Analyzer):
+        return list(field.index(value))
+    positions = {}
+    for t in field.analyzer(value, positions=True, boosts=True, mode="index"):
+        if not t.stopped:
+            found = positions.get(t.text)
+            if found is None:
+                positions[t.text] = [t.pos]
+            else:
+                found.append(t.pos)
+    boost = field.format.field_boost
+    if fmt is formats.Positions:
+        encode = field.format.encode
+        return [(w.encode("utf-8"), len(p), float(len(p)) * boost, encode(p)) for w, p in positions.items()]
+    return [(w.encode("utf-8"), len(p), float(len(p)) * boost, pack_uint(len(p))) for w, p in positions.items()]
+
+
+def _pool_extend(pool, postings):
+    """PostingPool.add for each posting, counting the same memory and spilling to disk past the same limit."""
+    pool.fieldnames.update(p[0] for p in postings)
+    pool.currentsize += sum(150 + len(f) + 2 * len(t) + len(v or b"") for f, t, _, _, v in postings)
+    pool.current.extend(postings)
+    if pool.currentsize > pool.limit:
+        pool.save()
+
+
+class _SortedPool(PostingPool):
+    """Whoosh's pool of postings, sorted in the same order, (field, term, docnum, ...), by one bytes key per
+    posting instead of comparing tuples: a third of a commit. The pool holds postings in docnum order and a
+    document has each term once, so a stable sort by field and term gives the same order. (The NUL after
+    the field name sorts a field before any longer name that begins with it.) _add gives its writer's pool
+    this class."""
+
+    def _sort(self):
+        prefixes = {name: name.encode("utf-8") + b"\0" for name in self.fieldnames}
+        self.current.sort(key=lambda p: prefixes[p[0]] + p[1])
+
+    def save(self):   # a run spilled to disk: sorted here, so Whoosh's own sort finds it sorted at once
+        self._sort()
+        super().save()
+
+    def items(self, maxfiles=128):
+        if self.runs:
+            return super().items(maxfiles)
+        self._sort()
+        return self.current
 
 
 class IndexBusy(Exception):
@@ -978,17 +1074,195 @@ class _AllScored(collectors.UnlimitedCollector):
 
 
 def _run(searcher, ids, q, seconds):
-    """All matching ids, best first, with their scores. One scored pass over every match costs about
-    the same as a top-N pass (Whoosh's block skipping gains little on OR-of-fields queries)."""
-    collector = _AllScored(seconds)
+    """All matching ids, best first (ties by document number), with their scores. One scored pass over
+    every match costs about the same as a top-N pass (Whoosh's block skipping gains little on OR-of-fields
+    queries). The matcher Whoosh builds for each segment is scored at once with numpy when it is made of
+    terms, ANDs, ORs and phrases (_scored_at_once), else walked match by match: the same scores."""
+    collector, parts = _AllScored(seconds), []
     try:
-        searcher.search_with_collector(q, collector)
+        collector.prepare(searcher, q, searcher.context())   # as searcher.search_with_collector does
+        for subsearcher, offset in searcher.leaf_searchers():
+            collector.set_subsearcher(subsearcher, offset)
+            parts.append(_segment_matches(collector, subsearcher, offset))
     except collectors.TimeLimit:
         raise SearchUnavailable(N_("this search took too long; try more specific words or a filter"),
                                 "search_timeout") from None
-    hits = sorted(collector.items, key=itemgetter(1))   # by docnum, then best first (sorts are stable):
-    hits.sort(key=itemgetter(0), reverse=True)          # twice as fast as one sort on (-score, docnum)
-    return [ids[d] for _, d in hits], {ids[d]: score for score, d in hits}
+    docs, scores = (numpy.concatenate(column) for column in zip(*parts)) if parts else _NOTHING
+    order = numpy.lexsort((docs, -scores))   # best first, then by document number
+    docs, scores = docs[order].tolist(), scores[order].tolist()
+    return [ids[d] for d in docs], {ids[d]: score for d, score in zip(docs, scores)}
+
+
+def _segment_matches(collector, subsearcher, offset):
+    """(docnums, scores) of the segment's matches (docnums of the whole index)."""
+    found = _scored_at_once(collector.matcher, subsearcher)
+    if found is None:
+        collector.items = []
+        collector.collect_matches()
+        return (numpy.array([d for _, d in collector.items], dtype=numpy.int64),
+                numpy.array([score for score, _ in collector.items], dtype=numpy.float64))
+    if len(found[0]) and time.monotonic() > collector.deadline:   # as _AllScored._collect
+        raise collectors.TimeLimit
+    return found[0] + offset, found[1]
+
+
+# --- scoring every match at once ------------------------------------------------------------
+# Whoosh scores a match by walking its matcher tree once per matching document (about 10 us a posting, in
+# Python). For a tree of terms under ANDs, ORs and phrases, numpy does the same arithmetic on whole posting
+# lists: each term's BM25F score by Whoosh's own formula (scorer._score on arrays), a boost multiplies, an
+# AND or an OR of two adds where both match, an OR of many (small indexes) adds its parts in their order, a
+# phrase scores as the AND of its words and keeps the documents where they stand one after the other. Every
+# float operation is the one Whoosh makes, in the same order, so the scores are equal to the last bit
+# (tests/test_search_equivalence.py compares them).
+
+def _scored_at_once(matcher, searcher):
+    """(docnums, scores) numpy arrays of every match of `matcher`, or None when it holds a matcher that
+    is not scored here (a prefix, NOT, AND MAYBE...): then Whoosh walks it."""
+    if searcher.weighting.use_final or not _supported(matcher):
+        return None
+    return _vector(matcher, searcher)
+
+
+def _supported(m):
+    kind = type(m)
+    if kind in (matching.UnionMatcher, matching.IntersectionMatcher):
+        return _supported(m.a) and _supported(m.b)
+    if kind is matching.WrappingMatcher:
+        return _supported(m.child)
+    if kind is matching.ArrayUnionMatcher:
+        return m._scored and all(_supported(sub) for sub in m._submatchers)
+    if kind is _PhraseMatcher:   # the parser's phrases: words at consecutive positions
+        return (m.slop, m.mindist, m.ordered, m.boost) == (1, 1, True, 1.0) and _supported(m.child) \
+            and all(type(word) in (W3LeafMatcher, matching.ListMatcher) for word in m.ms) \
+            and all(word.format.fixed_value_size() is None for word in m.ms if type(word) is W3LeafMatcher)
+    if kind in (W3LeafMatcher, matching.ListMatcher):
+        scorer = m.scorer if kind is W3LeafMatcher else m._scorer
+        return type(scorer) is scoring.BM25FScorer and m._term is not None
+    return kind is matching.NullMatcherClass
+
+
+_NOTHING = (numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0))
+_PhraseMatcher = spans.SpanNear2.SpanNear2Matcher
+
+
+def _vector(m, searcher):
+    kind = type(m)
+    if kind is matching.NullMatcherClass:
+        return _NOTHING
+    if kind is matching.WrappingMatcher:
+        docs, scores = _vector(m.child, searcher)
+        return docs, scores * m.boost
+    if kind is matching.UnionMatcher:
+        return _union([_vector(m.a, searcher), _vector(m.b, searcher)])
+    if kind is matching.IntersectionMatcher:
+        (docs_a, scores_a), (docs_b, scores_b) = _vector(m.a, searcher), _vector(m.b, searcher)
+        docs, in_a, in_b = numpy.intersect1d(docs_a, docs_b, assume_unique=True, return_indices=True)
+        return docs, scores_a[in_a] + scores_b[in_b]
+    if kind is _PhraseMatcher:   # the documents of its words' AND, scored as that AND, that hold the phrase
+        docs, scores = _vector(m.child, searcher)
+        keep = _holding_phrase(m.ms, docs)
+        return docs[keep], scores[keep]
+    if kind is matching.ArrayUnionMatcher:   # a[doc] += score * boost, part by part, from 0
+        parts = [_vector(sub, searcher) for sub in m._submatchers]
+        docs, scores = _union([(d, s * m._boost) for d, s in parts])
+        keep = scores > 0   # (it yields the documents whose sum is positive)
+        return docs[keep], scores[keep]
+    return _leaf(m, searcher)
+
+
+def _union(parts):
+    """Every document of the parts, its scores added in the parts' order (0 + a + b ...). Dense arrays over
+    the document numbers: numpy.union1d hashes, ten times slower on 100,000 documents."""
+    size = max((int(docs[-1]) + 1 for docs, _ in parts if len(docs)), default=0)
+    present, totals = numpy.zeros(size, dtype=bool), numpy.zeros(size)
+    for docs, scores in parts:   # (a term's documents are distinct: one addition per document and part)
+        present[docs] = True
+        totals[docs] += scores
+    docs = numpy.flatnonzero(present)
+    return docs, totals[docs]
+
+
+def _leaf(m, searcher):
+    """A term's postings and their BM25F scores (the scorer's formula, the field lengths Whoosh reads)."""
+    if type(m) is W3LeafMatcher:
+        docs, weights, scorer = [], [], m.scorer
+        for ids, block_weights, _ in _blocks(m):
+            docs.extend(ids)
+            weights.extend(block_weights)
+    else:
+        docs, scorer = m._ids, m._scorer   # (ListMatcher.weight's rule)
+        weights = [m._all_weights] * len(docs) if m._all_weights else list(m._weights or [1.0] * len(docs))
+    docs = numpy.asarray(docs, dtype=numpy.int64)
+    lengths = _field_lengths(searcher, m._term[0])[docs]
+    return docs, scorer._score(numpy.asarray(weights, dtype=numpy.float64), lengths)
+
+
+def _blocks(m):
+    """[(ids, weights, values)] of each posting block of the term matcher, read once (a phrase reads its
+    words' postings to score them, then their positions: values as stored, encoded positions)."""
+    if "_registry_blocks" not in m.__dict__:
+        m.reset()
+        blocks = []
+        while m.is_active():
+            m._read_ids()
+            m._read_weights()
+            blocks.append((m._ids, m._weights, m._data[2]))
+            m._next_block()
+        m._registry_blocks = blocks
+    return m._registry_blocks
+
+
+def _holding_phrase(words, docs):
+    """A mask of `docs`: those where the words stand at consecutive positions (SpanNear2 with slop 1,
+    mindist 1, ordered: each word one position after the one before)."""
+    starts = dict.fromkeys(docs.tolist())   # doc -> the positions where the phrase so far can start
+    for i, word in enumerate(words):
+        positions = _positions(word, numpy.fromiter(starts, dtype=numpy.int64, count=len(starts)))
+        if i == 0:
+            starts = {doc: set(found) for doc, found in positions.items()}
+        else:
+            starts = {doc: left for doc, at in starts.items()
+                      if (left := at.intersection(p - i for p in positions.get(doc, ())))}
+    return numpy.isin(docs, numpy.fromiter(starts, dtype=numpy.int64, count=len(starts)))
+
+
+def _positions(m, docs):
+    """{doc: positions of the term} for the term matcher's postings in `docs` (a sorted array)."""
+    if type(m) is W3LeafMatcher:
+        out, fmt = {}, m.format
+        for ids, _, values in _blocks(m):
+            ids = numpy.asarray(ids, dtype=numpy.int64)
+            wanted = numpy.flatnonzero(numpy.isin(ids, docs, assume_unique=True))
+            out.update((int(ids[j]), fmt.decode_positions(values[j])) for j in wanted)
+        return out
+    wanted = set(docs.tolist())
+    return {doc: m._format.decode_positions(value) for doc, value in zip(m._ids, m._values) if doc in wanted}
+
+
+def _field_lengths(searcher, fieldname):
+    """Every document's length in `fieldname` as the scorer reads it (doc_field_length with 1 for none),
+    once per segment reader and field."""
+    reader = searcher.reader()
+    held = reader.__dict__.setdefault("_registry_lengths", {})
+    if fieldname not in held:
+        held[fieldname] = _read_lengths(reader, fieldname)
+    return held[fieldname]
+
+
+_LENGTHS = numpy.array([numeric.byte_to_length(b) for b in range(256)], dtype=numpy.float64)   # byte -> length
+
+
+def _read_lengths(reader, fieldname):
+    """The field's length bytes read at once (Whoosh reads one per call); lengths as doc_field_length
+    decodes them. Any other column layout: one doc_field_length call per document."""
+    column = reader._perdoc._cached_reader(f"_{fieldname}_len", W3_LENGTHS) if hasattr(reader, "_perdoc") else None
+    if type(column) is not columns.NumericColumn.Reader or column._typecode != "B" or column._reverse:
+        return numpy.fromiter((reader.doc_field_length(d, fieldname, 1) or 1 for d in range(reader.doc_count_all())),
+                              dtype=numpy.float64, count=reader.doc_count_all())
+    stored = numpy.frombuffer(column._dbfile.get(column._basepos, column._count), dtype=numpy.uint8)
+    codes = numpy.zeros(reader.doc_count_all(), dtype=numpy.uint8)   # (documents past the column: 0)
+    codes[:len(stored)] = stored[:len(codes)]
+    return numpy.where(codes == 0, 1.0, _LENGTHS[codes])
 
 
 _OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b|[\"()]")

@@ -3,13 +3,17 @@
 Connections are opened per request by the web layer (and per process, after fork), with WAL, a busy timeout,
 synchronous=FULL and foreign keys. Every write is one `BEGIN IMMEDIATE` transaction: all or nothing.
 """
+import itertools
 import json
+import os
 import sqlite3
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 
+import numpy
 import sqlite_utils
 
 from ..core.query import POINT_PRECISIONS, region_scope
@@ -320,6 +324,44 @@ def data_version(db):
     return int(get_meta(db, "data_version", "0"))
 
 
+def data_changed_at(db):
+    """When the data last changed (its newest history row) as an aware UTC datetime; None without history:
+    what HTTP's Last-Modified of a map says."""
+    if "history" not in db.table_names():
+        return None
+    stamp = db.execute("SELECT max(at) FROM history").fetchone()[0]
+    if not stamp:
+        return None
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+class VersionReader:
+    """(file, data version) of the database at `path`, the version read on a read-only connection kept open
+    per thread: the check a response cache makes on every hit (a fraction of opening a connection). A
+    database file replaced under it (a new inode) is reopened, and names another file. None when it cannot be
+    read (no meta table yet, a missing file)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.local = threading.local()
+
+    def __call__(self):
+        try:   # fetchall: the statement ends, so no read transaction stays open between requests
+            (value,), = self._connection().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchall()
+            return self.local.inode, int(value)
+        except (sqlite3.Error, OSError, ValueError):
+            self.local.__dict__.clear()
+            return None
+
+    def _connection(self):
+        inode = os.stat(self.path).st_ino
+        if getattr(self.local, "inode", None) != inode:
+            self.local.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            self.local.inode = inode
+        return self.local.conn
+
+
 # --- reads ----------------------------------------------------------------------------------
 
 def existing_ids(db):
@@ -515,12 +557,19 @@ def resolve_organisations(db, texts):
     from ..core.validate import fold
     if not texts:   # every query resolves its (usually absent) funder/org filters: skip the table scan
         return {}
+    index = _per_state(db, "organisation names", _organisation_names)
+    return {t: index.get(fold(t)) for t in texts}
+
+
+def _organisation_names(db):
+    """{folded id, name, acronym or alias: organisation id} (the first organisation to claim a text)."""
+    from ..core.validate import fold
     index = {}
     for r in db.query("SELECT id, name, acronym, aliases FROM organisations"):
         for key in [r["id"], r["name"], r["acronym"], *json.loads(r["aliases"])]:
             if key:
                 index.setdefault(fold(key), r["id"])
-    return {t: index.get(fold(t)) for t in texts}
+    return index
 
 
 def projects_by_iati_identifier(db, identifiers):
@@ -653,29 +702,130 @@ FACET_FILTERS = {"country": "countries", "region": "regions", "funder": "funders
 def facet_counts(db, f, ids=None):
     """Counts per facet value; each facet reflects every other active filter (not its own).
 
-    The facets whose own filter is off share one set of projects (every filter applied), computed once
-    into a TEMP table; a facet whose filter is on gets its own set (the other filters)."""
-    within = None if ids is None else _id_table(db, ids)
+    Counted in memory over each project's facet values (_FacetTable, read once per database state): the
+    facets whose own filter is off share one set of projects (every filter and the search), a facet whose
+    filter is on gets its own (the other filters). The same counts as one SQL query per facet
+    (tests/test_search_equivalence.py), without reading the rows of every hit again on each request."""
+    table = _facet_table(db)
+    hits = None if ids is None else table.mask(ids)
     own = [name for name in FACETS if getattr(f, FACET_FILTERS[name])]
     groups = [(None, [name for name in FACETS if name not in own])] + [(name, [name]) for name in own]
     out = {}
     for skip, names in groups:
-        if not names:
-            continue
-        where, params = _where(f, skip=skip)
-        if where:   # some other filter is on: the projects passing them (and the search), once
-            scope = _temp_ids(db, "facet_ids", "SELECT p.id FROM projects p" + where
-                              + ("" if within is None else f" AND p.id IN {within}"), params)
-        else:
-            scope = within
-        for name in names:
-            sql = FACET_SQL[name].format(scope=scope or "(SELECT id FROM projects)",
-                                         join=f" JOIN {scope} s ON s.id = p.id" if scope else "")
-            rows = db.execute(sql).fetchall()
-            if name == "region":
-                rows = _region_counts(rows).items()
-            out[name] = sorted(((v, n) for v, n in rows), key=lambda x: (-x[1], str(x[0])))
+        if names:
+            scope = _facet_scope(db, table, f, skip, hits)
+            out.update((name, table.count(name, scope)) for name in names)
     return {name: out[name] for name in FACETS}
+
+
+def _facet_scope(db, table, f, skip, hits):
+    """The mask of the projects a facet group counts: the search's hits (None: all) that pass the filters
+    but `skip`'s (the filters as SQL, as filter_ids applies them)."""
+    where, params = _where(f, skip=skip)
+    if not where:
+        return hits
+    passing = table.mask(r[0] for r in db.execute("SELECT p.id FROM projects p" + where, params))
+    return passing if hits is None else passing & hits
+
+
+# Each project's facet values, as (project id, value) pairs: counted over a set of projects, they give what
+# FACET_SQL counts (count(*) where a project may repeat a value, count(DISTINCT) where it may not).
+FACET_PAIRS_SQL = {
+    "country": "SELECT project_id, iso3 FROM project_countries",
+    "region": None,   # from FACET_SQL["region"]'s places of every project (_region_pairs)
+    "funder": "SELECT DISTINCT project_id, org_id FROM roles WHERE role = 'funder'",
+    "area": "SELECT project_id, area FROM project_areas",
+    "status": "SELECT id, status FROM projects",
+    "kind": "SELECT id, kind FROM projects",
+    "source": "SELECT DISTINCT project_id, document FROM sources",
+}
+HELD_STATES = 8   # (database, what) pairs whose derived data a process keeps (tests open many databases)
+_held = OrderedDict()   # (database path, what) -> (state, data)
+
+
+class _FacetTable:
+    """Each project's facet values in numpy arrays: per facet, the project (a row number) and the value
+    (a code into `values`) of every pair. Counting over a mask of projects is one bincount per facet."""
+
+    def __init__(self, pairs):
+        self.rows = {}                                   # project id -> row number
+        for rows in pairs.values():
+            for project_id, _ in rows:
+                self.rows.setdefault(project_id, len(self.rows))
+        self.facets = {name: self._encode(rows) for name, rows in pairs.items()}
+
+    def _encode(self, rows):
+        codes, values = {}, []
+        for _, value in rows:
+            if value not in codes:
+                codes[value] = len(values)
+                values.append(value)
+        projects = numpy.fromiter((self.rows[p] for p, _ in rows), dtype=numpy.int64, count=len(rows))
+        coded = numpy.fromiter((codes[v] for _, v in rows), dtype=numpy.int64, count=len(rows))
+        return projects, coded, values
+
+    def mask(self, ids):
+        """A boolean array over the rows: the projects among `ids` (ids with no facet values count nowhere)."""
+        out = numpy.zeros(len(self.rows) + 1, dtype=bool)
+        out[numpy.fromiter(map(self.rows.get, ids, itertools.repeat(len(self.rows))), dtype=numpy.int64)] = True
+        out[-1] = False
+        return out
+
+    def count(self, name, scope):
+        """[(value, count)] most frequent first (ties by value) over the projects of `scope` (None: all)."""
+        projects, coded, values = self.facets[name]
+        chosen = coded if scope is None else coded[scope[projects]]
+        counts = numpy.bincount(chosen, minlength=len(values))
+        return sorted(((values[c], int(counts[c])) for c in numpy.flatnonzero(counts)),
+                      key=lambda x: (-x[1], str(x[0])))
+
+
+def _facet_table(db):
+    return _per_state(db, "facets", lambda db: _FacetTable(_facet_pairs(db)))
+
+
+def _per_state(db, what, build):
+    """`build(db)`, kept per process for the database's current state and read again when a write changed
+    it: the state is the data version (every write moves it on, as the other caches keyed on it expect) and
+    the database file's size and time. (Not the WAL file's: opening and closing connections touch it.)
+    Never held from inside a transaction, whose writes may yet be rolled back."""
+    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    state = (data_version(db), _file_state(path)) if path and not db.conn.in_transaction else None
+    held = _held.get((path, what))
+    if held is not None and held[0] == state and state is not None:
+        return held[1]
+    data = build(db)
+    if state is not None:
+        _held[(path, what)] = (state, data)
+        _held.move_to_end((path, what))
+        while len(_held) > HELD_STATES:
+            _held.popitem(last=False)
+    return data
+
+
+def _file_state(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _facet_pairs(db):
+    """{facet: [(project id, value)]} of every project."""
+    pairs = {name: db.execute(sql).fetchall() for name, sql in FACET_PAIRS_SQL.items() if sql}
+    pairs["region"] = _region_pairs(db.execute(FACET_SQL["region"].format(scope="(SELECT id FROM projects)")))
+    return {name: pairs[name] for name in FACETS}
+
+
+def _region_pairs(places):
+    """(project id, region) pairs from (project id, place) rows: each project once in each of its regions
+    (_region_counts' rule)."""
+    by_project = {}
+    for project_id, place in places:
+        by_project.setdefault(project_id, set()).add(place)
+    return [(project_id, region) for project_id, places_of_one in by_project.items()
+            for region in sorted(_regions_of_places(frozenset(places_of_one)))]
 
 
 def _region_counts(places):

@@ -3,7 +3,7 @@ One blueprint per module, registered here."""
 import logging
 
 from ..search import index as search
-from . import api, changes, context, errors, feeds, language, limits, maps, security, stats, views
+from . import api, changes, context, errors, feeds, httpcache, language, limits, maps, security, stats, views
 
 log = logging.getLogger(__name__)
 
@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 def init_app(app):
     context.init_app(app)
     language.init_app(app)   # before the blueprints: their templates speak the request's language
+    httpcache.init_app(app)  # before security's ProxyFix wraps the app: the cache sees the client's scheme
     security.init_app(app)
     errors.init_app(app)
     limits.init_app(app)   # budgets per client for searches, exports and map renders

@@ -54,19 +54,24 @@ def linked_facets(facets, query, endpoint, external=True, words=ENGLISH, lang=DE
     (None unless truncated). `query` (ProjectQuery or OrganisationQuery) builds the query strings. Values
     of vocabularies, countries and regions are labelled in `lang` (`words`: its gettext translations)."""
     base = url_for(endpoint, _external=external)
-    return {name: {"values": [dict(v, label=_label(name, v, words, lang),
-                                   toggle_url=_url(base, query.toggled(name, v["value"])))
-                              for v in f["values"]],
+    return {name: {"values": _linked_values(name, f["values"], query.toggler(name), base, words, lang),
                    "value_count": f["value_count"], "truncated": f["truncated"],
                    "show_all_url": _url(base, query.url_query(facet_size=None)) if f["truncated"] else None}
             for name, f in facets.items()}
 
 
-def _label(facet, value, words, lang):
-    """A facet value's label in `lang`: the finder labels them in English."""
+def _linked_values(facet, values, toggle, base, words, lang):
+    vocabulary = labels(VOCABULARY_FACETS[facet], words) if facet in VOCABULARY_FACETS else None
+    return [dict(v, label=_label(facet, v, vocabulary, lang), toggle_url=_url(base, toggle(v["value"])))
+            for v in values]
+
+
+def _label(facet, value, vocabulary, lang):
+    """A facet value's label in `lang` (`vocabulary`: the facet's labels in it, if it has one): the finder
+    labels them in English."""
     key = value["value"]
-    if facet in VOCABULARY_FACETS:
-        return labels(VOCABULARY_FACETS[facet], words).get(key, value["label"])
+    if vocabulary is not None:
+        return vocabulary.get(key, value["label"])
     if facet == "country":
         return geo.country_name(key, lang)
     if facet == "region":

@@ -2,8 +2,9 @@
 
 Chosen in this order (core/language.py choose_language): `?lang=`, the cookie the switcher sets, the
 browser's Accept-Language, English. A request that names `?lang=` also sets the cookie, so the choice
-sticks. While a language is chosen (or is not English), every link url_for builds carries `lang=`, so
-share URLs, embed codes, PNG URLs and newsletter snippets open in the language they were made in.
+sticks (not the PNG and the embed, which other sites and e-mails show: see _SHOWN_ELSEWHERE). While a
+language is chosen (or is not English), every link url_for builds carries `lang=`, so share URLs, embed
+codes, PNG URLs and newsletter snippets open in the language they were made in.
 Layers below the web get the words they write through `words()` (gettext's interface).
 """
 import re
@@ -13,7 +14,7 @@ from urllib.parse import urlencode
 
 from babel.dates import format_skeleton, format_time, get_datetime_format
 
-from flask import g, has_request_context, request
+from flask import g, has_request_context, request, session
 from markupsafe import Markup
 from flask_babel import Babel, format_date, format_decimal, get_locale, get_translations
 
@@ -25,6 +26,10 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "translations"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 # Endpoints whose URLs never carry the language: files that are the same in every language
 _LANGUAGE_FREE = {"static"}
+# What other sites' pages and e-mails show (the embed, the PNG): their ?lang= sets no cookie (it would be a
+# third-party cookie, and shared caches keep no answer that sets one), and with ?lang= the answer depends on
+# no header or cookie, so it says no Vary: a CDN keeps one copy per URL (web/httpcache.py).
+_SHOWN_ELSEWHERE = {"maps.png", "maps.embed_map"}
 
 
 def current_language():
@@ -70,10 +75,15 @@ def _add_language(endpoint, values):
 
 def _remember_language(response):
     asked = valid_language(request.args.get(LANG_PARAM))
-    if asked and asked != request.cookies.get(LANG_COOKIE):
+    elsewhere = request.endpoint in _SHOWN_ELSEWHERE
+    if asked and asked != request.cookies.get(LANG_COOKIE) and not elsewhere:
         response.set_cookie(LANG_COOKIE, asked, max_age=COOKIE_MAX_AGE, samesite="Lax",
                             secure=request.is_secure, httponly=True)
-    if request.endpoint not in _LANGUAGE_FREE:
+    if elsewhere and asked:
+        # the same answer for everyone: the session was only read to know who asks (editing's load_user), so
+        # Flask must not add "Vary: Cookie" for it either
+        session.accessed = False
+    elif request.endpoint not in _LANGUAGE_FREE:
         response.vary.update(("Accept-Language", "Cookie"))
     return response
 

@@ -37,10 +37,10 @@ from ..store import sources as source_store
 from .errors import ApiError
 from ..search.finder import find_projects, query_from_args
 from ..core.query import ProjectQuery, with_query
-from . import limits
+from . import httpcache, limits
 from .security import embeddable
 from .context import get_db, index_settings, selection_summary
-from .language import current_language, words
+from .language import current_language, language_is_chosen, words
 
 bp = Blueprint("maps", __name__)
 
@@ -234,9 +234,17 @@ def map_page():
 @embeddable
 def embed_map():
     db, query = _selection()
+    # the page depends on the query string, the language (and whether links carry it), the host of its
+    # absolute links and the data; weak: the map element's id (folium's) differs from one drawing to the next
+    checked = httpcache.validators(db, "embed", request.query_string.decode("latin-1"), current_language(),
+                                   language_is_chosen(), request.host_url, weak=True)
+    unchanged = httpcache.not_modified(checked)
+    if unchanged is not None:
+        return unchanged
     config = _config("embed", query, beside=("summaryId", "listId"))
-    return render_template("embed_map.html", q=query, shell=shell(config),
+    html = render_template("embed_map.html", q=query, shell=shell(config),
                            summary=selection_summary(db, query, _count(db, query)))
+    return httpcache.with_validators(Response(html, mimetype="text/html"), checked)
 
 
 @bp.route("/map/download.html")
@@ -290,18 +298,23 @@ def data():
     key = (current_app.config["DATABASE"], etag, gz)
     cache = data_cache()
     body = cache.get(key)
-    if body is None:
-        results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
-        body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query),
-                                                    area=query.bbox, lang=lang),
-                                   ensure_ascii=False,
-                                   separators=(",", ":")).encode("utf-8")
-        if gz and len(body) > 1400:
-            body = gzip.compress(body, 6)
+    if body is None:     # then from the files the workers share, built by the first to need it
+        body = mapdata.cached_payload(current_app.config["CACHE_DIR"], f"{key[0]}|{etag}|{'gzip' if gz else 'identity'}",
+                                      lambda: _payload_body(db, query, lang, gz),
+                                      current_app.config.get("MAP_DATA_FILE_BYTES") or mapdata.PAYLOAD_FILES_BYTES)
         cache.put(key, body)
     if body[:2] == b"\x1f\x8b":
         headers["Content-Encoding"] = "gzip"
     return Response(body, mimetype="application/json", headers=headers)
+
+
+def _payload_body(db, query, lang, gz):
+    """The selection's payload as the response's bytes: HTML-safe JSON, gzipped when asked and worth it."""
+    results = find_projects(db, index_settings(), query, with_page=False, with_facets=False)
+    body = htmlsafe_json_dumps(mapdata.map_data(db, results.ids, focus=mapdata.focus_countries(query),
+                                                area=query.bbox, lang=lang),
+                               ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return gzip.compress(body, 6) if gz and len(body) > 1400 else body
 
 
 # Bytes of data responses each process keeps (config MAP_DATA_CACHE_BYTES). A selection's response is a few
@@ -347,8 +360,22 @@ def data_cache(app=None):
 
 @bp.route("/map/countries.geojson")
 def countries():
-    """The 110m country boundaries: the maps' offline base layer (cached by the browser)."""
-    return send_file(geo.countries_geojson_path(), mimetype="application/geo+json", max_age=86400)
+    """The 110m country boundaries: the maps' offline base layer (cached by the browser), gzipped when the
+    browser accepts it (a fifth of the bytes: every map page loads it)."""
+    if "gzip" not in request.accept_encodings:
+        return send_file(geo.countries_geojson_path(), mimetype="application/geo+json", max_age=86400)
+    body, etag = _countries_gzip()
+    response = Response(body, mimetype="application/geo+json", headers={
+        "Content-Encoding": "gzip", "Vary": "Accept-Encoding", "Cache-Control": "public, max-age=86400"})
+    response.set_etag(etag)
+    return response.make_conditional(request)
+
+
+@lru_cache(maxsize=1)
+def _countries_gzip():
+    """The boundaries gzipped once per process, and their ETag."""
+    raw = geo.countries_geojson_path().read_bytes()
+    return gzip.compress(raw, 9, mtime=0), "gz-" + hashlib.sha256(raw).hexdigest()[:24]
 
 
 # --- image and newsletter -------------------------------------------------------------------------
@@ -361,6 +388,10 @@ def png():
     version = storage.data_version(db)
     lang = current_language()     # title, legend and credit are written in it
     key = f"{mapdata.cache_key(query)}|{width}x{height}@{scale}|{mapdata.FORMAT}|v{version}|{lang}"
+    checked = httpcache.validators(db, "png", key)
+    unchanged = httpcache.not_modified(checked)
+    if unchanged is not None:
+        return unchanged
 
     def render():   # only on a cache miss: a cached image never counts against the client's budget
         with limits.metered("render"):
@@ -377,8 +408,7 @@ def png():
                                        or staticmap.PNG_CACHE_BYTES)
     except staticmap.Busy as exc:
         raise ApiError(503, "busy", words().gettext(staticmap.BUSY)) from None
-    return Response(body, mimetype="image/png", headers={
-        "Cache-Control": "public, max-age=600", "ETag": f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"'})
+    return httpcache.with_validators(Response(body, mimetype="image/png"), checked)
 
 
 def png_titles(summary):
