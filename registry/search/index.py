@@ -357,6 +357,8 @@ def _mentioning(path, names):
         if not subqueries:
             continue
         with _open_index(path, kind).searcher() as s:
+            if not s.doc_count():   # an empty index (the first import) has no columns: nothing mentions them
+                continue
             ids = list(s.reader().column_reader("id"))
             found[kind] = {ids[d] for d in s.docs_for_query(query.Or(subqueries))}
     return found
