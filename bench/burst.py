@@ -16,37 +16,18 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .latency import _threaded
+from .latency import _threaded, run_wrk
 from .servers import registry_server
 
 SELECTION = "area=asgm&country=GHA"
 PNG_WIDTH = 600
 REVALIDATIONS = 50
-
-WRK_SCRIPT = """
-paths = {%s}
-init = function(args) i = math.random(1, #paths) end
-request = function()
-  i = i %% #paths + 1
-  return wrk.format("GET", paths[i])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('{"requests": %%d, "seconds": %%f, "socket_errors": %%d, "status_errors": %%d, '
-    .. '"p50_ms": %%f, "p90_ms": %%f, "p99_ms": %%f, "max_ms": %%f}\\n',
-    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000))
-end
-"""
-
 
 def paths(selection=SELECTION, width=PNG_WIDTH):
     """(PNG path, embed path) of one selection, as a newsletter snippet links them."""
@@ -137,12 +118,7 @@ def load(base, load_paths, duration, connections):
 
 
 def _wrk(base, load_paths, duration, connections):
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "burst.lua"
-        script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in load_paths))
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
-                              "-s", str(script), base], capture_output=True, text=True, timeout=duration + 120)
-    r = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+    r = run_wrk(base, load_paths, duration, connections)
     return {"tool": "wrk", "rps": r["requests"] / r["seconds"], "p50_ms": r["p50_ms"], "p90_ms": r["p90_ms"],
             "p99_ms": r["p99_ms"], "max_ms": r["max_ms"], "requests": r["requests"],
             "errors": r["socket_errors"] + r["status_errors"], "socket_errors": r["socket_errors"],

@@ -75,9 +75,11 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('{"requests": %%d, "seconds": %%f, "errors": %%d, "p50_ms": %%f, "p95_ms": %%f}\\n',
-    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000))
+  io.write(string.format('{"requests": %%d, "seconds": %%f, "socket_errors": %%d, "status_errors": %%d, '
+    .. '"p50_ms": %%f, "p90_ms": %%f, "p95_ms": %%f, "p99_ms": %%f, "max_ms": %%f}\\n',
+    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
 end
 """
 
@@ -90,13 +92,20 @@ def throughput(base, paths, seconds, connections):
     return _threaded(base, paths, seconds, connections)
 
 
-def _wrk(base, paths, seconds, connections):
+def run_wrk(base, paths, seconds, connections):
+    """wrk cycling through `paths`: requests (completed within the time), seconds, socket_errors,
+    status_errors (any status but 2xx/3xx) and the latency percentiles p50/p90/p95/p99 and max, in ms."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "paths.lua"
         script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
                               "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 120)
-    result = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+    return json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def _wrk(base, paths, seconds, connections):
+    result = run_wrk(base, paths, seconds, connections)
+    result["errors"] = result["socket_errors"] + result["status_errors"]
     done = result["requests"]  # requests still running when time is up are not counted
     return {"tool": "wrk", "req_s": done / result["seconds"], "p50_ms": result["p50_ms"] if done else None,
             "p95_ms": result["p95_ms"] if done else None, "requests": done, "errors": result["errors"]}

@@ -80,6 +80,18 @@ def make_app(folder, **extra):
     return create_app(config)
 
 
+def generated_app(folder, n=300, seed=0):
+    """The app of a new instance holding `n` generated projects (bench/generate.py) and their index."""
+    from bench.generate import generate
+    app = make_app(folder, CHECK_INDEX_ON_START=False)
+    db = storage.connect(app.config["DATABASE"])
+    storage.migrate(db)
+    ingest.import_data(db, json.dumps(generate(n, seed=seed)).encode(), "json")
+    db.conn.close()
+    search.rebuild(index_settings(app))
+    return app
+
+
 @pytest.fixture
 def instance(seeded_instance, tmp_path):
     """A private copy of the seeded instance for one test."""

@@ -11,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.generate import generate
-from conftest import import_samples, make_app, serve
-from registry.search import index as search
+from conftest import generated_app, import_samples, make_app, serve
 from registry.core import geo
-from registry.exchange import ingest
 from registry.maps.data import records
 from registry.store import db as storage
-from registry.web.context import index_settings
 from test_map_a11y import map_config
 
 PRELOAD = re.compile(r'<link rel="preload" href="([^"]+)" as="fetch" crossorigin="anonymous">')
@@ -99,13 +95,7 @@ def seed_site(seeded_instance, tmp_path_factory):
 @pytest.fixture(scope="module")
 def generated_site(tmp_path_factory):
     """An instance of 300 generated projects (bench/generate.py, seed 0: about 700 points) and its index."""
-    folder = tmp_path_factory.mktemp("generated-map")
-    app = make_app(folder, CHECK_INDEX_ON_START=False)
-    db = storage.connect(app.config["DATABASE"])
-    storage.migrate(db)
-    ingest.import_data(db, json.dumps(generate(300, seed=0)).encode(), "json")
-    db.conn.close()
-    search.rebuild(index_settings(app))
+    app = generated_app(tmp_path_factory.mktemp("generated-map"))
     server, base = serve(app)
     yield {"base": base, "app": app}
     server.shutdown()

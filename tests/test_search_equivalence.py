@@ -18,8 +18,7 @@ from registry.search import index as search
 from registry.core import searchdocs
 from registry.core.query import ProjectQuery
 from registry.core.validate import fold
-from conftest import make_app
-from registry.web.context import index_settings
+from conftest import generated_app, make_app
 
 
 @pytest.fixture(scope="module")
@@ -241,12 +240,7 @@ def test_facet_counts_follow_a_write(instance):
 def generated(tmp_path_factory):
     """An instance of 300 generated projects (bench/generate.py, seed 0) and its index."""
     folder = tmp_path_factory.mktemp("generated")
-    app = make_app(folder, CHECK_INDEX_ON_START=False)
-    db = storage.connect(app.config["DATABASE"])
-    storage.migrate(db)
-    ingest.import_data(db, json.dumps(generate(300, seed=0)).encode(), "json")
-    db.conn.close()
-    search.rebuild(index_settings(app))
+    generated_app(folder)
     return folder
 
 

@@ -10,14 +10,12 @@ import hashlib
 import json
 import math
 import operator
-import os
-import tempfile
-import time
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode
 
 from ..store import db as storage
+from . import files
 from ..core import geo
 from ..core import regions as region_table
 from ..core.language import DEFAULT_LANGUAGE, localized
@@ -214,7 +212,6 @@ def _decoded(dictionary, value):
 # instance: a selection is built once per data version, not once per worker and again after each restart (each
 # worker also keeps its last responses in memory, registry/web/maps.py). Least recently used out first.
 PAYLOAD_FILES_BYTES = 256 * 1024 * 1024
-STALE_TMP = 3600          # seconds after which a *.tmp file is a leftover of a killed process
 
 
 def cached_payload(cache_dir, key, build, max_bytes=PAYLOAD_FILES_BYTES):
@@ -222,45 +219,12 @@ def cached_payload(cache_dir, key, build, max_bytes=PAYLOAD_FILES_BYTES):
     and encoding) from the folder `cache_dir`/mapdata, made with `build()` and written there on a miss."""
     folder = Path(cache_dir) / "mapdata"
     path = folder / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".json")
-    try:
-        body = path.read_bytes()
-    except FileNotFoundError:
+    body = files.read_and_touch(path)
+    if body is None:
         body = build()
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.replace(tmp, path)      # whole or absent: another worker never reads half a file
-        _trim_payloads(folder, max_bytes, keep=path)
-    else:
-        now = time.time_ns()        # last use is the file's time (a read and a utime: no shared index)
-        try:
-            os.utime(path, ns=(now, now))
-        except FileNotFoundError:   # trimmed by another worker since: the bytes read are still right
-            pass
+        files.write_whole(path, body)
+        files.trim(folder, max_bytes, keep=path)
     return body
-
-
-def _trim_payloads(folder, max_bytes, keep):
-    """Delete the least recently used files (never `keep`) until the rest fits in `max_bytes`."""
-    files, now = [], time.time()
-    for entry in os.scandir(folder):
-        try:
-            st = entry.stat()
-        except FileNotFoundError:
-            continue
-        if entry.name.endswith(".tmp"):
-            if now - st.st_mtime > STALE_TMP:
-                Path(entry.path).unlink(missing_ok=True)
-            continue
-        files.append((st.st_mtime_ns, st.st_size, entry.path))
-    total = sum(size for _, size, _ in files)
-    for _, size, name in sorted(files):
-        if total <= max_bytes:
-            break
-        if name != str(keep):
-            Path(name).unlink(missing_ok=True)
-            total -= size
 
 
 def cache_key(query):

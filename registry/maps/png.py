@@ -14,10 +14,7 @@ geopandas and matplotlib are imported lazily (about 1.5 s), on the first render 
 """
 import hashlib
 import io
-import os
-import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +24,7 @@ from ..core.labels import label
 from ..core.language import ENGLISH, N_
 from ..core.query import QueryError
 from ..core.summary import shortened
+from . import files
 from .data import BORDER, EMPTY, PALETTE, SEA, class_of, records
 
 ATTRIBUTION = N_("Mercury Partnership Registry · UNEP Global Mercury Partnership")
@@ -416,74 +414,23 @@ def cached_png(cache_dir, key, render, timeout=30, max_bytes=PNG_CACHE_BYTES):
     """Bytes of the PNG for `key` (a string naming selection, size and data version), rendering it
     with `render()` on a miss. Returns (bytes, path). Raises Busy if this process is still rendering
     another image after `timeout` seconds. The images kept under `cache_dir`/maps stay within `max_bytes`:
-    the least recently used go first (see _trim)."""
+    the least recently used go first (maps/files.py)."""
     folder = Path(cache_dir) / "maps"
     path = folder / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".png")
-    body = _read_and_touch(path)
+    body = files.read_and_touch(path)
     if body is not None:
         return body, path
     if not _render_lock.acquire(timeout=timeout):
         raise Busy(BUSY)
     try:
-        body = _read_and_touch(path)      # rendered by the request we waited for
+        body = files.read_and_touch(path)      # rendered by the request we waited for
         if body is not None:
             return body, path
         data = render()
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-        _mark_used(path)
-        _trim(folder, max_bytes, keep=path)
+        files.write_whole(path, data)
+        files.trim(folder, max_bytes, keep=path)
         return data, path
     finally:
         _render_lock.release()
 
 
-# Last use is the file's modification time: a hit sets it to now (one utime call, no shared index to
-# write), so the newsletter's image, read by every reader of the newsletter, stays while a cycle of other
-# sizes and selections passes through. Files rather than diskcache: with its least-recently-used policy
-# every hit is a write transaction in one SQLite file shared by all workers; here a hit is a read and a
-# utime, and only a render (rare, one at a time per process) lists the folder to trim it.
-def _read_and_touch(path):
-    """The cached image's bytes, marked as used now; None when it is not there (or was just trimmed by
-    another process)."""
-    try:
-        body = path.read_bytes()
-        _mark_used(path)
-    except FileNotFoundError:
-        return None
-    return body
-
-
-def _mark_used(path):
-    # the precise clock, not the file system's coarse one: uses milliseconds apart keep their order
-    now = time.time_ns()
-    os.utime(path, ns=(now, now))
-
-
-STALE_TMP = 3600   # seconds after which a *.tmp file is a leftover of a killed render
-
-
-def _trim(folder, max_bytes, keep):
-    """Keep the cache within `max_bytes`: delete the least recently used images (never `keep`, just
-    written) until the rest fits; remove leftovers of killed renders."""
-    now, files = time.time(), []
-    for entry in os.scandir(folder):
-        try:
-            st = entry.stat()
-        except FileNotFoundError:
-            continue
-        if entry.name.endswith(".tmp"):
-            if now - st.st_mtime > STALE_TMP:
-                Path(entry.path).unlink(missing_ok=True)
-            continue
-        files.append((st.st_mtime_ns, st.st_size, entry.path))
-    total = sum(size for _, size, _ in files)
-    for _, size, name in sorted(files):
-        if total <= max_bytes:
-            break
-        if name != str(keep):
-            Path(name).unlink(missing_ok=True)
-            total -= size
