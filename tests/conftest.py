@@ -225,6 +225,26 @@ def logged_in(app, username, role):
     return client
 
 
+@pytest.fixture
+def editor(app):
+    """A test client logged in as an editor (files whose tests name another user define their own)."""
+    return logged_in(app, "eddie", "editor")
+
+
+@pytest.fixture
+def admin(app):
+    return logged_in(app, "ada", "admin")
+
+
+def session_copied_before_logout(app, username):
+    """(session cookie, CSRF token) of a user who then logged out: what a stolen or stale cookie looks like."""
+    client = logged_in(app, username, "editor")
+    token = csrf_token(client, "/editor/projects/new")
+    copied = client.get_cookie("session").value
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    return copied, token
+
+
 class _Forms(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)

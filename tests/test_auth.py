@@ -17,7 +17,7 @@ from itsdangerous import BadSignature
 from packaging.version import Version
 from werkzeug.security import generate_password_hash
 
-from conftest import PASSWORD, add_user, csrf_token, logged_in, login, make_app
+from conftest import PASSWORD, add_user, csrf_token, logged_in, login, make_app, session_copied_before_logout
 from registry import create_app
 from registry.editing import auth
 from registry.store import editing as editing_db
@@ -353,10 +353,7 @@ def cookie_data(app, client):
 
 
 def test_a_cookie_copied_before_logout_stops_working(app, db):
-    client = logged_in(app, "sybil", "editor")
-    token = csrf_token(client, "/editor/projects/new")
-    copied = client.get_cookie("session").value
-    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    copied, token = session_copied_before_logout(app, "sybil")
     thief = app.test_client()
     thief.set_cookie("session", copied)
     opened = thief.get("/editor")

@@ -13,16 +13,6 @@ from registry.store import editing as editing_db
 from registry.store import db as storage
 from registry.exchange import exports, ingest
 from registry.core.validate import ValidationError
-@pytest.fixture
-def editor(app):
-    return logged_in(app, "eddie", "editor")
-
-
-@pytest.fixture
-def admin(app):
-    return logged_in(app, "ada", "admin")
-
-
 def history(db, **filters):
     """History rows, newest first, leaving out those of the seed load that made the test's registry."""
     return [h for h in editing_db.list_history(db, **filters)[0] if h["source_kind"] != "seed"]

@@ -14,16 +14,6 @@ from registry.core.validate import Checker, clean_project
 from registry.web.language import TRANSLATIONS_DIR
 
 
-@pytest.fixture
-def editor(app):
-    return logged_in(app, "eddie", "editor")
-
-
-@pytest.fixture
-def admin(app):
-    return logged_in(app, "ada", "admin")
-
-
 def heading(response):
     return html.unescape(re.sub(r"<[^>]+>", "", re.search(r"<h1>(.*?)</h1>", response.get_data(as_text=True),
                                                           re.S).group(1))).strip()

@@ -23,11 +23,6 @@ def editor(app):
     return logged_in(app, "sofia", "editor")
 
 
-@pytest.fixture
-def admin(app):
-    return logged_in(app, "ada", "admin")
-
-
 def page_form(client, url):
     return read_form(client.get(url).get_data(as_text=True))
 

@@ -9,7 +9,7 @@ import pytest
 
 from registry.web.httpcache import CACHE_CONTROL, PRIVATE, ResponseCache
 
-from conftest import csrf_token, import_samples, logged_in, make_app
+from conftest import import_samples, logged_in, make_app, session_copied_before_logout
 
 PNG = "/map.png?area=asgm&country=GHA&width=300"
 EMBED = "/embed/map?area=asgm&country=GHA"
@@ -139,10 +139,7 @@ def test_a_session_cookie_is_never_served_from_the_cache(cached_app):
 def test_an_answer_that_sets_a_cookie_is_private(cached_app):
     """A session cookie copied before its logout: the answer clears it (Set-Cookie), so no shared cache may
     keep it, even with ?lang= (no Vary)."""
-    editor = logged_in(cached_app, "cache-leaver", "editor")
-    token = csrf_token(editor, "/editor/projects/new")
-    copied = editor.get_cookie("session").value
-    assert editor.post("/logout", data={"csrf_token": token}).status_code == 302
+    copied, _ = session_copied_before_logout(cached_app, "cache-leaver")
     stale = cached_app.test_client()
     stale.set_cookie("session", copied)
     for url in (EMBED + "&lang=fr", PNG):
